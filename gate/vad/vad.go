@@ -2,9 +2,15 @@
 // user's speech, and whether what it holds is only echo of the assistant's
 // own playback (the far-end reference).
 //
-// PLACEHOLDER: this first version is a plain energy detector so that the gate
-// compiles against the final API. The detection helper replaces its insides;
-// the exported API below is the contract the gate relies on.
+// The detector needs no model weights. Each frame is decimated to 8 kHz,
+// cleared of clicks (short impulses), and split into 12 bands between 250
+// and 3800 Hz by one 256-point real FFT. Every band keeps a noise floor by
+// minimum statistics, so stationary noise of any colour — white, pink,
+// brown, mains hum — sets its own floor; speech is declared when the mean
+// band excess over the floor clears a threshold (with hysteresis). When a
+// far-end reference is fed, the far end's band powers over the echo lag
+// window, times a learnt coupling gain, predict the echo; speech that stays
+// near the prediction is Echo, speech well above it is the user barging in.
 package vad
 
 import (
@@ -33,7 +39,23 @@ func (d Decision) UserSpeech() bool { return d.Speech && !d.Echo }
 type Config struct {
 	// SampleRate of both microphone and far-end samples: 8000, 16000, 24000 or 48000.
 	SampleRate int
+	// OnDB is the mean band excess over the noise floor (dB) that starts
+	// speech; 0 takes the default. Speech continues while the excess stays
+	// above OffDB (0: default).
+	OnDB, OffDB float32
+	// BargeInDB is the mean band excess over the predicted echo (dB) that
+	// marks user speech on top of playback; 0 takes the default.
+	BargeInDB float32
 }
+
+const (
+	defaultOnDB    = 5.0
+	defaultOffDB   = 3.5
+	defaultBargeDB = 4.0
+	bandCapDB      = 24 // one very loud band must not carry the frame alone
+	absFloorPow    = 1e-9
+	maxInputMs     = 60 // longest frame taken whole; longer ones keep their tail
+)
 
 // ErrSampleRate is returned by New for an unsupported sample rate.
 var ErrSampleRate = errors.New("vad: unsupported sample rate")
@@ -41,8 +63,21 @@ var ErrSampleRate = errors.New("vad: unsupported sample rate")
 // Detector holds the adaptive state of one audio stream. It is not safe for
 // concurrent use; the gate serialises calls per stream.
 type Detector struct {
-	cfg        Config
-	noiseFloor float64
+	cfg      Config
+	maxIn    int
+	mic, far *decimator
+	spec     *spectrum
+	clicks   clickSuppressor
+	floor    noiseFloor
+	echo     echoModel
+
+	micHist, farHist [maxAnalysis]float32 // latest 8 kHz samples
+	dec              []float32            // decimator output scratch
+	blk              [maxAnalysis]float32
+	farNew           int // far-end samples (8 kHz) since the last frame
+
+	pow, lvl, flo, farMax [nBands]float32
+	speech                bool
 }
 
 // New returns a detector for one stream.
@@ -52,37 +87,160 @@ func New(cfg Config) (*Detector, error) {
 	default:
 		return nil, fmt.Errorf("%w: %d Hz", ErrSampleRate, cfg.SampleRate)
 	}
-	return &Detector{cfg: cfg}, nil
+	if cfg.OnDB == 0 {
+		cfg.OnDB = defaultOnDB
+	}
+	if cfg.OffDB == 0 {
+		cfg.OffDB = defaultOffDB
+	}
+	if cfg.BargeInDB == 0 {
+		cfg.BargeInDB = defaultBargeDB
+	}
+	m := cfg.SampleRate / internalRate
+	maxIn := cfg.SampleRate * maxInputMs / 1000
+	d := &Detector{cfg: cfg, maxIn: maxIn, mic: newDecimator(m), far: newDecimator(m),
+		spec: newSpectrum(), dec: make([]float32, 0, maxIn/m+2)}
+	d.Reset()
+	return d, nil
+}
+
+// feed decimates in and slides the result into hist; it returns how many
+// 8 kHz samples arrived.
+func (d *Detector) feed(dc *decimator, hist *[maxAnalysis]float32, in []float32) int {
+	if len(in) > d.maxIn {
+		in = in[len(in)-d.maxIn:]
+	}
+	out := dc.process(in, d.dec[:0])
+	n := len(out)
+	if n >= maxAnalysis {
+		copy(hist[:], out[n-maxAnalysis:])
+	} else if n > 0 {
+		copy(hist[:], hist[n:])
+		copy(hist[maxAnalysis-n:], out)
+	}
+	return n
 }
 
 // FarEnd feeds far-end reference samples (what the assistant plays), in
-// playback order, on the same timeline as the microphone frames. It must not
-// allocate on the hot path.
-func (d *Detector) FarEnd(samples []float32) {}
+// playback order, on the same timeline as the microphone frames. It does not
+// allocate.
+func (d *Detector) FarEnd(samples []float32) {
+	if len(samples) == 0 {
+		return
+	}
+	d.echo.seen = true
+	d.farNew += d.feed(d.far, &d.farHist, samples)
+}
 
 // Process classifies one microphone frame of 10 to 30 ms, samples in [-1, 1].
-// It must not allocate.
+// It does not allocate. An empty frame yields a zero Decision and leaves the
+// state alone.
 func (d *Detector) Process(mic []float32) Decision {
-	var e float64
-	for _, s := range mic {
-		e += float64(s) * float64(s)
+	if len(mic) == 0 {
+		return Decision{}
 	}
-	if len(mic) > 0 {
-		e /= float64(len(mic))
+	frameMs := float32(len(mic)) * 1000 / float32(d.cfg.SampleRate)
+	n := d.feed(d.mic, &d.micHist, mic)
+	L := clampInt(n, minAnalysis, maxAnalysis)
+	copy(d.blk[:L], d.micHist[maxAnalysis-L:])
+	d.clicks.apply(d.blk[:L])
+	d.spec.bands(d.blk[:L], &d.pow)
+	for b := 0; b < nBands; b++ {
+		d.lvl[b] = dB(d.pow[b] + absFloorPow)
 	}
-	if d.noiseFloor == 0 {
-		d.noiseFloor = e + 1e-9
+	d.floor.update(&d.lvl, frameMs, &d.flo)
+
+	var excess float32
+	for b := 0; b < nBands; b++ {
+		excess += clamp(d.lvl[b]-d.flo[b], 0, bandCapDB)
 	}
-	speech := e > 4*d.noiseFloor && e > 1e-6
-	if !speech {
-		d.noiseFloor = 0.95*d.noiseFloor + 0.05*e
+	excess /= float32(nBands)
+	th := d.cfg.OnDB
+	if d.speech {
+		th = d.cfg.OffDB
 	}
-	var score float32
-	if speech {
-		score = 1
+	d.speech = excess > th
+
+	echo := false
+	if d.echo.seen {
+		echo = d.echoStep(frameMs)
 	}
-	return Decision{Speech: speech, Score: score}
+	score := clamp(excess/(2*d.cfg.OnDB), 0, 1)
+	if echo {
+		score = 0
+	}
+	return Decision{Speech: d.speech, Echo: echo, Score: score}
+}
+
+// echoStep records this frame's far-end spectrum and decides whether the
+// microphone's speech is explained by it.
+func (d *Detector) echoStep(frameMs float32) bool {
+	if d.farNew > 0 {
+		L := clampInt(d.farNew, minAnalysis, maxAnalysis)
+		d.farNew = 0
+		blk := d.farHist[maxAnalysis-L:]
+		var e float32
+		for _, v := range blk {
+			e += v * v
+		}
+		if e/float32(L) > farActivePow {
+			d.spec.bands(blk, &d.pow)
+			d.echo.push(&d.pow)
+		} else {
+			d.echo.push(nil)
+		}
+	} else {
+		d.echo.push(nil)
+	}
+	hi := int(echoMaxLagMs/frameMs + 0.999)
+	if !d.echo.maxOver(0, hi, &d.farMax) {
+		return false
+	}
+	// Excess of the microphone over predicted echo plus noise, per band.
+	var barge float32
+	for b := 0; b < nBands; b++ {
+		pred := d.farMax[b]*dbToPow(d.echo.gainDB[b]) + dbToPow(d.flo[b])
+		barge += clamp(d.lvl[b]-dB(pred), 0, bandCapDB)
+	}
+	barge /= float32(nBands)
+	// Learn the coupling from frames that are not clearly barge-in: each
+	// band's mic/far ratio, where both are well above their floors.
+	if barge < 2*d.cfg.BargeInDB {
+		for b := 0; b < nBands; b++ {
+			fm := dB(d.farMax[b] + absFloorPow)
+			if fm < -60 || d.lvl[b] < d.flo[b]+6 {
+				continue
+			}
+			r := d.lvl[b] - fm
+			if r > d.echo.gainDB[b] {
+				d.echo.gainDB[b] += echoStepDB * echoQuantile
+			} else {
+				d.echo.gainDB[b] -= echoStepDB * (1 - echoQuantile)
+			}
+			d.echo.gainDB[b] = clamp(d.echo.gainDB[b], echoMinGainDB, echoMaxGainDB)
+		}
+	}
+	return d.speech && barge < d.cfg.BargeInDB
 }
 
 // Reset forgets all adaptive state.
-func (d *Detector) Reset() { d.noiseFloor = 0 }
+func (d *Detector) Reset() {
+	d.mic.reset()
+	d.far.reset()
+	d.floor.reset()
+	d.echo.reset()
+	d.micHist = [maxAnalysis]float32{}
+	d.farHist = [maxAnalysis]float32{}
+	d.farNew = 0
+	d.speech = false
+}
+
+func clampInt(x, lo, hi int) int {
+	if x < lo {
+		return lo
+	}
+	if x > hi {
+		return hi
+	}
+	return x
+}

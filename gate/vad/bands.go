@@ -1,0 +1,76 @@
+package vad
+
+import "math"
+
+// Internal analysis runs at 8 kHz: speech evidence below 4 kHz is enough to
+// tell voice from noise, and it keeps one 256-point FFT per frame for every
+// input rate.
+const (
+	internalRate = 8000
+	fftSize      = 256
+	maxAnalysis  = fftSize // longest analysed frame, 32 ms at 8 kHz
+	minAnalysis  = 64      // shortest, so tiny frames still give a spectrum
+)
+
+// bandEdgesHz split 250..3800 Hz into roughly critical bands. The lowest band
+// starts above the mains fundamentals; mains harmonics that reach into it are
+// stationary and end up in the noise floor.
+var bandEdgesHz = [...]float32{250, 375, 500, 650, 800, 1000, 1250, 1550, 1900, 2300, 2800, 3300, 3800}
+
+const nBands = len(bandEdgesHz) - 1
+
+// spectrum turns a block of 8 kHz samples into band powers (mean power per
+// sample per band), with its own window cache and FFT scratch.
+type spectrum struct {
+	fft    *realFFT
+	win    []float32 // Hann of length winLen, scaled to unit power
+	winLen int
+	buf    []float32 // windowed, zero-padded block
+	pow    []float32 // |X_k|^2
+	lo, hi [nBands]int
+}
+
+func newSpectrum() *spectrum {
+	s := &spectrum{fft: newRealFFT(fftSize), win: make([]float32, maxAnalysis),
+		buf: make([]float32, fftSize), pow: make([]float32, fftSize/2+1)}
+	bin := float32(internalRate) / fftSize
+	for b := 0; b < nBands; b++ {
+		s.lo[b] = int(bandEdgesHz[b]/bin + 0.5)
+		s.hi[b] = int(bandEdgesHz[b+1]/bin + 0.5)
+	}
+	return s
+}
+
+// bands analyses x (len minAnalysis..maxAnalysis) into out.
+func (s *spectrum) bands(x []float32, out *[nBands]float32) {
+	n := len(x)
+	if n != s.winLen {
+		// Recomputed only when the frame length changes; writes into the
+		// preallocated window, no allocation.
+		var e float64
+		for i := 0; i < n; i++ {
+			w := 0.5 - 0.5*math.Cos(2*math.Pi*(float64(i)+0.5)/float64(n))
+			s.win[i] = float32(w)
+			e += w * w
+		}
+		g := float32(1 / math.Sqrt(e*float64(fftSize)))
+		for i := 0; i < n; i++ {
+			s.win[i] *= g
+		}
+		s.winLen = n
+	}
+	for i := 0; i < n; i++ {
+		s.buf[i] = x[i] * s.win[i]
+	}
+	for i := n; i < fftSize; i++ {
+		s.buf[i] = 0
+	}
+	s.fft.power(s.buf, s.pow)
+	for b := 0; b < nBands; b++ {
+		var acc float32
+		for k := s.lo[b]; k < s.hi[b]; k++ {
+			acc += s.pow[k]
+		}
+		out[b] = acc * 2 // one-sided spectrum
+	}
+}

@@ -1,0 +1,94 @@
+package vad
+
+import "math"
+
+// realFFT computes power spectra of real blocks of a fixed power-of-two size
+// n through one complex FFT of size n/2, so a frame costs half a full FFT.
+// All tables and scratch are allocated once.
+type realFFT struct {
+	n      int
+	re, im []float32 // complex scratch, size n/2
+	rev    []int32   // bit reversal for size n/2
+	twRe   []float32 // twiddles exp(-2πik/(n/2)), k < n/4
+	twIm   []float32
+	wRe    []float32 // split twiddles exp(-2πik/n), k <= n/2
+	wIm    []float32
+}
+
+func newRealFFT(n int) *realFFT {
+	h := n / 2
+	f := &realFFT{n: n, re: make([]float32, h), im: make([]float32, h), rev: make([]int32, h),
+		twRe: make([]float32, h/2), twIm: make([]float32, h/2), wRe: make([]float32, h+1), wIm: make([]float32, h+1)}
+	bits := 0
+	for 1<<bits < h {
+		bits++
+	}
+	for i := 0; i < h; i++ {
+		r := 0
+		for b := 0; b < bits; b++ {
+			if i&(1<<b) != 0 {
+				r |= 1 << (bits - 1 - b)
+			}
+		}
+		f.rev[i] = int32(r)
+	}
+	for k := 0; k < h/2; k++ {
+		a := -2 * math.Pi * float64(k) / float64(h)
+		f.twRe[k], f.twIm[k] = float32(math.Cos(a)), float32(math.Sin(a))
+	}
+	for k := 0; k <= h; k++ {
+		a := -2 * math.Pi * float64(k) / float64(n)
+		f.wRe[k], f.wIm[k] = float32(math.Cos(a)), float32(math.Sin(a))
+	}
+	return f
+}
+
+// power writes |X_k|^2 for k = 0..n/2 of the real block x (len n) into out
+// (len n/2+1).
+func (f *realFFT) power(x []float32, out []float32) {
+	h := f.n / 2
+	re, im := f.re[:h], f.im[:h]
+	x = x[:f.n]
+	for i := 0; i < h; i++ {
+		r := f.rev[i]
+		re[r] = x[2*i]
+		im[r] = x[2*i+1]
+	}
+	for size := 2; size <= h; size <<= 1 {
+		half := size >> 1
+		step := h / size
+		for start := 0; start < h; start += size {
+			k := 0
+			for j := start; j < start+half; j++ {
+				wr, wi := f.twRe[k], f.twIm[k]
+				l := j + half
+				tr := wr*re[l] - wi*im[l]
+				ti := wr*im[l] + wi*re[l]
+				re[l], im[l] = re[j]-tr, im[j]-ti
+				re[j] += tr
+				im[j] += ti
+				k += step
+			}
+		}
+	}
+	out = out[:h+1]
+	for k := 0; k <= h; k++ {
+		a := k
+		if a == h {
+			a = 0
+		}
+		b := h - k
+		if b == h {
+			b = 0
+		}
+		ar, ai := re[a], im[a]
+		br, bi := re[b], -im[b] // conj(Z[h-k])
+		er, ei := (ar+br)*0.5, (ai+bi)*0.5
+		// O = (a-b)/(2i) = -i(a-b)/2
+		or, oi := (ai-bi)*0.5, -(ar-br)*0.5
+		wr, wi := f.wRe[k], f.wIm[k]
+		xr := er + wr*or - wi*oi
+		xi := ei + wr*oi + wi*or
+		out[k] = xr*xr + xi*xi
+	}
+}
