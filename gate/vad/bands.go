@@ -25,6 +25,7 @@ type spectrum struct {
 	fft    *realFFT
 	win    []float32 // Hann of length winLen, scaled to unit power
 	winLen int
+	nbins  [nBands]float32
 	buf    []float32 // windowed, zero-padded block
 	pow    []float32 // |X_k|^2
 	lo, hi [nBands]int
@@ -37,6 +38,7 @@ func newSpectrum() *spectrum {
 	for b := 0; b < nBands; b++ {
 		s.lo[b] = int(bandEdgesHz[b]/bin + 0.5)
 		s.hi[b] = int(bandEdgesHz[b+1]/bin + 0.5)
+		s.nbins[b] = float32(s.hi[b] - s.lo[b])
 	}
 	return s
 }

@@ -12,7 +12,18 @@ const (
 	floorSmooth  = 0.6 // weight of the previous smoothed level
 )
 
+// Babble (many talkers) is not stationary: its minimum sits well below its
+// typical level, so against the minimum alone babble looks like speech. A
+// slow low-quantile tracker per band follows the noise's typical level
+// instead; the floor is the higher of the two. It adapts slowly and pauses
+// while the frame is clearly speech, so a long utterance does not raise it.
+const (
+	floorQuantile = 0.3  // share of frames below the tracked level
+	floorQStepDB  = 0.15 // tracker step per 20 ms frame
+)
+
 type noiseFloor struct {
+	q       [nBands]float32 // low-quantile tracker, dB
 	started bool
 	sm      [nBands]float32 // smoothed level, dB
 	cur     [nBands]float32 // minimum in the current sub-window
@@ -26,10 +37,11 @@ func (f *noiseFloor) reset() { *f = noiseFloor{} }
 
 // update folds one frame's band levels (dB) into the tracker and writes the
 // current floor (dB) to out.
-func (f *noiseFloor) update(p *[nBands]float32, frameMs float32, out *[nBands]float32) {
+func (f *noiseFloor) update(p *[nBands]float32, frameMs float32, freeze bool, out *[nBands]float32) {
 	if !f.started {
 		f.started = true
 		f.sm = *p
+		f.q = *p
 		for b := range f.cur {
 			f.cur[b] = p[b]
 			f.ringMin[b] = p[b]
@@ -61,10 +73,24 @@ func (f *noiseFloor) update(p *[nBands]float32, frameMs float32, out *[nBands]fl
 			f.cur[b] = 1e9
 		}
 	}
+	step := floorQStepDB * frameMs / 20
 	for b := 0; b < nBands; b++ {
 		m := f.ringMin[b]
 		if f.cur[b] < m {
 			m = f.cur[b]
+		}
+		if !freeze {
+			if p[b] > f.q[b] {
+				f.q[b] += step * floorQuantile
+			} else {
+				f.q[b] -= step * (1 - floorQuantile)
+			}
+		}
+		if f.q[b] < m {
+			f.q[b] = m
+		}
+		if f.q[b] > m {
+			m = f.q[b]
 		}
 		out[b] = m
 	}

@@ -1,89 +1,59 @@
 package vad
 
-import "math"
-
-// decimator low-passes and downsamples a stream by an integer factor to the
-// internal analysis rate. It keeps its filter history across calls and its
-// phase across odd-length frames, and never allocates after construction.
-// decChunk bounds the input taken per pass (30 ms at 48 kHz).
-const decChunk = 1440
-
+// decimator brings a stream down to the internal analysis rate by averaging
+// each run of m input samples. A boxcar is a poor anti-alias filter, but for
+// detection that does not matter: aliased 4–8 kHz energy (fricatives, hiss)
+// folds into the analysed bands on microphone and far end alike, and the
+// average costs one add per input sample where a proper FIR cost most of the
+// frame budget. It keeps its partial sum across calls, so odd-length frames
+// lose nothing, and never allocates.
 type decimator struct {
-	m     int       // factor
-	taps  []float32 // windowed-sinc, len 2L+1; zeros of the halfband kept out below
-	idx   []int32   // offsets of the non-zero taps
-	hist  []float32 // last len(taps)-1 inputs, oldest first
-	work  []float32 // hist followed by one chunk of input
-	phase int       // inputs since the last output
+	m    int
+	inv  float32
+	acc  float32
+	have int // inputs in acc
 }
 
-func newDecimator(m int) *decimator {
-	d := &decimator{m: m}
-	if m == 1 {
-		return d
-	}
-	l := 3 * m
-	n := 2*l + 1
-	fc := 0.92 / (2 * float64(m)) // cut just below the new Nyquist
-	var sum float64
-	full := make([]float64, n)
-	for i := range full {
-		t := float64(i - l)
-		s := 2 * fc
-		if t != 0 {
-			s = math.Sin(2*math.Pi*fc*t) / (math.Pi * t)
-		}
-		w := 0.5 + 0.5*math.Cos(math.Pi*t/float64(l+1)) // Hann
-		full[i] = s * w
-		sum += full[i]
-	}
-	for i, v := range full {
-		if math.Abs(v/sum) > 1e-6 {
-			d.taps = append(d.taps, float32(v/sum))
-			d.idx = append(d.idx, int32(i))
-		}
-	}
-	d.hist = make([]float32, n-1)
-	d.work = make([]float32, n-1+decChunk)
-	return d
-}
+func newDecimator(m int) *decimator { return &decimator{m: m, inv: 1 / float32(m)} }
 
-// process filters in and appends outputs to out (which must have room for
-// len(in)/m+1 more samples); it returns the grown slice. Input is taken in
-// chunks through a linear work buffer so the hot loop is a plain dot product.
+// process appends the decimated samples of in to out (which must have room
+// for len(in)/m+1 more samples) and returns the grown slice.
 func (d *decimator) process(in []float32, out []float32) []float32 {
 	if d.m == 1 {
 		return append(out, in...)
 	}
-	nh := len(d.hist)
-	w := d.work
-	for len(in) > 0 {
-		c := len(in)
-		if c > decChunk {
-			c = decChunk
-		}
-		copy(w, d.hist)
-		copy(w[nh:], in[:c])
-		// first output: the input at which phase reaches m
-		p := d.m - 1 - d.phase // index into in of the first output sample
-		for ; p < c; p += d.m {
-			base := w[p : p+nh+1] // window ending at the sample at in[p]
-			var acc float32
-			for k, t := range d.taps {
-				acc += t * base[d.idx[k]]
-			}
-			out = append(out, acc)
-		}
-		d.phase = (d.phase + c) % d.m
-		copy(d.hist, w[c:c+nh])
-		in = in[c:]
+	acc, have, m := d.acc, d.have, d.m
+	i := 0
+	// finish the run left from the previous call
+	for have > 0 && have < m && i < len(in) {
+		acc += in[i]
+		i++
+		have++
 	}
+	if have == m {
+		out = append(out, acc*d.inv)
+		acc, have = 0, 0
+	}
+	switch m {
+	case 2:
+		for ; i+2 <= len(in); i += 2 {
+			out = append(out, (in[i]+in[i+1])*0.5)
+		}
+	default:
+		for ; i+m <= len(in); i += m {
+			var s float32
+			for _, v := range in[i : i+m] {
+				s += v
+			}
+			out = append(out, s*d.inv)
+		}
+	}
+	for ; i < len(in); i++ {
+		acc += in[i]
+		have++
+	}
+	d.acc, d.have = acc, have
 	return out
 }
 
-func (d *decimator) reset() {
-	for i := range d.hist {
-		d.hist[i] = 0
-	}
-	d.phase = 0
-}
+func (d *decimator) reset() { d.acc, d.have = 0, 0 }

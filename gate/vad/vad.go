@@ -55,6 +55,7 @@ const (
 	bandCapDB      = 24 // one very loud band must not carry the frame alone
 	absFloorPow    = 1e-9
 	maxInputMs     = 60 // longest frame taken whole; longer ones keep their tail
+	freezeDB       = 9  // excess at which the floor's quantile tracker pauses
 )
 
 // ErrSampleRate is returned by New for an unsupported sample rate.
@@ -78,6 +79,7 @@ type Detector struct {
 
 	pow, lvl, flo, farMax [nBands]float32
 	speech                bool
+	lastExcess, lastBarge float32
 }
 
 // New returns a detector for one stream.
@@ -148,13 +150,14 @@ func (d *Detector) Process(mic []float32) Decision {
 	for b := 0; b < nBands; b++ {
 		d.lvl[b] = dB(d.pow[b] + absFloorPow)
 	}
-	d.floor.update(&d.lvl, frameMs, &d.flo)
+	d.floor.update(&d.lvl, frameMs, d.lastExcess > freezeDB, &d.flo)
 
 	var excess float32
 	for b := 0; b < nBands; b++ {
 		excess += clamp(d.lvl[b]-d.flo[b], 0, bandCapDB)
 	}
 	excess /= float32(nBands)
+	d.lastExcess = excess
 	th := d.cfg.OnDB
 	if d.speech {
 		th = d.cfg.OffDB
@@ -203,6 +206,7 @@ func (d *Detector) echoStep(frameMs float32) bool {
 		barge += clamp(d.lvl[b]-dB(pred), 0, bandCapDB)
 	}
 	barge /= float32(nBands)
+	d.lastBarge = barge
 	// Learn the coupling from frames that are not clearly barge-in: each
 	// band's mic/far ratio, where both are well above their floors.
 	if barge < 2*d.cfg.BargeInDB {
@@ -223,6 +227,18 @@ func (d *Detector) echoStep(frameMs float32) bool {
 	return d.speech && barge < d.cfg.BargeInDB
 }
 
+// Stats are the detector's internal measures for the last frame, for
+// logging and tuning.
+type Stats struct {
+	ExcessDB     float32 // mean band level over the noise floor
+	EchoExcessDB float32 // mean band level over predicted echo plus noise (0 without far end)
+}
+
+// Stats returns the measures behind the last decision.
+func (d *Detector) Stats() Stats {
+	return Stats{ExcessDB: d.lastExcess, EchoExcessDB: d.lastBarge}
+}
+
 // Reset forgets all adaptive state.
 func (d *Detector) Reset() {
 	d.mic.reset()
@@ -233,6 +249,7 @@ func (d *Detector) Reset() {
 	d.farHist = [maxAnalysis]float32{}
 	d.farNew = 0
 	d.speech = false
+	d.lastExcess, d.lastBarge = 0, 0
 }
 
 func clampInt(x, lo, hi int) int {

@@ -17,13 +17,32 @@ import (
 func main() {
 	corpus := flag.String("corpus", defaultCorpus(), "corpus directory (clipNNN.wav + clipNNN.json)")
 	perClip := flag.Bool("v", false, "also print per-clip figures on stderr")
+	sim := flag.Bool("sim", false, "replay through the detector with a simulated hangover and barrier instead of the gate")
+	trace := flag.String("trace", "", "print the detector's per-frame measures for this clip (e.g. clip003) and exit")
 	flag.Parse()
 	clips, err := loadCorpus(*corpus)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateeval:", err)
 		os.Exit(1)
 	}
-	res, err := evaluate(clips, replay, *perClip, os.Stderr)
+	if *trace != "" {
+		for _, c := range clips {
+			if c.Labels.Clip == *trace {
+				if err := traceClip(c, os.Stdout); err != nil {
+					fmt.Fprintln(os.Stderr, "gateeval:", err)
+					os.Exit(1)
+				}
+				return
+			}
+		}
+		fmt.Fprintln(os.Stderr, "gateeval: no clip", *trace)
+		os.Exit(1)
+	}
+	rf := replay
+	if *sim {
+		rf = simulate
+	}
+	res, err := evaluate(clips, rf, *perClip, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateeval:", err)
 		os.Exit(1)
