@@ -1,0 +1,107 @@
+package gate
+
+import "time"
+
+// EventType names an observability event. The seed's names are kept.
+type EventType string
+
+const (
+	// EventStateTransition: turn state changed (PreviousState, NextState,
+	// Reason, ids of the frame that caused it).
+	EventStateTransition EventType = "speech_gate.state_transition"
+	// EventResponseCreated: response.created closed the barrier (ResponseID).
+	EventResponseCreated EventType = "speech_gate.barrier_response_created"
+	// EventResponseDone: response.done for the active response (ResponseID).
+	EventResponseDone EventType = "speech_gate.barrier_response_done"
+	// EventHeldFlushComplete: a held batch reached the uplink (Generation,
+	// Frames, Lane, Latency).
+	EventHeldFlushComplete EventType = "speech_gate.held_flush_complete"
+	// EventError: something failed without stopping the audio path (Code,
+	// Err, and where known Seq, Lane, Latency).
+	EventError EventType = "speech_gate.error"
+	// EventInterruption: the user barged in over the assistant and, under
+	// BargeInAdmit, the gate admitted the speech; cancel the response
+	// (ResponseID, ids, Seq).
+	EventInterruption EventType = "speech_gate.interruption"
+	// EventUplinkResult: one uplink call for a single frame finished (Seq,
+	// Lane, Latency, Err).
+	EventUplinkResult EventType = "speech_gate.uplink_result"
+	// EventFrameDropped: a frame accepted earlier (queued or held) was
+	// evicted by drop_oldest or discarded by Close (Seq, Reason).
+	EventFrameDropped EventType = "speech_gate.frame_dropped"
+)
+
+// Event is what the listener (Deps.OnEvent) receives. Fields that do not
+// apply to a type are zero. Events are built only when a listener is set.
+type Event struct {
+	Type        EventType
+	At          time.Time
+	StreamLabel string
+
+	SessionID string
+	StreamID  string
+	SpeakerID string
+	Seq       uint64
+
+	PreviousState TurnState
+	NextState     TurnState
+	Reason        string
+
+	ResponseID string
+	Code       Code
+	Err        error
+	Lane       Lane
+	Generation uint64
+	Frames     int
+	Latency    time.Duration
+}
+
+// eventBuf collects events under the gate's lock so they can be delivered
+// after it is released: a listener may then call back into the gate. It
+// lives on the caller's stack; a nil *eventBuf means "no listener".
+type eventBuf struct {
+	n    int
+	lost int
+	ev   [6]Event
+}
+
+func (b *eventBuf) add(e Event) {
+	if b.n == len(b.ev) {
+		b.lost++
+		return
+	}
+	b.ev[b.n] = e
+	b.n++
+}
+
+// emit delivers collected events; a panicking listener is counted and
+// otherwise ignored, so observability never breaks the audio path.
+func (g *Gate) emit(b *eventBuf) {
+	if b == nil || (b.n == 0 && b.lost == 0) {
+		return
+	}
+	panics := 0
+	for i := 0; i < b.n; i++ {
+		if !g.callListener(&b.ev[i]) {
+			panics++
+		}
+		b.ev[i] = Event{}
+	}
+	if panics > 0 || b.lost > 0 {
+		g.mu.Lock()
+		g.m.ObserverPanics += uint64(panics)
+		g.m.EventsLost += uint64(b.lost)
+		g.mu.Unlock()
+	}
+	b.n, b.lost = 0, 0
+}
+
+func (g *Gate) callListener(e *Event) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	g.onEvent(*e)
+	return true
+}

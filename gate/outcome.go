@@ -1,0 +1,71 @@
+package gate
+
+import "github.com/inferflow/inferflow/gate/vad"
+
+// Action is what the gate did with a microphone frame.
+type Action string
+
+const (
+	// Admitted: handed to an idle uplink slot at once.
+	Admitted Action = "admitted"
+	// Queued: waiting in the uplink queue for a slot.
+	Queued Action = "queued"
+	// Held: kept in the held buffer until the playback barrier opens.
+	Held Action = "held"
+	// Dropped: discarded (Reason says why).
+	Dropped Action = "dropped"
+	// Rejected: refused; ProcessFrame also returns an error.
+	Rejected Action = "rejected"
+)
+
+// Reason explains an Action.
+type Reason string
+
+const (
+	ReasonSpeech            Reason = "speech"
+	ReasonHangover          Reason = "hangover"
+	ReasonSilence           Reason = "silence"
+	ReasonEcho              Reason = "echo"
+	ReasonBarrier           Reason = "assistant_playback_barrier"
+	ReasonBargeInAdmitted   Reason = "barge_in"
+	ReasonHeldOverflow      Reason = "held_buffer_overflow"
+	ReasonQueueBackpressure Reason = "queue_backpressure"
+	ReasonInvalidFrame      Reason = "invalid_frame"
+	ReasonGateClosed        Reason = "gate_closed"
+	ReasonLaneFailed        Reason = "lane_resolution_failed"
+	ReasonEvicted           Reason = "evicted_drop_oldest"
+)
+
+// Outcome reports what happened to one microphone frame. A frame that is
+// Admitted, Queued or Held may still be lost later (drop_oldest eviction,
+// uplink failure, Close); EventFrameDropped and EventUplinkResult report
+// that by Seq.
+type Outcome struct {
+	// Seq numbers the gate's frames from 1.
+	Seq uint64
+	// Decision is the detector's verdict (zero for rejected frames).
+	Decision vad.Decision
+	// Echo is Decision.Echo once a far-end reference has been seen for the
+	// stream; without one the gate ignores the detector's echo flag.
+	Echo   bool
+	Action Action
+	Reason Reason
+	Lane   Lane
+	// State is the turn state after the frame.
+	State TurnState
+	// Interruption is true on the frame that declared a barge-in
+	// (BargeInAdmit).
+	Interruption bool
+	QueueDepth   int
+	Inflight     int
+	HeldFrames   int
+}
+
+// UserSpeech reports whether the frame held user speech (not echo).
+func (o Outcome) UserSpeech() bool { return o.Decision.Speech && !o.Echo }
+
+// Delivered reports whether the frame is on its way to the uplink (now,
+// queued or held for a later flush).
+func (o Outcome) Delivered() bool {
+	return o.Action == Admitted || o.Action == Queued || o.Action == Held
+}
