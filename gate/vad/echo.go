@@ -15,7 +15,10 @@ const (
 	echoMinGainDB  = -30  // coupling never assumed below this
 	echoMaxGainDB  = 0    //
 	echoQuantile   = 0.85 // coupling tracks this quantile of mic/far ratios
-	echoStepDB     = 0.6  // quantile tracker step
+	echoStepDB     = 0.25 // quantile tracker step
+	// Only frames whose excess over the prediction is below this share of
+	// BargeInDB teach the coupling, so barge-in does not raise it.
+	echoLearnBelow = 0.5
 	farActivePow   = 1e-7 // far-end band power (-70 dB) that counts as playing
 )
 

@@ -49,9 +49,9 @@ type Config struct {
 }
 
 const (
-	defaultOnDB    = 5.0
-	defaultOffDB   = 3.5
-	defaultBargeDB = 4.0
+	defaultOnDB    = 4.0
+	defaultOffDB   = 3.0
+	defaultBargeDB = 3
 	bandCapDB      = 24 // one very loud band must not carry the frame alone
 	absFloorPow    = 1e-9
 	maxInputMs     = 60 // longest frame taken whole; longer ones keep their tail
@@ -209,7 +209,7 @@ func (d *Detector) echoStep(frameMs float32) bool {
 	d.lastBarge = barge
 	// Learn the coupling from frames that are not clearly barge-in: each
 	// band's mic/far ratio, where both are well above their floors.
-	if barge < 2*d.cfg.BargeInDB {
+	if barge < echoLearnBelow*d.cfg.BargeInDB {
 		for b := 0; b < nBands; b++ {
 			fm := dB(d.farMax[b] + absFloorPow)
 			if fm < -60 || d.lvl[b] < d.flo[b]+6 {
