@@ -124,4 +124,3 @@ func TestLoadCorpusErrors(t *testing.T) {
 		t.Error("empty corpus accepted")
 	}
 }
-
