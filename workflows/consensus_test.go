@@ -1,0 +1,460 @@
+package workflows
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/inferflow/inferflow/activities"
+	"github.com/inferflow/inferflow/internal/blob"
+)
+
+var act *activities.Consensus
+
+func testPNG(t testing.TB) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	img.Set(1, 1, color.RGBA{R: 200, A: 255})
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func validInput(t testing.TB) ConsensusInput {
+	return ConsensusInput{ItemID: "item-1", Image: activities.Image{MediaType: "image/png", Data: testPNG(t)}}
+}
+
+func intp(v int) *int { return &v }
+
+// visionScript answers each slot by index; attempts are counted per slot.
+type visionScript struct {
+	mu       sync.Mutex
+	attempts [VisionCallCount]int
+	answer   func(slot, attempt int, ctx context.Context) (activities.VisionResult, error)
+}
+
+func (s *visionScript) call(ctx context.Context, in activities.VisionInput) (activities.VisionResult, error) {
+	s.mu.Lock()
+	s.attempts[in.CallIndex]++
+	attempt := s.attempts[in.CallIndex]
+	s.mu.Unlock()
+	return s.answer(in.CallIndex, attempt, ctx)
+}
+
+func ok(slot int, value float64) (activities.VisionResult, error) {
+	return activities.VisionResult{CallIndex: slot, Value: value, Confidence: 0.8, ModelID: "m"}, nil
+}
+
+func codeErr(code string) error {
+	nonRetryable := !isTransient(code)
+	return temporal.NewApplicationErrorWithOptions("injected "+code, code, temporal.ApplicationErrorOptions{NonRetryable: nonRetryable})
+}
+
+type judgeCapture struct {
+	mu    sync.Mutex
+	calls int
+	input activities.JudgeInput
+}
+
+func (j *judgeCapture) ok(_ context.Context, in activities.JudgeInput) (activities.JudgeResult, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.calls++
+	j.input = in
+	return activities.JudgeResult{ConsensusValue: 42, Confidence: 0.9, Rationale: "agree", ModelID: "judge"}, nil
+}
+
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(ConsensusEvaluation)
+	env.RegisterActivity(act)
+	return env
+}
+
+// failure extracts the seed's code and details from a failed run.
+func failure(t *testing.T, err error) (string, ConsensusFailure) {
+	t.Helper()
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		t.Fatalf("want an application error, got %v", err)
+	}
+	if !appErr.NonRetryable() {
+		t.Errorf("workflow failure %s must be non-retryable", appErr.Type())
+	}
+	var d ConsensusFailure
+	if err := appErr.Details(&d); err != nil {
+		t.Fatalf("details: %v", err)
+	}
+	return appErr.Type(), d
+}
+
+func TestConsensusAllSucceedOrdersJudgeInput(t *testing.T) {
+	env := newEnv(t)
+	vs := &visionScript{answer: func(slot, _ int, _ context.Context) (activities.VisionResult, error) {
+		// Slot 0 finishes last, so arrival order differs from call order.
+		if slot == 0 {
+			time.Sleep(30 * time.Millisecond)
+		}
+		return ok(slot, float64(100+slot))
+	}}
+	j := &judgeCapture{}
+	env.OnActivity(act.VisionCall, mock.Anything, mock.Anything).Return(vs.call)
+	env.OnActivity(act.JudgeCall, mock.Anything, mock.Anything).Return(j.ok)
+	env.ExecuteWorkflow(ConsensusEvaluation, validInput(t))
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res ConsensusResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Degraded || len(res.Valuations) != 3 || res.Judge.ConsensusValue != 42 || res.ItemID != "item-1" {
+		t.Fatalf("result = %+v", res)
+	}
+	for i, v := range res.Valuations {
+		if v.CallIndex != i {
+			t.Fatalf("valuations not sorted by call index: %+v", res.Valuations)
+		}
+	}
+	for i, v := range j.input.Valuations {
+		if v.Value != float64(100+i) {
+			t.Fatalf("judge input not ordered by call index: %+v", j.input.Valuations)
+		}
+	}
+}
+
+func TestConsensusOutcomes(t *testing.T) {
+	type answers map[int][]string // slot -> code per attempt ("" = success)
+	tests := []struct {
+		name         string
+		quorum       int
+		script       answers
+		wantCode     string // "" = success
+		wantStrategy RetryStrategy
+		wantSummary  FailureSummary
+		wantDegraded bool
+		wantAttempts [VisionCallCount]int
+	}{
+		{name: "one permanent failure is degraded", script: answers{1: {"CLIENT_ERROR"}},
+			wantDegraded: true, wantAttempts: [3]int{1, 1, 1}},
+		{name: "transient failure retried once then succeeds", script: answers{2: {"SERVER_ERROR", ""}},
+			wantAttempts: [3]int{1, 1, 2}},
+		{name: "invalid output is never retried", script: answers{0: {"INVALID_OUTPUT"}},
+			wantDegraded: true, wantAttempts: [3]int{1, 1, 1}},
+		{name: "quorum not met, transient majority", script: answers{0: {"TIMEOUT", "TIMEOUT"}, 1: {"RATE_LIMITED", "SERVER_ERROR"}},
+			wantCode: CodeQuorumNotMet, wantStrategy: RetryWithBackoff, wantSummary: FailureSummary{TransientCount: 2},
+			wantAttempts: [3]int{2, 2, 1}},
+		{name: "quorum not met, permanent majority", script: answers{0: {"CLIENT_ERROR"}, 1: {"INVALID_OUTPUT"}},
+			wantCode: CodeQuorumNotMet, wantStrategy: NoRetry, wantSummary: FailureSummary{ClientErrorCount: 1, InvalidOutputCount: 1},
+			wantAttempts: [3]int{1, 1, 1}},
+		{name: "quorum not met, mixed", script: answers{0: {"CLIENT_ERROR"}, 1: {"SERVER_ERROR", "SERVER_ERROR"}},
+			wantCode: CodeQuorumNotMet, wantStrategy: DLQOnly, wantSummary: FailureSummary{TransientCount: 1, ClientErrorCount: 1},
+			wantAttempts: [3]int{1, 2, 1}},
+		{name: "quorum 3 not met by one failure", quorum: 3, script: answers{2: {"CLIENT_ERROR"}},
+			wantCode: CodeQuorumNotMet, wantStrategy: NoRetry, wantSummary: FailureSummary{ClientErrorCount: 1},
+			wantAttempts: [3]int{1, 1, 1}},
+		{name: "quorum 1 met by one success", quorum: 1, script: answers{0: {"CLIENT_ERROR"}, 1: {"TIMEOUT", "TIMEOUT"}},
+			wantDegraded: true, wantAttempts: [3]int{1, 2, 1}},
+		{name: "all failed, transient", script: answers{0: {"TIMEOUT", "TIMEOUT"}, 1: {"SERVER_ERROR", "SERVER_ERROR"}, 2: {"RATE_LIMITED", "RATE_LIMITED"}},
+			wantCode: CodeVisionAllFailed, wantStrategy: RetryWithBackoff, wantSummary: FailureSummary{TransientCount: 3},
+			wantAttempts: [3]int{2, 2, 2}},
+		{name: "all failed, mixed", script: answers{0: {"CLIENT_ERROR"}, 1: {"SERVER_ERROR", "SERVER_ERROR"}, 2: {"INVALID_OUTPUT"}},
+			wantCode: CodeVisionAllFailed, wantStrategy: NoRetry, wantSummary: FailureSummary{TransientCount: 1, ClientErrorCount: 1, InvalidOutputCount: 1},
+			wantAttempts: [3]int{1, 2, 1}},
+		{name: "all failed, half permanent", script: answers{0: {"CLIENT_ERROR"}, 1: {"SERVER_ERROR", "SERVER_ERROR"}, 2: {"SERVER_ERROR", "CLIENT_ERROR"}},
+			wantCode: CodeVisionAllFailed, wantStrategy: NoRetry, wantSummary: FailureSummary{TransientCount: 1, ClientErrorCount: 2},
+			wantAttempts: [3]int{1, 2, 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv(t)
+			vs := &visionScript{answer: func(slot, attempt int, _ context.Context) (activities.VisionResult, error) {
+				codes := tt.script[slot]
+				if attempt <= len(codes) && codes[attempt-1] != "" {
+					return activities.VisionResult{}, codeErr(codes[attempt-1])
+				}
+				return ok(slot, 10)
+			}}
+			j := &judgeCapture{}
+			env.OnActivity(act.VisionCall, mock.Anything, mock.Anything).Return(vs.call)
+			env.OnActivity(act.JudgeCall, mock.Anything, mock.Anything).Return(j.ok)
+			in := validInput(t)
+			if tt.quorum != 0 {
+				in.Options = &ConsensusOptions{Quorum: intp(tt.quorum)}
+			}
+			env.ExecuteWorkflow(ConsensusEvaluation, in)
+			if vs.attempts != tt.wantAttempts {
+				t.Errorf("attempts = %v, want %v", vs.attempts, tt.wantAttempts)
+			}
+			err := env.GetWorkflowError()
+			if tt.wantCode == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				var res ConsensusResult
+				_ = env.GetWorkflowResult(&res)
+				if res.Degraded != tt.wantDegraded {
+					t.Fatalf("degraded = %v, want %v", res.Degraded, tt.wantDegraded)
+				}
+				return
+			}
+			code, d := failure(t, err)
+			if code != tt.wantCode || d.RetryStrategy != tt.wantStrategy || d.FailureSummary == nil || *d.FailureSummary != tt.wantSummary {
+				t.Fatalf("got %s %s %+v, want %s %s %+v", code, d.RetryStrategy, d.FailureSummary, tt.wantCode, tt.wantStrategy, tt.wantSummary)
+			}
+			if j.calls != 0 {
+				t.Fatalf("judge called %d times after a vision-stage failure", j.calls)
+			}
+		})
+	}
+}
+
+func TestConsensusEarlyCancel(t *testing.T) {
+	for _, early := range []bool{true, false} {
+		t.Run(map[bool]string{true: "on", false: "off"}[early], func(t *testing.T) {
+			env := newEnv(t)
+			var slowCancelled atomic.Bool
+			vs := &visionScript{answer: func(slot, _ int, ctx context.Context) (activities.VisionResult, error) {
+				if slot == 1 {
+					select {
+					case <-ctx.Done():
+						slowCancelled.Store(true)
+						return activities.VisionResult{}, ctx.Err()
+					case <-time.After(300 * time.Millisecond):
+					}
+				}
+				return ok(slot, 7)
+			}}
+			j := &judgeCapture{}
+			env.OnActivity(act.VisionCall, mock.Anything, mock.Anything).Return(vs.call)
+			env.OnActivity(act.JudgeCall, mock.Anything, mock.Anything).Return(j.ok)
+			in := validInput(t)
+			in.Options = &ConsensusOptions{EarlyCancel: early}
+			env.ExecuteWorkflow(ConsensusEvaluation, in)
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			var res ConsensusResult
+			_ = env.GetWorkflowResult(&res)
+			want := 3
+			if early {
+				want = 2
+			}
+			if len(res.Valuations) != want || res.Degraded {
+				t.Fatalf("early=%v: valuations=%d degraded=%v, want %d, false", early, len(res.Valuations), res.Degraded, want)
+			}
+			if len(j.input.Valuations) != want {
+				t.Fatalf("judge saw %d valuations, want %d", len(j.input.Valuations), want)
+			}
+			if early && !res.Degraded {
+				for _, v := range res.Valuations {
+					if v.CallIndex == 1 {
+						t.Fatal("cancelled slot's valuation reached the result")
+					}
+				}
+			}
+			if !early && slowCancelled.Load() {
+				t.Fatal("a call was cancelled without early cancel")
+			}
+			var p ConsensusProgress
+			v, err := env.QueryWorkflow(ProgressQuery)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := v.Get(&p); err != nil {
+				t.Fatal(err)
+			}
+			wantSlot := SlotSucceeded
+			if early {
+				wantSlot = SlotCancelled
+			}
+			if p.Stage != "done" || p.Slots[1].Status != wantSlot || p.Slots[0].Status != SlotSucceeded {
+				t.Fatalf("progress = %+v", p)
+			}
+		})
+	}
+}
+
+func TestConsensusJudge(t *testing.T) {
+	tests := []struct {
+		name         string
+		codes        []string // per attempt; "" = success
+		wantCode     string
+		wantStrategy RetryStrategy
+		wantJudge    string
+		wantCalls    int
+	}{
+		{name: "transient then success", codes: []string{"RATE_LIMITED", ""}, wantCalls: 2},
+		{name: "transient twice", codes: []string{"SERVER_ERROR", "TIMEOUT"}, wantCode: CodeJudgeFailed,
+			wantStrategy: RetryWithBackoff, wantJudge: "TIMEOUT", wantCalls: 2},
+		{name: "client error", codes: []string{"CLIENT_ERROR"}, wantCode: CodeJudgeFailed,
+			wantStrategy: NoRetry, wantJudge: "CLIENT_ERROR", wantCalls: 1},
+		{name: "invalid output", codes: []string{"INVALID_OUTPUT"}, wantCode: CodeJudgeInvalidOutput,
+			wantStrategy: NoRetry, wantJudge: "INVALID_OUTPUT", wantCalls: 1},
+		{name: "invalid input", codes: []string{"INVALID_INPUT"}, wantCode: CodeJudgeInvalidInput,
+			wantStrategy: NoRetry, wantJudge: "INVALID_INPUT", wantCalls: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv(t)
+			vs := &visionScript{answer: func(slot, _ int, _ context.Context) (activities.VisionResult, error) { return ok(slot, 5) }}
+			var calls atomic.Int32
+			env.OnActivity(act.VisionCall, mock.Anything, mock.Anything).Return(vs.call)
+			env.OnActivity(act.JudgeCall, mock.Anything, mock.Anything).Return(
+				func(context.Context, activities.JudgeInput) (activities.JudgeResult, error) {
+					n := int(calls.Add(1))
+					if n <= len(tt.codes) && tt.codes[n-1] != "" {
+						return activities.JudgeResult{}, codeErr(tt.codes[n-1])
+					}
+					return activities.JudgeResult{ConsensusValue: 5, Confidence: 1, Rationale: "r", ModelID: "j"}, nil
+				})
+			env.ExecuteWorkflow(ConsensusEvaluation, validInput(t))
+			if int(calls.Load()) != tt.wantCalls {
+				t.Errorf("judge calls = %d, want %d", calls.Load(), tt.wantCalls)
+			}
+			err := env.GetWorkflowError()
+			if tt.wantCode == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			code, d := failure(t, err)
+			if code != tt.wantCode || d.RetryStrategy != tt.wantStrategy || d.JudgeErrorCode != tt.wantJudge {
+				t.Fatalf("got %s/%s/%s, want %s/%s/%s", code, d.RetryStrategy, d.JudgeErrorCode, tt.wantCode, tt.wantStrategy, tt.wantJudge)
+			}
+		})
+	}
+}
+
+func TestConsensusJudgeInvalidInputBeforeCall(t *testing.T) {
+	env := newEnv(t)
+	vs := &visionScript{answer: func(slot, _ int, _ context.Context) (activities.VisionResult, error) {
+		return activities.VisionResult{CallIndex: slot, Value: 1, Confidence: 1.5, ModelID: "m"}, nil
+	}}
+	j := &judgeCapture{}
+	env.OnActivity(act.VisionCall, mock.Anything, mock.Anything).Return(vs.call)
+	env.OnActivity(act.JudgeCall, mock.Anything, mock.Anything).Return(j.ok)
+	env.ExecuteWorkflow(ConsensusEvaluation, validInput(t))
+	code, d := failure(t, env.GetWorkflowError())
+	if code != CodeJudgeInvalidInput || d.RetryStrategy != NoRetry || d.JudgeErrorCode != "INVALID_INPUT" || j.calls != 0 {
+		t.Fatalf("got %s %+v, judge calls %d", code, d, j.calls)
+	}
+}
+
+func TestConsensusValidation(t *testing.T) {
+	png := testPNG(t)
+	ref := &blob.Ref{Key: "ab", SHA256: "ab", Size: 1, MediaType: "image/png"}
+	tests := []struct {
+		name string
+		in   ConsensusInput
+	}{
+		{"empty item id", ConsensusInput{ItemID: "  ", Image: activities.Image{MediaType: "image/png", Data: png}}},
+		{"control chars in item id", ConsensusInput{ItemID: "a\x00b", Image: activities.Image{MediaType: "image/png", Data: png}}},
+		{"gif media type", ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/gif", Data: png}}},
+		{"empty data", ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/png"}}},
+		{"bytes are not the declared type", ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/jpeg", Data: png}}},
+		{"bytes are no image", ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/png", Data: []byte("hello")}}},
+		{"too big inline", ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/png", Data: append(png, make([]byte, activities.MaxInlineImageBytes)...)}}},
+		{"malformed ref", ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/png", Ref: ref}}},
+		{"quorum 0", withOpts(png, ConsensusOptions{Quorum: intp(0)})},
+		{"quorum 4", withOpts(png, ConsensusOptions{Quorum: intp(4)})},
+		{"vision timeout too small", withOpts(png, ConsensusOptions{VisionTimeoutMs: intp(999)})},
+		{"judge timeout too big", withOpts(png, ConsensusOptions{JudgeTimeoutMs: intp(120_001)})},
+		{"two model ids", withOpts(png, ConsensusOptions{VisionModelIDs: []string{"a", "b"}})},
+		{"blank model id", withOpts(png, ConsensusOptions{VisionModelIDs: []string{"a", "", "c"}})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv(t)
+			var called atomic.Int32
+			env.OnActivity(act.VisionCall, mock.Anything, mock.Anything).Return(
+				func(context.Context, activities.VisionInput) (activities.VisionResult, error) {
+					called.Add(1)
+					return activities.VisionResult{}, nil
+				})
+			env.ExecuteWorkflow(ConsensusEvaluation, tt.in)
+			code, d := failure(t, env.GetWorkflowError())
+			if code != CodeValidationFailed || d.RetryStrategy != NoRetry {
+				t.Fatalf("got %s/%s", code, d.RetryStrategy)
+			}
+			if called.Load() != 0 {
+				t.Fatal("a model was called for invalid input")
+			}
+		})
+	}
+}
+
+func withOpts(png []byte, o ConsensusOptions) ConsensusInput {
+	return ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/png", Data: png}, Options: &o}
+}
+
+func TestConsensusBlobRefVerifiedFirst(t *testing.T) {
+	dir := blob.Dir{Root: t.TempDir()}
+	ref, err := dir.Put(context.Background(), testPNG(t), "image/png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The verify activity runs for real against an empty store: the blob is missing.
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(ConsensusEvaluation)
+	env.RegisterActivity(&activities.Consensus{Blobs: blob.Dir{Root: t.TempDir()}})
+	env.ExecuteWorkflow(ConsensusEvaluation, ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/png", Ref: &ref}})
+	code, _ := failure(t, env.GetWorkflowError())
+	if code != CodeValidationFailed {
+		t.Fatalf("code = %s", code)
+	}
+}
+
+func TestVisionRetryStrategy(t *testing.T) {
+	tests := []struct {
+		s     FailureSummary
+		total int
+		want  RetryStrategy
+	}{
+		{FailureSummary{TransientCount: 3}, 3, RetryWithBackoff},
+		{FailureSummary{}, 0, RetryWithBackoff},
+		{FailureSummary{ClientErrorCount: 2, TransientCount: 1}, 3, NoRetry},
+		{FailureSummary{InvalidOutputCount: 1}, 1, NoRetry},
+		{FailureSummary{ClientErrorCount: 1, TransientCount: 1}, 2, DLQOnly},
+		{FailureSummary{InvalidOutputCount: 1, TransientCount: 2}, 3, DLQOnly},
+	}
+	for _, tt := range tests {
+		if got := visionRetryStrategy(tt.s, tt.total); got != tt.want {
+			t.Errorf("visionRetryStrategy(%+v, %d) = %s, want %s", tt.s, tt.total, got, tt.want)
+		}
+	}
+}
+
+func TestActivityErrorCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{temporal.NewApplicationError("x", "RATE_LIMITED"), "RATE_LIMITED"},
+		{temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_START_TO_CLOSE, nil), "TIMEOUT"},
+		{temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil), "TIMEOUT"},
+		{errors.New("boom"), "SERVER_ERROR"},
+	}
+	for _, tt := range tests {
+		if got := activityErrorCode(tt.err); got != tt.want {
+			t.Errorf("activityErrorCode(%v) = %s, want %s", tt.err, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,17 @@
+package workflows
+
+import "go.temporal.io/sdk/temporal"
+
+// Custom search attributes, registered by temporal-dev.yaml on the dev server
+// (and by `temporal operator search-attribute create` elsewhere), so the Web
+// UI and `temporal workflow list --query` can filter runs.
+var (
+	ItemIDKey           = temporal.NewSearchAttributeKeyKeyword("ItemId")
+	ConsensusOutcomeKey = temporal.NewSearchAttributeKeyKeyword("ConsensusOutcome")
+	JobIDKey            = temporal.NewSearchAttributeKeyKeyword("JobId")
+	BillingStateKey     = temporal.NewSearchAttributeKeyKeyword("BillingState")
+)
+
+// SearchAttributes lists every custom attribute the project uses, for tests
+// and for registering them on a server.
+var SearchAttributes = []temporal.SearchAttributeKey{ItemIDKey, ConsensusOutcomeKey, JobIDKey, BillingStateKey}
