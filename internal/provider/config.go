@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -47,8 +48,8 @@ type Config struct {
 	// or http://localhost:11434/v1; requests go to BaseURL + "/chat/completions".
 	BaseURL string
 	// APIKey is sent as a Bearer token when set. It is never logged: String,
-	// LogValue and JSON encoding leave it out.
-	APIKey string `json:"-"`
+	// GoString, LogValue and MarshalJSON leave it out.
+	APIKey string
 	// VisionModel is the default vision model (required for openai).
 	VisionModel string
 	// JudgeModel is the judge model; "" means VisionModel.
@@ -191,6 +192,21 @@ func (c Config) LogValue() slog.Value {
 		slog.String("judge", c.judgeMode()),
 		slog.Duration("http_timeout", c.httpTimeout()),
 	)
+}
+
+// MarshalJSON renders the same redacted view as LogValue, so reflection
+// based loggers (zap.Any, JSON dumps) cannot print the key or a URL password.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"kind":             c.kind(),
+		"base_url":         redactURL(c.BaseURL),
+		"api_key":          c.keyState(),
+		"vision_model":     c.VisionModel,
+		"judge_model":      c.judgeModel(),
+		"completion_model": c.completionModel(),
+		"judge":            c.judgeMode(),
+		"http_timeout":     c.httpTimeout().String(),
+	})
 }
 
 // redactURL hides a password embedded in a URL.

@@ -115,7 +115,9 @@ func TestOpenAIStatusMapping(t *testing.T) {
 	}
 }
 
-func eq(d time.Duration) func(time.Duration) bool { return func(x time.Duration) bool { return x == d } }
+func eq(d time.Duration) func(time.Duration) bool {
+	return func(x time.Duration) bool { return x == d }
+}
 func between(lo, hi time.Duration) func(time.Duration) bool {
 	return func(x time.Duration) bool { return x >= lo && x <= hi }
 }
