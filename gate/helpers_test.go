@@ -168,9 +168,14 @@ var t0 = time.Unix(1_700_000_000, 0)
 func newHarness(t *testing.T, cfg Config, deps Deps) *harness {
 	t.Helper()
 	h := &harness{t: t, clk: NewManualClock(t0), log: &eventLog{}}
-	if deps.Uplink == nil {
+	switch u := deps.Uplink.(type) {
+	case nil:
 		h.up = &recUplink{}
 		deps.Uplink = h.up
+	case *recUplink:
+		h.up = u
+	case batchUplink:
+		h.up = u.recUplink
 	}
 	if deps.OnEvent == nil {
 		deps.OnEvent = h.log.add
@@ -211,7 +216,9 @@ func (h *harness) farEnd() {
 	}
 }
 
-func (h *harness) event(typ, id string) { h.g.HandleServerEvent(ServerEvent{Type: typ, ResponseID: id}) }
+func (h *harness) event(typ, id string) {
+	h.g.HandleServerEvent(ServerEvent{Type: typ, ResponseID: id})
+}
 
 func (h *harness) flush() {
 	h.t.Helper()
