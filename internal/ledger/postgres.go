@@ -3,8 +3,516 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
+// pgLedger is the PostgreSQL backend. Each ledger operation is one call of a
+// PL/pgSQL function (schema/postgres/0002_functions.sql): one round trip and
+// one implicit READ COMMITTED transaction that takes row locks in a fixed
+// order. The SQLite backend implements the same rules in Go; the conformance
+// suite holds them together.
+type pgLedger struct {
+	pool *pgPool
+	cat  catalog
+	now  func() time.Time
+}
+
 func openPostgres(ctx context.Context, cfg Config, cat catalog) (Ledger, error) {
-	return nil, errors.New("ledger: postgres backend not implemented yet")
+	cc, err := pgx.ParseConfig(cfg.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: postgres DSN: %w", err)
+	}
+	l := &pgLedger{pool: newPGPool(cc, cfg.MaxConns), cat: cat, now: cfg.Now}
+	if err := l.migrate(ctx); err != nil {
+		l.pool.close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *pgLedger) Close() error {
+	l.pool.close()
+	return nil
+}
+
+func (l *pgLedger) Catalog() []Model { return catalogList(l.cat) }
+
+const pgMaxAttempts = 8
+
+// retryable reports errors that a re-run of the same call can get past:
+// serialization failures, deadlocks, and unique violations from two first
+// inserts racing (a new account, or twins of one idempotency key — the
+// re-run then finds the key and replays).
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "40001", "40P01", "23505":
+		return true
+	}
+	return false
+}
+
+// with runs fn on a pooled connection and re-runs it on retryable errors.
+func (l *pgLedger) with(ctx context.Context, fn func(c *pgx.Conn) error) error {
+	for attempt := 1; ; attempt++ {
+		c, err := l.pool.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		err = fn(c)
+		l.pool.release(c, err)
+		if err == nil || !retryable(err) || attempt == pgMaxAttempts {
+			return err
+		}
+		// Jittered backoff so the racers do not collide again in lockstep.
+		d := time.Duration(rand.Int64N(int64(time.Millisecond) << attempt))
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (l *pgLedger) migrate(ctx context.Context) error {
+	migs, err := loadMigrations("postgres")
+	if err != nil {
+		return err
+	}
+	err = l.with(ctx, func(c *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			// Concurrent Opens of one schema apply the migrations once.
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('inferflow-ledger:' || current_schema()))`); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+				version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+				return err
+			}
+			var cur int
+			if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+				return err
+			}
+			for _, m := range migs {
+				if m.version <= cur {
+					continue
+				}
+				if _, err := tx.Exec(ctx, m.sql); err != nil {
+					return fmt.Errorf("migration %s: %w", m.name, err)
+				}
+				if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+					return fmt.Errorf("migration %s: %w", m.name, err)
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: postgres migrate: %w", err)
+	}
+	return nil
+}
+
+// call runs one ledger function returning (outcome, body, msg) and turns the
+// outcome into a result (decoded into dst) or a typed error.
+func (l *pgLedger) call(ctx context.Context, op, key string, dst any, q string, args ...any) error {
+	var outcome, body, msg string
+	err := l.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, q, args...).Scan(&outcome, &body, &msg)
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: postgres %s: %w", op, err)
+	}
+	return outcomeErr(outcome, body, msg, key, dst)
+}
+
+func outcomeErr(outcome, body, msg, key string, dst any) error {
+	switch outcome {
+	case "ok", "replay":
+		if dst == nil {
+			return nil
+		}
+		return decodeResult(body, dst)
+	case "conflict":
+		return &IdempotencyConflictError{Key: key, Op: body}
+	case "rejected":
+		return &RejectedError{Reason: Reason(body), Msg: msg}
+	default:
+		return fmt.Errorf("ledger: postgres: unexpected outcome %q", outcome)
+	}
+}
+
+func rfc3339(t time.Time) string { return t.Format(time.RFC3339Nano) }
+
+func (l *pgLedger) Credit(ctx context.Context, userID string, amount int64, key string) error {
+	if err := validateCredit(userID, amount, key); err != nil {
+		return err
+	}
+	return l.call(ctx, opCredit, key, nil, `SELECT outcome, body, msg FROM ledger_credit($1, $2, $3, $4, $5)`,
+		key, fpCredit(userID, amount), userID, amount, micros(l.now()))
+}
+
+func (l *pgLedger) Balance(ctx context.Context, userID string) (Balance, error) {
+	if err := checkID("userID", userID); err != nil {
+		return Balance{}, err
+	}
+	var b Balance
+	err := l.with(ctx, func(c *pgx.Conn) error {
+		b = Balance{}
+		rows, err := c.Query(ctx, `SELECT kind, balance FROM accounts WHERE name = ANY($1)`,
+			[]string{accAvailable(userID), accHeld(userID), accSpent(userID)})
+		if err != nil {
+			return err
+		}
+		var kind string
+		var v int64
+		_, err = pgx.ForEachRow(rows, []any{&kind, &v}, func() error { b.set(kind, v); return nil })
+		return err
+	})
+	if err != nil {
+		return Balance{}, fmt.Errorf("ledger: postgres balance: %w", err)
+	}
+	return b, nil
+}
+
+func (l *pgLedger) Reserve(ctx context.Context, req ReserveRequest) (Reservation, error) {
+	if err := validateReserve(&req); err != nil {
+		return Reservation{}, err
+	}
+	fp := fpReserve(req)
+	var out Reservation
+	m, err := l.cat.lookup(req.ModelID)
+	if err != nil {
+		// The catalog may have changed since a first, successful call: its
+		// replay still returns the first result.
+		if found, kerr := l.replay(ctx, req.IdempotencyKey, fp, &out); kerr != nil || found {
+			return out, kerr
+		}
+		return Reservation{}, err
+	}
+	id, err := newReservationID()
+	if err != nil {
+		return Reservation{}, err
+	}
+	now := fromMicros(micros(l.now()))
+	out = Reservation{
+		ID: id, UserID: req.UserID, ModelID: m.ID, PromptTokens: req.PromptTokens,
+		MaxTokens: req.PromptTokens + m.MaxCompletionTokens, Amount: ExpectedCost(m, req.PromptTokens),
+		PromptPer1K: m.PromptPer1K, CompletionPer1K: m.CompletionPer1K, MaxCompletionTokens: m.MaxCompletionTokens,
+		Status: HoldActive, CreatedAt: now, ExpiresAt: fromMicros(micros(now.Add(req.TTL))),
+	}
+	body, err := toJSON(out)
+	if err != nil {
+		return Reservation{}, err
+	}
+	var res Reservation
+	err = l.call(ctx, opReserve, req.IdempotencyKey, &res,
+		`SELECT outcome, body, msg FROM ledger_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		req.IdempotencyKey, fp, out.ID, out.UserID, out.ModelID, out.PromptTokens, out.MaxTokens, out.Amount,
+		out.PromptPer1K, out.CompletionPer1K, out.MaxCompletionTokens, micros(out.CreatedAt), micros(out.ExpiresAt), body)
+	if err != nil {
+		return Reservation{}, err
+	}
+	return res, nil
+}
+
+// replay looks up a key outside of an operation: found=true with dst filled
+// for a replay, an *IdempotencyConflictError for a conflict.
+func (l *pgLedger) replay(ctx context.Context, key, fp string, dst any) (bool, error) {
+	var outcome, body *string
+	err := l.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT outcome, body FROM ledger_key($1, $2)`, key, fp).Scan(&outcome, &body)
+	})
+	if err != nil {
+		return false, fmt.Errorf("ledger: postgres idempotency lookup: %w", err)
+	}
+	if outcome == nil {
+		return false, nil
+	}
+	return true, outcomeErr(*outcome, *body, "", key, dst)
+}
+
+func (l *pgLedger) Capture(ctx context.Context, req CaptureRequest) (CaptureResult, error) {
+	if err := checkID("reservationID", req.ReservationID); err != nil {
+		return CaptureResult{}, err
+	}
+	if err := checkID("idempotency key", req.IdempotencyKey); err != nil {
+		return CaptureResult{}, err
+	}
+	if err := validateUsage(req.Usage); err != nil {
+		return CaptureResult{}, err
+	}
+	now := fromMicros(micros(l.now()))
+	var out CaptureResult
+	err := l.call(ctx, opCapture, req.IdempotencyKey, &out,
+		`SELECT outcome, body, msg FROM ledger_capture($1, $2, $3, $4, $5, $6, $7, $8)`,
+		req.IdempotencyKey, fpCapture(req), req.ReservationID,
+		req.Usage.PromptTokens, req.Usage.CompletionTokens, req.Usage.TotalTokens, micros(now), rfc3339(now))
+	if err != nil {
+		return CaptureResult{}, err
+	}
+	return out, nil
+}
+
+func (l *pgLedger) Release(ctx context.Context, req ReleaseRequest) (ReleaseResult, error) {
+	if err := checkID("reservationID", req.ReservationID); err != nil {
+		return ReleaseResult{}, err
+	}
+	if err := checkID("idempotency key", req.IdempotencyKey); err != nil {
+		return ReleaseResult{}, err
+	}
+	now := fromMicros(micros(l.now()))
+	var out ReleaseResult
+	err := l.call(ctx, opRelease, req.IdempotencyKey, &out,
+		`SELECT outcome, body, msg FROM ledger_release($1, $2, $3, $4, $5)`,
+		req.IdempotencyKey, fpRelease(req), req.ReservationID, micros(now), rfc3339(now))
+	if err != nil {
+		return ReleaseResult{}, err
+	}
+	return out, nil
+}
+
+func (l *pgLedger) ExpireHolds(ctx context.Context, now time.Time) (int, error) {
+	const batch = 256 // keeps each transaction's lock set small
+	total := 0
+	for {
+		var n int
+		err := l.with(ctx, func(c *pgx.Conn) error {
+			return c.QueryRow(ctx, `SELECT ledger_expire_holds($1, $2)`, micros(now), batch).Scan(&n)
+		})
+		if err != nil {
+			return total, fmt.Errorf("ledger: postgres expire holds: %w", err)
+		}
+		total += n
+		if n < batch {
+			return total, nil
+		}
+	}
+}
+
+func (l *pgLedger) Holds(ctx context.Context, userID string) ([]Reservation, error) {
+	if err := checkID("userID", userID); err != nil {
+		return nil, err
+	}
+	var out []Reservation
+	err := l.with(ctx, func(c *pgx.Conn) error {
+		out = nil
+		rows, err := c.Query(ctx, `SELECT `+sqlResCols+` FROM reservations WHERE user_id = $1 ORDER BY created_at, id`, userID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanReservation(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: postgres holds: %w", err)
+	}
+	return out, nil
+}
+
+func (l *pgLedger) Reservation(ctx context.Context, id string) (Reservation, error) {
+	if err := checkID("reservationID", id); err != nil {
+		return Reservation{}, err
+	}
+	var r Reservation
+	err := l.with(ctx, func(c *pgx.Conn) error {
+		var err error
+		r, err = scanReservation(c.QueryRow(ctx, `SELECT `+sqlResCols+` FROM reservations WHERE id = $1`, id))
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Reservation{}, reject(ReasonReservationNotFound, "reservation %q does not exist", id)
+	}
+	if err != nil {
+		return Reservation{}, fmt.Errorf("ledger: postgres reservation %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// --- DLQ and job states ------------------------------------------------------
+
+func (l *pgLedger) exec(ctx context.Context, what, q string, args ...any) (int64, error) {
+	var n int64
+	err := l.with(ctx, func(c *pgx.Conn) error {
+		tag, err := c.Exec(ctx, q, args...)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: postgres %s: %w", what, err)
+	}
+	return n, nil
+}
+
+func (l *pgLedger) PutDLQ(ctx context.Context, rec DLQRecord) (bool, error) {
+	if err := validateDLQ(rec); err != nil {
+		return false, err
+	}
+	now := micros(l.now())
+	n, err := l.exec(ctx, "put dlq", `INSERT INTO dlq (type, job_id, schema_version, payload, created_at, updated_at)
+		VALUES ($1, $2, $3, $4::jsonb, $5, $5) ON CONFLICT (type, job_id, schema_version) DO NOTHING`,
+		rec.Type, rec.JobID, rec.SchemaVersion, string(rec.Payload), now)
+	return n == 1, err
+}
+
+const pgDLQCols = `type, job_id, schema_version, payload::text, status, attempts, note, created_at, updated_at`
+
+func (l *pgLedger) DLQ(ctx context.Context, typ, jobID string, version int) (DLQRecord, error) {
+	if err := validateDLQKey(typ, jobID, version); err != nil {
+		return DLQRecord{}, err
+	}
+	var d DLQRecord
+	err := l.with(ctx, func(c *pgx.Conn) error {
+		var err error
+		d, err = scanDLQ(c.QueryRow(ctx, `SELECT `+pgDLQCols+` FROM dlq WHERE type = $1 AND job_id = $2 AND schema_version = $3`,
+			typ, jobID, version))
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return DLQRecord{}, reject(ReasonNotFound, "no DLQ record %s/%s/v%d", typ, jobID, version)
+	}
+	if err != nil {
+		return DLQRecord{}, fmt.Errorf("ledger: postgres dlq: %w", err)
+	}
+	return d, nil
+}
+
+func (l *pgLedger) ListDLQ(ctx context.Context, status DLQStatus) ([]DLQRecord, error) {
+	if status != "" && !validDLQStatus(status) {
+		return nil, reject(ReasonInvalidArgument, "unknown DLQ status %q", status)
+	}
+	var out []DLQRecord
+	err := l.with(ctx, func(c *pgx.Conn) error {
+		out = nil
+		rows, err := c.Query(ctx, `SELECT `+pgDLQCols+` FROM dlq WHERE $1 = '' OR status = $1
+			ORDER BY created_at, type, job_id, schema_version`, string(status))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDLQ(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: postgres list dlq: %w", err)
+	}
+	return out, nil
+}
+
+func (l *pgLedger) MarkDLQ(ctx context.Context, typ, jobID string, version int, status DLQStatus, note string) error {
+	if err := validateDLQKey(typ, jobID, version); err != nil {
+		return err
+	}
+	if !validDLQStatus(status) {
+		return reject(ReasonInvalidArgument, "unknown DLQ status %q", status)
+	}
+	n, err := l.exec(ctx, "mark dlq", `UPDATE dlq SET status = $1, note = $2, updated_at = $3
+		WHERE type = $4 AND job_id = $5 AND schema_version = $6`,
+		string(status), note, micros(l.now()), typ, jobID, version)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return reject(ReasonNotFound, "no DLQ record %s/%s/v%d", typ, jobID, version)
+	}
+	return nil
+}
+
+func (l *pgLedger) RecordDLQAttempt(ctx context.Context, typ, jobID string, version int) (int, error) {
+	if err := validateDLQKey(typ, jobID, version); err != nil {
+		return 0, err
+	}
+	var n int
+	err := l.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `UPDATE dlq SET attempts = attempts + 1, updated_at = $1
+			WHERE type = $2 AND job_id = $3 AND schema_version = $4 RETURNING attempts`,
+			micros(l.now()), typ, jobID, version).Scan(&n)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, reject(ReasonNotFound, "no DLQ record %s/%s/v%d", typ, jobID, version)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("ledger: postgres dlq attempt: %w", err)
+	}
+	return n, nil
+}
+
+func (l *pgLedger) SetJobState(ctx context.Context, jobID, state string) error {
+	if err := validateJobState(jobID, state); err != nil {
+		return err
+	}
+	_, err := l.exec(ctx, "set job state", `INSERT INTO job_states (job_id, state, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (job_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+		jobID, state, micros(l.now()))
+	return err
+}
+
+func (l *pgLedger) JobState(ctx context.Context, jobID string) (string, error) {
+	if err := checkID("jobID", jobID); err != nil {
+		return "", err
+	}
+	var s string
+	err := l.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT state FROM job_states WHERE job_id = $1`, jobID).Scan(&s)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("ledger: postgres job state: %w", err)
+	}
+	return s, nil
+}
+
+func (l *pgLedger) Audit(ctx context.Context) (AuditReport, error) {
+	var rep AuditReport
+	err := l.with(ctx, func(c *pgx.Conn) error {
+		// One snapshot for every check.
+		tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx) //nolint:errcheck // read-only
+		rep, err = runAudit(ctx,
+			func(ctx context.Context, q string, dst ...*int) error {
+				args := make([]any, len(dst))
+				for i := range dst {
+					args[i] = dst[i]
+				}
+				return tx.QueryRow(ctx, q).Scan(args...)
+			},
+			func(ctx context.Context, q string) ([]string, error) {
+				rows, err := tx.Query(ctx, q)
+				if err != nil {
+					return nil, fmt.Errorf("%q: %w", q, err)
+				}
+				return pgx.CollectRows(rows, pgx.RowTo[string])
+			})
+		return err
+	})
+	if err != nil {
+		return AuditReport{}, fmt.Errorf("ledger: postgres audit: %w", err)
+	}
+	return rep, nil
 }
