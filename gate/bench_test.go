@@ -7,6 +7,8 @@ import (
 	"math/rand"
 	"testing"
 	"time"
+
+	"github.com/inferflow/inferflow/gate/vad"
 )
 
 // benchFrames synthesises a second of frames alternating speech-like bursts
@@ -50,6 +52,48 @@ func BenchmarkProcessFrame(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				f.Int16 = frames[i%len(frames)]
+				f.Timestamp = time.Duration(i+1) * 20 * time.Millisecond
+				if _, err := g.ProcessFrame(f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+type nopDetector struct{ n int }
+
+func (d *nopDetector) Process(mic []float32) vad.Decision {
+	d.n++
+	return vad.Decision{Speech: d.n%4 != 0}
+}
+func (d *nopDetector) FarEnd([]float32) {}
+func (d *nopDetector) Reset()           {}
+
+// BenchmarkProcessFrameGateOnly measures the gate's own cost (detector
+// stubbed), with and without an event listener.
+func BenchmarkProcessFrameGateOnly(b *testing.B) {
+	for _, listen := range []bool{false, true} {
+		name := "no-listener"
+		var on func(Event)
+		if listen {
+			name, on = "listener", func(Event) {}
+		}
+		b.Run(name, func(b *testing.B) {
+			g, err := newGate(Config{}, Deps{
+				Clock:   NewManualClock(time.Unix(1000, 0)),
+				Uplink:  UplinkFunc(func(context.Context, Frame, Lane) error { return nil }),
+				OnEvent: on,
+			}, func(int) (detector, error) { return &nopDetector{}, nil })
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer g.Close()
+			f := Frame{SessionID: "s", StreamID: "mic", SpeakerID: "u", SampleRate: 16000,
+				Duration: 20 * time.Millisecond, Int16: benchFrames(16000)[0]}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
 				f.Timestamp = time.Duration(i+1) * 20 * time.Millisecond
 				if _, err := g.ProcessFrame(f); err != nil {
 					b.Fatal(err)

@@ -45,8 +45,9 @@ func samples(f *Frame, buf []float32) []float32 {
 	if f.Float32 != nil {
 		return f.Float32
 	}
-	b := buf[:len(f.Int16)]
-	for i, v := range f.Int16 {
+	src := f.Int16
+	b := buf[:len(src)]
+	for i, v := range src {
 		b[i] = float32(v) * (1.0 / 32768)
 	}
 	return b
