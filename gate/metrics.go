@@ -18,7 +18,7 @@ type Metrics struct {
 	HeldFlushFrames                uint64 // frames in delivered held batches
 	FramesAdmittedImmediate        uint64 // handed to an idle uplink slot at once
 	FramesQueued                   uint64 // waited in the uplink queue
-	UplinksSucceeded               uint64 // uplink calls (single frames) that succeeded
+	UplinksSucceeded               uint64 // single-frame uplink calls that succeeded
 	UplinksErrored                 uint64 // uplink calls that failed (batches included)
 	UplinksTimedOut                uint64 // uplink calls that timed out (batches included)
 	TotalUplinkLatency             time.Duration
@@ -28,7 +28,7 @@ type Metrics struct {
 	LaneResolutionFailures         uint64 // lane resolver errors and panics
 
 	// Beyond the seed.
-	FramesEcho              uint64 // user-less echo of the far end, dropped
+	FramesEcho              uint64 // echo of the far end (no user speech), dropped
 	FarEndFrames            uint64 // far-end reference frames fed to detectors
 	FarEndFramesInvalid     uint64 // far-end frames that failed validation
 	FramesDroppedBarrier    uint64 // dropped at a closed barrier (DropDuringAssistantPlayback)

@@ -190,7 +190,7 @@ func (w *worker) sendOne() {
 		evs = &buf
 	}
 	err, ctxErr, lat, panicked := w.call(g.cfg.UplinkTimeout, w.sendFn)
-	g.recordCall(evs, &w.cur.f, w.cur.lane, err, ctxErr, lat, panicked, g.cfg.UplinkTimeout)
+	g.recordCall(evs, &w.cur.f, w.cur.lane, err, ctxErr, lat, panicked, 0)
 	if evs != nil {
 		g.mu.Unlock()
 		g.emit(evs)
@@ -198,9 +198,11 @@ func (w *worker) sendOne() {
 	}
 }
 
-// recordCall classifies one single-frame call: timeout if its deadline
-// fired (whatever it returned), else error, else success.
-func (g *Gate) recordCall(evs *eventBuf, f *Frame, lane Lane, err, ctxErr error, lat time.Duration, panicked bool, timeout time.Duration) error {
+// recordCall classifies one uplink call: timeout if its deadline fired
+// (whatever it returned), else error, else success. gen is non-zero for a
+// whole-batch call, which is reported by EventHeldFlushComplete rather than
+// as a per-frame success.
+func (g *Gate) recordCall(evs *eventBuf, f *Frame, lane Lane, err, ctxErr error, lat time.Duration, panicked bool, gen uint64) error {
 	if panicked {
 		g.m.UplinkPanics++
 	}
@@ -214,7 +216,7 @@ func (g *Gate) recordCall(evs *eventBuf, f *Frame, lane Lane, err, ctxErr error,
 		g.m.UplinksErrored++
 		code = CodeUplinkError
 		err = &Error{Code: CodeUplinkError, Err: err}
-	default:
+	case gen == 0:
 		g.m.UplinksSucceeded++
 		g.m.TotalUplinkLatency += lat
 	}
@@ -222,15 +224,17 @@ func (g *Gate) recordCall(evs *eventBuf, f *Frame, lane Lane, err, ctxErr error,
 		e := Event{
 			At: g.clock.Now(), StreamLabel: g.cfg.StreamLabel,
 			SessionID: f.SessionID, StreamID: f.StreamID, SpeakerID: f.SpeakerID, Seq: f.Seq,
-			Lane: lane, Latency: lat, Err: err,
+			Lane: lane, Latency: lat, Err: err, Generation: gen,
 		}
 		if code != "" {
 			e.Type, e.Code = EventError, code
 			evs.add(e)
 			e.Code = ""
 		}
-		e.Type = EventUplinkResult
-		evs.add(e)
+		if gen == 0 {
+			e.Type = EventUplinkResult
+			evs.add(e)
+		}
 	}
 	return err
 }
@@ -260,7 +264,7 @@ func (w *worker) sendBatch(b *batch) {
 			return bu.SendBatch(ctx, b.view, b.lane, b.gen)
 		})
 		total = lat
-		if err := g.recordCall(evs, &b.view[0], b.lane, err, ctxErr, lat, panicked, timeout); err != nil {
+		if err := g.recordCall(evs, &b.view[0], b.lane, err, ctxErr, lat, panicked, b.gen); err != nil {
 			failed = true
 		}
 		g.m.TotalBatchUplinkLatency += lat
@@ -275,7 +279,7 @@ func (w *worker) sendBatch(b *batch) {
 				return g.deps.Uplink.SendFrame(ctx, *f, b.lane)
 			})
 			total += lat
-			if g.recordCall(evs, f, b.lane, err, ctxErr, lat, panicked, g.cfg.UplinkTimeout) != nil {
+			if g.recordCall(evs, f, b.lane, err, ctxErr, lat, panicked, 0) != nil {
 				failed = true
 			}
 			if evs != nil && evs.n >= len(evs.ev)-1 {
