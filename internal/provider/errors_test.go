@@ -111,3 +111,14 @@ func TestParseRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+func TestRedactedError(t *testing.T) {
+	base := fmt.Errorf("proxy said Bearer sk-1: %w", io.EOF)
+	r := redactedError{base, "sk-1"}
+	if strings.Contains(r.Error(), "sk-1") || !errors.Is(r, io.EOF) {
+		t.Errorf("redactedError = %q", r.Error())
+	}
+	if (redactedError{base, ""}).Error() != base.Error() {
+		t.Error("no key should leave the text alone")
+	}
+}

@@ -7,11 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // MaxResponseBytes caps how much of a response body is read; a chat
@@ -69,7 +66,6 @@ type (
 		ResponseFormat *responseFormat `json:"response_format,omitempty"`
 		Temperature    *float64        `json:"temperature,omitempty"`
 		MaxTokens      int             `json:"max_tokens,omitempty"`
-		User           string          `json:"user,omitempty"`
 	}
 	chatMessage struct {
 		Role string `json:"role"`
@@ -286,101 +282,6 @@ func (c *OpenAI) transportError(ctx context.Context, op string, err error) error
 	// Go's transport errors hold the URL, never headers, so the key cannot
 	// leak; redact anyway in case a proxy echoes it into an error.
 	return &Error{Code: CodeOf(err), Message: op + ": request failed", Err: redactedError{err, c.apiKey}}
-}
-
-// statusError maps a non-2xx response: 429 → RATE_LIMITED, 5xx →
-// SERVER_ERROR, other 4xx → CLIENT_ERROR (as the seed's classifier does), and
-// anything else unexpected → SERVER_ERROR.
-func (c *OpenAI) statusError(op string, resp *http.Response, body []byte) error {
-	code := CodeServerError
-	switch s := resp.StatusCode; {
-	case s == http.StatusTooManyRequests:
-		code = CodeRateLimited
-	case s >= 500:
-		code = CodeServerError
-	case s >= 400:
-		code = CodeClientError
-	}
-	msg := op + ": " + http.StatusText(resp.StatusCode)
-	if detail := errorDetail(body); detail != "" {
-		msg += ": " + c.redact(detail)
-	}
-	return &Error{Code: code, StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header, time.Now()), Message: msg}
-}
-
-// errorDetail extracts an OpenAI-style {"error":{"message":...}} or a short
-// plain-text body, truncated: enough to debug, not a dump.
-func errorDetail(body []byte) string {
-	var e struct {
-		Error json.RawMessage `json:"error"`
-	}
-	detail := ""
-	if json.Unmarshal(body, &e) == nil && len(e.Error) > 0 {
-		var obj struct {
-			Message string `json:"message"`
-		}
-		var s string
-		if json.Unmarshal(e.Error, &obj) == nil && obj.Message != "" {
-			detail = obj.Message
-		} else if json.Unmarshal(e.Error, &s) == nil {
-			detail = s
-		}
-	}
-	if detail == "" {
-		detail = strings.TrimSpace(string(body))
-	}
-	detail = strings.Join(strings.Fields(detail), " ")
-	return truncateRunes(detail, 300)
-}
-
-func (c *OpenAI) redact(s string) string {
-	if c.apiKey == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.apiKey, "[REDACTED]")
-}
-
-// redactedError hides the API key in a wrapped error's text while keeping
-// errors.Is / errors.As working through Unwrap.
-type redactedError struct {
-	err error
-	key string
-}
-
-func (r redactedError) Error() string {
-	if r.key == "" {
-		return r.err.Error()
-	}
-	return strings.ReplaceAll(r.err.Error(), r.key, "[REDACTED]")
-}
-
-func (r redactedError) Unwrap() error { return r.err }
-
-// parseRetryAfter reads retry-after-ms (OpenAI's precise form) or
-// Retry-After in delta-seconds or HTTP-date form. Unparsable or past values
-// give 0, which leaves the delay to the retry policy.
-func parseRetryAfter(h http.Header, now time.Time) time.Duration {
-	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && !math.IsInf(ms, 0) && ms < 1e12 {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs > 0 && !math.IsInf(secs, 0) && secs < 1e9 {
-			return time.Duration(secs * float64(time.Second))
-		}
-		return 0
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 func firstContent(resp *chatResponse) (string, error) {
