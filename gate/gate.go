@@ -305,7 +305,13 @@ func (g *Gate) processFarEndLocked(evs *eventBuf, f *Frame) error {
 		g.frameError(evs, f, err)
 		return err
 	}
-	st.det.FarEnd(samples(f, st.farBuf))
+	// Copied even when already float: the detector may keep a reference to
+	// far-end history, and the caller may reuse its slice.
+	far := samples(f, st.farBuf)
+	if f.Float32 != nil {
+		far = st.farBuf[:copy(st.farBuf, f.Float32)]
+	}
+	st.det.FarEnd(far)
 	st.farEndSeen = true
 	g.farEndSeen = true
 	g.m.FarEndFrames++

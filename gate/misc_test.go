@@ -183,3 +183,30 @@ func TestRealDetectorSmoke(t *testing.T) {
 		t.Fatalf("%+v", s.Metrics)
 	}
 }
+
+func TestMarkPlaybackActivity(t *testing.T) {
+	h := newHarness(t, Config{}, Deps{})
+	h.g.MarkPlaybackActivity()
+	if out := h.step(kSpeech); out.Action != Held {
+		t.Fatalf("%+v", out)
+	}
+	h.clk.Advance(DefaultAssistantTailHold)
+	h.drain()
+	if len(h.up.delivered()) != 1 {
+		t.Fatal("held frame not flushed at the tail end")
+	}
+	if h.g.Closed() {
+		t.Fatal("Closed")
+	}
+}
+
+func TestErrorStrings(t *testing.T) {
+	e := &Error{Code: CodeUplinkError, Err: errBoom}
+	if e.Error() != "gate: UPLINK_ERROR: boom" || e.Unwrap() != errBoom {
+		t.Fatal(e.Error())
+	}
+	fe := &FrameError{Reason: ReasonEmpty, Field: "Int16", Detail: "x", FarEnd: true}
+	if fe.Code() != CodeInvalidFrame || fe.Error() == "" {
+		t.Fatal(fe.Error())
+	}
+}
