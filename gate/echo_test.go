@@ -138,6 +138,13 @@ func TestBargeIn(t *testing.T) {
 				if m := h.g.Metrics(); m.Interruptions != 1 || m.BargeInFramesAdmitted != 3 {
 					t.Fatalf("metrics %+v", m)
 				}
+				found := false
+				for _, e := range h.log.of(EventStateTransition) {
+					found = found || (e.Reason == ReasonBargeIn && e.NextState == StateSpeaking && e.Seq == 4)
+				}
+				if !found {
+					t.Fatal("no barge_in transition into speaking")
+				}
 			}
 			h.event(ServerResponseDone, "resp_9")
 			h.clk.Advance(time.Second)

@@ -181,10 +181,15 @@ func (g *Gate) processFrame(f *Frame, evs *eventBuf) (out Outcome, err error) {
 	}
 
 	user := dec.Speech
+	bargeIn := closed && g.cfg.BargeIn == BargeInAdmit && st.farEndSeen
 	if user {
 		g.m.FramesSpeechDetected++
 		g.lastSpeech, g.hasSpeech = at, true
-		g.transition(evs, StateSpeaking, ReasonSpeechDetected, f)
+		reason := ReasonSpeechDetected
+		if bargeIn {
+			reason = ReasonBargeIn
+		}
+		g.transition(evs, StateSpeaking, reason, f)
 	} else {
 		g.m.FramesSilenceDetected++
 	}
@@ -208,7 +213,7 @@ func (g *Gate) processFrame(f *Frame, evs *eventBuf) (out Outcome, err error) {
 
 	if closed {
 		g.m.BarrierBlockedFrames++
-		if g.cfg.BargeIn == BargeInAdmit && st.farEndSeen && (user || g.interrupted) {
+		if bargeIn && (user || g.interrupted) {
 			return out, g.bargeInLocked(evs, f, lane, user, &out)
 		}
 		g.transition(evs, StateAssistantBlocked, ReasonAssistantBarrier, f)
