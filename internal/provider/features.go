@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"crypto/sha256"
+	"hash/maphash"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -28,34 +29,47 @@ const (
 	maxDecodePixels = 40_000_000
 )
 
-// featureCache memoises statistics by content digest: activities retry and
-// the three vision slots share one image, so decoding once matters more
-// than the SHA-256 it costs.
+// featureCache memoises statistics by content: activities retry and the
+// three vision slots share one image, so an image is decoded once. The key
+// is two independently seeded maphashes plus the length (128 bits, an order
+// of magnitude faster than SHA-256); the SHA-256 digest that feeds the
+// valuation is computed only on a miss.
 type featureCache struct {
-	mu  sync.Mutex
-	max int
-	m   map[[sha256.Size]byte]imageStats
+	seeds [2]maphash.Seed
+	mu    sync.Mutex
+	max   int
+	m     map[cacheKey]imageStats
+}
+
+type cacheKey struct {
+	h1, h2 uint64
+	n      int
+	mt     string
 }
 
 func newFeatureCache(n int) *featureCache {
-	return &featureCache{max: n, m: make(map[[sha256.Size]byte]imageStats)}
+	return &featureCache{
+		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		max:   n,
+		m:     make(map[cacheKey]imageStats),
+	}
 }
 
 func (c *featureCache) get(data []byte, mediaType string) imageStats {
-	d := sha256.Sum256(data)
+	k := cacheKey{maphash.Bytes(c.seeds[0], data), maphash.Bytes(c.seeds[1], data), len(data), mediaType}
 	c.mu.Lock()
-	f, ok := c.m[d]
+	f, ok := c.m[k]
 	c.mu.Unlock()
 	if ok {
 		return f
 	}
 	f = computeStats(data, mediaType)
-	f.digest = d
+	f.digest = sha256.Sum256(data)
 	c.mu.Lock()
 	if len(c.m) >= c.max {
 		clear(c.m) // crude but bounded; hits are what matter
 	}
-	c.m[d] = f
+	c.m[k] = f
 	c.mu.Unlock()
 	return f
 }
