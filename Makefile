@@ -1,0 +1,55 @@
+# inferflow — see README.md.
+SHELL := /bin/bash
+GO ?= go
+TEMPORAL_VERSION := v1.5.1
+# A temporal CLI on PATH is used as is; otherwise it is built once into .tools/bin.
+TEMPORAL ?= $(or $(shell command -v temporal 2>/dev/null),$(CURDIR)/.tools/bin/temporal)
+CORPUS ?= ../shared/corpus/speech-dev
+export TEMPORAL_CLI := $(TEMPORAL)
+
+.PHONY: all build run dev-server test test-short lint bench eval-gate temporal clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ ./worker ./starter ./cmd/devserver
+
+# Start the dev server (unless one is running), then the worker; Ctrl-C stops both.
+run: temporal build
+	@bin/devserver -cli "$(TEMPORAL)" -- bin/worker
+
+# Only the dev server, configured by temporal-dev.yaml.
+dev-server: temporal build
+	@bin/devserver -cli "$(TEMPORAL)"
+
+# Everything the project tests, including against dev servers the tests start
+# and stop on free ports.
+test: temporal lint
+	$(GO) test -race -count=1 -timeout 40m ./...
+
+test-short: lint
+	$(GO) test -short -count=1 ./...
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+bench: temporal
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+
+eval-gate:
+	$(GO) run ./gate/cmd/gateeval -corpus "$(CORPUS)"
+
+temporal: $(TEMPORAL)
+
+$(CURDIR)/.tools/bin/temporal:
+	@echo "Building the Temporal CLI $(TEMPORAL_VERSION) into .tools/bin (once; about 7 minutes on 2 cores) ..."
+	@mkdir -p .tools/bin
+	@set -o pipefail; GOBIN=$(CURDIR)/.tools/bin $(GO) install -v github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_VERSION) 2>&1 \
+	  | awk '{ n++; if (n % 25 == 0) printf "  ... %d packages compiled (%s)\n", n, $$0 }'
+	@test -x $@ && echo "Temporal CLI ready: $@"
+
+clean:
+	rm -rf bin .data

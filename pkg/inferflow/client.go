@@ -1,0 +1,83 @@
+// Package inferflow is the starter's logic as a library: a backend imports it
+// to start (or attach to) consensus evaluations and billed inference jobs,
+// follow their progress and read their results or typed failures.
+package inferflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/inferflow/inferflow/internal/blob"
+)
+
+// Client starts inferflow workflows on one task queue.
+type Client struct {
+	Temporal  client.Client
+	TaskQueue string
+	// Blobs is where images too large to travel inline are stored; the
+	// worker must read the same store.
+	Blobs blob.Dir
+}
+
+// Run is a started (or attached) workflow run.
+type Run struct {
+	client.WorkflowRun
+	// Attached is true when the workflow already existed (running or closed)
+	// and no new run was started.
+	Attached bool
+}
+
+// startOrAttach starts the workflow with a policy that never runs a second
+// execution for the same id: the reuse policy REJECT_DUPLICATE refuses an id
+// whose run has closed, the conflict policy FAIL refuses one that is running,
+// and either way the caller is attached to the existing run and reads its
+// result. (A new evaluation of the same item needs a new item id.)
+func (c *Client) startOrAttach(ctx context.Context, opts client.StartWorkflowOptions, wf any, args ...any) (*Run, error) {
+	opts.TaskQueue = c.TaskQueue
+	opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
+	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
+	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
+	run, err := c.Temporal.ExecuteWorkflow(ctx, opts, wf, args...)
+	if err == nil {
+		return &Run{WorkflowRun: run}, nil
+	}
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &already) {
+		return &Run{WorkflowRun: c.Temporal.GetWorkflow(ctx, opts.ID, already.RunId), Attached: true}, nil
+	}
+	return nil, fmt.Errorf("start %s: %w", opts.ID, err)
+}
+
+// Failure is a workflow's typed failure: Code is the seed's error code and
+// Details its structured details (ConsensusFailure, InferenceFailure).
+type Failure struct {
+	Code    string
+	Message string
+	appErr  *temporal.ApplicationError
+}
+
+func (f *Failure) Error() string { return f.Code + ": " + f.Message }
+
+// Details decodes the failure's details into v.
+func (f *Failure) Details(v any) error {
+	if f.appErr == nil || !f.appErr.HasDetails() {
+		return errors.New("failure has no details")
+	}
+	return f.appErr.Details(v)
+}
+
+// AsFailure extracts a typed failure from a workflow result error; ok is
+// false for other errors (cancelled, terminated, timed out, transport).
+func AsFailure(err error) (*Failure, bool) {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() == "" {
+		return nil, false
+	}
+	return &Failure{Code: appErr.Type(), Message: appErr.Message(), appErr: appErr}, true
+}

@@ -1,0 +1,63 @@
+package inferflow
+
+import (
+	"context"
+	"fmt"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/inferflow/inferflow/activities"
+	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/workflows"
+)
+
+// InlineImageLimit: images up to this size travel inside the workflow input;
+// larger ones go to the blob store and only a reference travels.
+const InlineImageLimit = 64 << 10
+
+// ConsensusRequest is one item to evaluate.
+type ConsensusRequest struct {
+	ItemID string
+	Image  []byte
+	// MediaType is detected from the bytes when empty.
+	MediaType string
+	Options   *workflows.ConsensusOptions
+}
+
+// StartConsensus starts the evaluation of one item, or attaches to the
+// existing one: the workflow id is derived from the item id.
+func (c *Client) StartConsensus(ctx context.Context, req ConsensusRequest) (*Run, error) {
+	if err := workflows.ValidateID("itemId", req.ItemID); err != nil {
+		return nil, fmt.Errorf("VALIDATION_FAILED: %w", err)
+	}
+	mt, err := provider.DetectMediaType(req.Image)
+	if err != nil {
+		return nil, fmt.Errorf("VALIDATION_FAILED: %w", err)
+	}
+	if req.MediaType != "" && req.MediaType != mt {
+		return nil, fmt.Errorf("VALIDATION_FAILED: image bytes are %s, not the declared %s", mt, req.MediaType)
+	}
+	img := activities.Image{MediaType: mt, Data: req.Image}
+	if len(req.Image) > InlineImageLimit {
+		ref, err := c.Blobs.Put(ctx, req.Image, mt)
+		if err != nil {
+			return nil, fmt.Errorf("store image: %w", err)
+		}
+		img = activities.Image{MediaType: mt, Ref: &ref}
+	}
+	return c.startOrAttach(ctx, client.StartWorkflowOptions{
+		ID:                    workflows.ConsensusWorkflowID(req.ItemID),
+		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.ItemIDKey.ValueSet(req.ItemID)),
+	}, workflows.ConsensusEvaluation, workflows.ConsensusInput{ItemID: req.ItemID, Image: img, Options: req.Options})
+}
+
+// ConsensusProgress asks a running evaluation which slots are done.
+func (c *Client) ConsensusProgress(ctx context.Context, run *Run) (workflows.ConsensusProgress, error) {
+	var p workflows.ConsensusProgress
+	v, err := c.Temporal.QueryWorkflow(ctx, run.GetID(), run.GetRunID(), workflows.ProgressQuery)
+	if err != nil {
+		return p, err
+	}
+	return p, v.Get(&p)
+}

@@ -1,0 +1,84 @@
+// Command starter starts inferflow workflows from a shell or a backend
+// script and prints their results as JSON.
+//
+//	starter consensus --item ID --image FILE [--quorum N] [--early-cancel] [--vision-models a,b,c] [--wait]
+//
+// It starts the evaluation (or attaches to the existing one for the same
+// item), and with --wait shows progress and prints the result; on failure it
+// prints the error code and details and exits non-zero.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: starter <command> [flags]
+
+commands:
+  consensus   evaluate an item image (consensus of vision models + judge)
+
+run "starter <command> -h" for the flags of a command.
+`
+
+// exit codes: 0 success, 1 workflow failure, 2 usage or configuration error,
+// 3 infrastructure error (Temporal unreachable, ...).
+const (
+	exitFailure = 1
+	exitUsage   = 2
+	exitInfra   = 3
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	var err error
+	switch args[0] {
+	case "consensus":
+		err = consensusCmd(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "starter: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	var ee *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ee):
+		fmt.Fprintln(stderr, "starter:", ee.err)
+		return ee.code
+	default:
+		fmt.Fprintln(stderr, "starter:", err)
+		return exitInfra
+	}
+}
+
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func usageErr(format string, a ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
+}

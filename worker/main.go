@@ -1,0 +1,86 @@
+// Command worker runs the inferflow Temporal worker: the consensus
+// evaluation and billed inference workflows and their activities, with a
+// Prometheus /metrics endpoint.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
+
+	"github.com/inferflow/inferflow/activities"
+	"github.com/inferflow/inferflow/internal/blob"
+	"github.com/inferflow/inferflow/internal/logging"
+	"github.com/inferflow/inferflow/internal/metrics"
+	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/workflows"
+)
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker: configuration error:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) error {
+	z, err := logging.New(logging.Mode(cfg.logMode), cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = z.Sync() }()
+	z = z.With(zap.String("environment", cfg.environment))
+
+	reg := metrics.NewRegistry()
+	mh := metrics.NewHandler(reg).WithTags(map[string]string{"environment": cfg.environment})
+	if cfg.metricsAddr != "" {
+		addr, _, err := metrics.Serve(ctx, cfg.metricsAddr, reg)
+		if err != nil {
+			return err
+		}
+		z.Info("metrics listening", zap.String("url", "http://"+addr.String()+"/metrics"))
+	}
+
+	models, err := provider.New(cfg.provider)
+	if err != nil {
+		return err
+	}
+	z.Info("model provider", zap.Stringer("config", cfg.provider))
+
+	c, err := cfg.temporal.Dial(ctx, logging.NewSDK(z), mh)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	w := worker.New(c, cfg.temporal.TaskQueue, worker.Options{})
+	w.RegisterWorkflow(workflows.ConsensusEvaluation)
+	w.RegisterActivity(&activities.Consensus{Vision: models.Vision, Judge: models.Judge, Blobs: blob.Dir{Root: cfg.blobDir}})
+
+	z.Info("worker starting", zap.String("address", cfg.temporal.Address), zap.String("namespace", cfg.temporal.Namespace),
+		zap.String("taskQueue", cfg.temporal.TaskQueue))
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	<-ctx.Done()
+	z.Info("worker stopping")
+	w.Stop()
+	return nil
+}
