@@ -123,3 +123,7 @@ func (r Response) WithHeader(key, value string) Response {
 	r.header = h
 	return r
 }
+
+// WithRetryAfter sets the Retry-After header (delta-seconds or HTTP date),
+// e.g. Status(503).WithRetryAfter("1").
+func (r Response) WithRetryAfter(v string) Response { return r.WithHeader("Retry-After", v) }

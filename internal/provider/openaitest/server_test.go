@@ -194,7 +194,7 @@ func TestRawProtocol(t *testing.T) {
 
 func TestDropAndStatusHeaders(t *testing.T) {
 	srv, set := newSet(t)
-	srv.Enqueue(openaitest.Drop(), openaitest.Status(503).WithHeader("Retry-After", "3"))
+	srv.Enqueue(openaitest.Drop(), openaitest.Status(503).WithRetryAfter("3"))
 	if _, err := vision(set); provider.CodeOf(err) != provider.CodeServerError {
 		t.Errorf("drop: %v", err)
 	}
