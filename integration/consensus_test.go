@@ -1,0 +1,320 @@
+package integration
+
+import (
+	"bytes"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/worker"
+
+	"github.com/inferflow/inferflow/activities"
+	"github.com/inferflow/inferflow/internal/blob"
+	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/internal/provider/openaitest"
+	"github.com/inferflow/inferflow/pkg/inferflow"
+	"github.com/inferflow/inferflow/workflows"
+)
+
+// consensusEnv is one test's worker, fake model server and starter client.
+type consensusEnv struct {
+	fake   *openaitest.Server
+	client *inferflow.Client
+	blobs  blob.Dir
+}
+
+func newConsensusEnv(t *testing.T) *consensusEnv {
+	skipShort(t)
+	fake := openaitest.New()
+	t.Cleanup(fake.Close)
+	models, err := provider.New(fake.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t)
+	queue := uniqueQueue(t)
+	blobs := blob.Dir{Root: t.TempDir()}
+	startWorker(t, c, queue, func(w worker.Worker) {
+		w.RegisterWorkflow(workflows.ConsensusEvaluation)
+		w.RegisterActivity(&activities.Consensus{Vision: models.Vision, Judge: models.Judge, Blobs: blobs})
+	})
+	return &consensusEnv{fake: fake, blobs: blobs, client: &inferflow.Client{Temporal: c, TaskQueue: queue, Blobs: blobs}}
+}
+
+func itemImage(t *testing.T) []byte {
+	data, err := os.ReadFile(filepath.Join(root, "testdata", "item-42.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func (e *consensusEnv) run(t *testing.T, item string, opts *workflows.ConsensusOptions) (workflows.ConsensusResult, error) {
+	t.Helper()
+	ctx := ctxFor(t, 2*time.Minute)
+	run, err := e.client.StartConsensus(ctx, inferflow.ConsensusRequest{ItemID: item, Image: itemImage(t), Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.ConsensusResult
+	err = run.Get(ctx, &res)
+	return res, err
+}
+
+func wantFailure(t *testing.T, err error, code string, strategy workflows.RetryStrategy) workflows.ConsensusFailure {
+	t.Helper()
+	f, ok := inferflow.AsFailure(err)
+	if !ok {
+		t.Fatalf("want failure %s, got %v", code, err)
+	}
+	var d workflows.ConsensusFailure
+	if err := f.Details(&d); err != nil {
+		t.Fatal(err)
+	}
+	if f.Code != code || d.RetryStrategy != strategy {
+		t.Fatalf("got %s/%s, want %s/%s (%+v)", f.Code, d.RetryStrategy, code, strategy, d)
+	}
+	return d
+}
+
+func intp(v int) *int { return &v }
+
+func TestConsensusHTTPSuccess(t *testing.T) {
+	e := newConsensusEnv(t)
+	e.fake.ForVision().SetDefault(openaitest.OK(120, 0.9))
+	e.fake.ForJudge().SetDefault(openaitest.Judged(121, 0.95, "three close valuations"))
+	res, err := e.run(t, "http-ok", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Degraded || len(res.Valuations) != 3 || res.Judge.ConsensusValue != 121 || res.Judge.ModelID != openaitest.DefaultJudgeModel {
+		t.Fatalf("result = %+v", res)
+	}
+	last, _ := e.fake.Last(openaitest.KindVision)
+	if last.MediaType != "image/png" || !bytes.Equal(last.Image, itemImage(t)) {
+		t.Fatalf("the image did not reach the model intact: %s, %d bytes", last.MediaType, len(last.Image))
+	}
+	judge, _ := e.fake.Last(openaitest.KindJudge)
+	if len(judge.Valuations) != 3 {
+		t.Fatalf("judge saw %d valuations", len(judge.Valuations))
+	}
+}
+
+func TestConsensusRateLimitedHonoursRetryAfter(t *testing.T) {
+	e := newConsensusEnv(t)
+	e.fake.ForVision().Enqueue(openaitest.RateLimited("2"))
+	start := time.Now()
+	res, err := e.run(t, "rate-limited", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Degraded || len(res.Valuations) != 3 {
+		t.Fatalf("result = %+v", res)
+	}
+	if n := e.fake.RequestsFor(openaitest.KindVision); n != 4 {
+		t.Fatalf("vision requests = %d, want 4 (one retry)", n)
+	}
+	if d := time.Since(start); d < 2*time.Second {
+		t.Fatalf("finished in %s: the 2 s Retry-After was not the retry delay", d)
+	}
+}
+
+func TestConsensusServerErrorsAllFail(t *testing.T) {
+	e := newConsensusEnv(t)
+	e.fake.ForVision().SetDefault(openaitest.Status(503))
+	_, err := e.run(t, "all-5xx", nil)
+	d := wantFailure(t, err, workflows.CodeVisionAllFailed, workflows.RetryWithBackoff)
+	if d.FailureSummary.TransientCount != 3 {
+		t.Fatalf("summary = %+v", d.FailureSummary)
+	}
+	if n := e.fake.RequestsFor(openaitest.KindVision); n != 6 {
+		t.Fatalf("vision requests = %d, want 6 (two attempts each)", n)
+	}
+}
+
+func TestConsensusSlowCallsTimeOut(t *testing.T) {
+	e := newConsensusEnv(t)
+	e.fake.ForVision().SetDefault(openaitest.OK(1, 0.5).WithDelay(5 * time.Second))
+	_, err := e.run(t, "slow", &workflows.ConsensusOptions{VisionTimeoutMs: intp(1000)})
+	d := wantFailure(t, err, workflows.CodeVisionAllFailed, workflows.RetryWithBackoff)
+	for _, f := range d.Failures {
+		if f.ErrorCode != "TIMEOUT" {
+			t.Fatalf("failures = %+v", d.Failures)
+		}
+	}
+	if err := e.fake.WaitAborted(ctxFor(t, 20*time.Second), 6); err != nil {
+		t.Fatalf("timed-out calls were not aborted: %d of 6 (%v)", e.fake.Aborted(), err)
+	}
+}
+
+func TestConsensusMalformedOutputIsNotRetried(t *testing.T) {
+	e := newConsensusEnv(t)
+	e.fake.ForVision().SetDefault(openaitest.Malformed())
+	_, err := e.run(t, "malformed", nil)
+	d := wantFailure(t, err, workflows.CodeVisionAllFailed, workflows.NoRetry)
+	if d.FailureSummary.InvalidOutputCount != 3 || e.fake.RequestsFor(openaitest.KindVision) != 3 {
+		t.Fatalf("summary = %+v, requests = %d", d.FailureSummary, e.fake.RequestsFor(openaitest.KindVision))
+	}
+}
+
+func TestConsensusQuorumNotMetByClientErrors(t *testing.T) {
+	e := newConsensusEnv(t)
+	e.fake.ForVision().Enqueue(openaitest.Status(400), openaitest.Status(422))
+	_, err := e.run(t, "client-errors", nil)
+	d := wantFailure(t, err, workflows.CodeQuorumNotMet, workflows.NoRetry)
+	if d.FailureSummary.ClientErrorCount != 2 || e.fake.RequestsFor(openaitest.KindJudge) != 0 {
+		t.Fatalf("summary = %+v, judge requests = %d", d.FailureSummary, e.fake.RequestsFor(openaitest.KindJudge))
+	}
+}
+
+func TestConsensusDegradedByOutOfRangeValuation(t *testing.T) {
+	e := newConsensusEnv(t)
+	e.fake.ForVision().Enqueue(openaitest.OutOfRange())
+	res, err := e.run(t, "degraded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Degraded || len(res.Valuations) != 2 {
+		t.Fatalf("result = %+v", res)
+	}
+}
+
+func TestConsensusJudgeOutOfRangeIsInvalidOutput(t *testing.T) {
+	e := newConsensusEnv(t)
+	e.fake.ForJudge().SetDefault(openaitest.OutOfRange())
+	_, err := e.run(t, "judge-invalid", nil)
+	d := wantFailure(t, err, workflows.CodeJudgeInvalidOutput, workflows.NoRetry)
+	if d.JudgeErrorCode != "INVALID_OUTPUT" || e.fake.RequestsFor(openaitest.KindJudge) != 1 {
+		t.Fatalf("details = %+v, judge requests = %d", d, e.fake.RequestsFor(openaitest.KindJudge))
+	}
+}
+
+func TestConsensusJudgeTransientThenSuccess(t *testing.T) {
+	e := newConsensusEnv(t)
+	e.fake.ForJudge().Enqueue(openaitest.Status(500))
+	if _, err := e.run(t, "judge-retry", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.fake.RequestsFor(openaitest.KindJudge); n != 2 {
+		t.Fatalf("judge requests = %d, want 2", n)
+	}
+}
+
+func TestConsensusEarlyCancelAbortsTheSlowCall(t *testing.T) {
+	e := newConsensusEnv(t)
+	e.fake.ForVision().Enqueue(openaitest.OK(10, 0.9), openaitest.OK(11, 0.9), openaitest.Hang())
+	res, err := e.run(t, "early-cancel", &workflows.ConsensusOptions{EarlyCancel: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Valuations) != 2 || res.Degraded {
+		t.Fatalf("result = %+v", res)
+	}
+	// The cancel reaches the HTTP call through heartbeats; the fake server
+	// must see the hanging request's client go away.
+	if err := e.fake.WaitAborted(ctxFor(t, 30*time.Second), 1); err != nil {
+		t.Fatalf("the slow call was not aborted: %v", err)
+	}
+}
+
+func TestConsensusWorkflowCancelAbortsCalls(t *testing.T) {
+	e := newConsensusEnv(t)
+	e.fake.ForVision().SetDefault(openaitest.Hang())
+	ctx := ctxFor(t, time.Minute)
+	run, err := e.client.StartConsensus(ctx, inferflow.ConsensusRequest{ItemID: "cancelled", Image: itemImage(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fake.WaitRequests(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.client.Temporal.CancelWorkflow(ctx, run.GetID(), run.GetRunID()); err != nil {
+		t.Fatal(err)
+	}
+	err = run.Get(ctx, nil)
+	var canceled interface{ Error() string }
+	if err == nil || !errors.As(err, &canceled) {
+		t.Fatalf("want a cancelled run, got %v", err)
+	}
+	if err := e.fake.WaitAborted(ctxFor(t, 30*time.Second), 3); err != nil {
+		t.Fatalf("cancelled calls still running: %d of 3 aborted (%v)", e.fake.Aborted(), err)
+	}
+}
+
+func TestConsensusSecondStartAttaches(t *testing.T) {
+	e := newConsensusEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	first, err := e.client.StartConsensus(ctx, inferflow.ConsensusRequest{ItemID: "twice", Image: itemImage(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	calls := e.fake.Requests()
+	second, err := e.client.StartConsensus(ctx, inferflow.ConsensusRequest{ItemID: "twice", Image: itemImage(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.ConsensusResult
+	if err := second.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if !second.Attached || second.GetRunID() != first.GetRunID() || e.fake.Requests() != calls || res.ItemID != "twice" {
+		t.Fatalf("second start: attached=%v run %s vs %s, requests %d vs %d", second.Attached, second.GetRunID(), first.GetRunID(), e.fake.Requests(), calls)
+	}
+}
+
+func TestConsensusLargeImageTravelsByReference(t *testing.T) {
+	e := newConsensusEnv(t)
+	big := noisyPNG(t, 300)
+	if len(big) <= inferflow.InlineImageLimit {
+		t.Fatalf("test image is only %d bytes", len(big))
+	}
+	ctx := ctxFor(t, time.Minute)
+	run, err := e.client.StartConsensus(ctx, inferflow.ConsensusRequest{ItemID: "big", Image: big})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	last, _ := e.fake.Last(openaitest.KindVision)
+	if !bytes.Equal(last.Image, big) {
+		t.Fatal("the model did not get the stored image")
+	}
+	// The history holds the reference, not the bytes.
+	iter := e.client.Temporal.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, 0)
+	total := 0
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += ev.Size()
+	}
+	if total > len(big)/4 {
+		t.Fatalf("history is %d bytes for a %d byte image", total, len(big))
+	}
+}
+
+func noisyPNG(t *testing.T, n int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, n, n))
+	x := uint32(1)
+	for i := range img.Pix {
+		x = x*1664525 + 1013904223
+		img.Pix[i] = uint8(x >> 24)
+	}
+	img.Set(0, 0, color.White)
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
