@@ -317,4 +317,3 @@ func noisyPNG(t *testing.T, n int) []byte {
 	}
 	return buf.Bytes()
 }
-
