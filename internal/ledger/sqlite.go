@@ -23,23 +23,23 @@ type sqliteLedger struct {
 	cat  catalog
 	now  func() time.Time
 	st   sqliteStmts
+	gc   groupCommit
 }
 
 type sqliteStmts struct {
-	idemGet, idemPut              *sql.Stmt
-	txInsert, entryInsert         *sql.Stmt
-	accountAdd, accountNew        *sql.Stmt
-	balanceOf                     *sql.Stmt
-	resInsert, resGet, resResolve *sql.Stmt
-	expiredHolds                  *sql.Stmt
+	idemGet, idemPut               *sql.Stmt
+	txInsert, accountNew           *sql.Stmt
+	accountsAdd, entries           [3]*sql.Stmt // indexed by number of entries - 1
+	balanceOf                      *sql.Stmt
+	resInsert, resGet, resResolve  *sql.Stmt
+	expiredHolds                   *sql.Stmt
+	savepoint, release, rollbackTo *sql.Stmt
 }
 
 const (
 	sqlIdemGet  = `SELECT op, fingerprint, result FROM idempotency WHERE key = ?`
 	sqlIdemPut  = `INSERT INTO idempotency (key, op, fingerprint, result, created_at) VALUES (?, ?, ?, ?, ?)`
 	sqlTxInsert = `INSERT INTO journal_tx (kind, reservation_id, idempotency_key, created_at) VALUES (?, ?, ?, ?) RETURNING id`
-	sqlEntry    = `INSERT INTO journal_entries (tx_id, account, amount) VALUES (?, ?, ?)`
-	sqlAccAdd   = `UPDATE accounts SET balance = balance + ? WHERE name = ?`
 	// Not an upsert: SQLite checks the CHECK constraint on the candidate row
 	// before ON CONFLICT, so a debit could never upsert an existing account.
 	sqlAccNew    = `INSERT INTO accounts (name, user_id, kind, balance) VALUES (?, ?, ?, ?)`
@@ -54,6 +54,18 @@ const (
 	              WHERE status = 'active' AND expires_at <= ? ORDER BY expires_at LIMIT 256`
 )
 
+// sqlAccountsAdd adds amounts to n accounts in one statement; args are
+// (name, amount) pairs then the n names.
+func sqlAccountsAdd(n int) string {
+	q := `UPDATE accounts SET balance = balance + CASE name`
+	q += strings.Repeat(` WHEN ? THEN ?`, n)
+	return q + ` END WHERE name IN (?` + strings.Repeat(`, ?`, n-1) + `)`
+}
+
+func sqlEntries(n int) string {
+	return `INSERT INTO journal_entries (tx_id, account, amount) VALUES (?, ?, ?)` + strings.Repeat(`, (?, ?, ?)`, n-1)
+}
+
 func sqliteDSN(path string, write bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -65,6 +77,9 @@ func sqliteDSN(path string, write bool) string {
 	q.Add("_pragma", "foreign_keys(ON)")
 	if write {
 		q.Set("_txlock", "immediate")
+		// Group commit runs each request in a SAVEPOINT; keep the savepoint
+		// journal in memory instead of a temp file written page by page.
+		q.Add("_pragma", "temp_store(MEMORY)")
 	} else {
 		q.Add("_pragma", "query_only(ON)")
 	}
@@ -86,9 +101,15 @@ func openSQLite(ctx context.Context, cfg Config, cat catalog) (Ledger, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	l := &sqliteLedger{w: w, cat: cat, now: cfg.Now}
+	l := &sqliteLedger{w: w, cat: cat, now: cfg.Now, gc: newGroupCommit()}
 	// Migrate before opening readers: query_only readers cannot set WAL mode
-	// on a fresh file.
+	// on a fresh file. Savepoint statements first: migrations are batched too.
+	if err := l.prepare(ctx, []stmtDef{
+		{&l.st.savepoint, `SAVEPOINT op`}, {&l.st.release, `RELEASE op`}, {&l.st.rollbackTo, `ROLLBACK TO op`},
+	}); err != nil {
+		w.Close()
+		return nil, err
+	}
 	if err := l.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -101,7 +122,15 @@ func openSQLite(ctx context.Context, cfg Config, cat catalog) (Ledger, error) {
 	r.SetMaxOpenConns(cfg.MaxConns)
 	r.SetMaxIdleConns(cfg.MaxConns)
 	l.r = r
-	if err := l.prepare(ctx); err != nil {
+	if err := l.prepare(ctx, []stmtDef{
+		{&l.st.idemGet, sqlIdemGet}, {&l.st.idemPut, sqlIdemPut},
+		{&l.st.txInsert, sqlTxInsert}, {&l.st.accountNew, sqlAccNew},
+		{&l.st.accountsAdd[0], sqlAccountsAdd(1)}, {&l.st.accountsAdd[1], sqlAccountsAdd(2)}, {&l.st.accountsAdd[2], sqlAccountsAdd(3)},
+		{&l.st.entries[0], sqlEntries(1)}, {&l.st.entries[1], sqlEntries(2)}, {&l.st.entries[2], sqlEntries(3)},
+		{&l.st.balanceOf, sqlBalanceOf},
+		{&l.st.resInsert, sqlResInsert}, {&l.st.resGet, sqlResGet}, {&l.st.resResolve, sqlResResolve},
+		{&l.st.expiredHolds, sqlExpired},
+	}); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -113,7 +142,7 @@ func (l *sqliteLedger) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return l.writeTx(ctx, func(tx *sql.Tx) error {
+	return l.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 			return fmt.Errorf("ledger: migrate: %w", err)
@@ -138,22 +167,18 @@ func (l *sqliteLedger) migrate(ctx context.Context) error {
 	})
 }
 
-func (l *sqliteLedger) prepare(ctx context.Context) error {
-	for _, p := range []struct {
-		dst **sql.Stmt
-		q   string
-	}{
-		{&l.st.idemGet, sqlIdemGet}, {&l.st.idemPut, sqlIdemPut},
-		{&l.st.txInsert, sqlTxInsert}, {&l.st.entryInsert, sqlEntry}, {&l.st.accountAdd, sqlAccAdd}, {&l.st.accountNew, sqlAccNew},
-		{&l.st.balanceOf, sqlBalanceOf},
-		{&l.st.resInsert, sqlResInsert}, {&l.st.resGet, sqlResGet}, {&l.st.resResolve, sqlResResolve},
-		{&l.st.expiredHolds, sqlExpired},
-	} {
-		s, err := l.w.PrepareContext(ctx, p.q)
+type stmtDef struct {
+	dst **sql.Stmt
+	q   string
+}
+
+func (l *sqliteLedger) prepare(ctx context.Context, defs []stmtDef) error {
+	for _, d := range defs {
+		s, err := l.w.PrepareContext(ctx, d.q)
 		if err != nil {
-			return fmt.Errorf("ledger: prepare %q: %w", p.q, err)
+			return fmt.Errorf("ledger: prepare %q: %w", d.q, err)
 		}
-		*p.dst = s
+		*d.dst = s
 	}
 	return nil
 }
@@ -168,33 +193,6 @@ func (l *sqliteLedger) Close() error {
 }
 
 func (l *sqliteLedger) Catalog() []Model { return catalogList(l.cat) }
-
-// commitThen makes writeTx commit and still return err: used when a request
-// is rejected after it changed state that must stick (an overdue hold found
-// by Capture/Release is expired on the spot).
-type commitThen struct{ err error }
-
-func (c commitThen) Error() string { return c.err.Error() }
-
-func (l *sqliteLedger) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := l.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("ledger: sqlite begin: %w", err)
-	}
-	ferr := fn(tx)
-	var ct commitThen
-	if ferr != nil && !errors.As(ferr, &ct) {
-		_ = tx.Rollback() // the fn error is the one worth reporting
-		return ferr
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("ledger: sqlite commit: %w", err)
-	}
-	if ferr != nil {
-		return ct.err
-	}
-	return nil
-}
 
 // idemGet returns the stored first result for key, ok=false if the key is new,
 // or an *IdempotencyConflictError if it was used with other parameters.
@@ -238,27 +236,54 @@ func (l *sqliteLedger) post(ctx context.Context, tx *sql.Tx, kind string, resID,
 	if err := tx.StmtContext(ctx, l.st.txInsert).QueryRowContext(ctx, kind, resID, key, now).Scan(&txID); err != nil {
 		return fmt.Errorf("ledger: journal %s: %w", kind, err)
 	}
-	ins := tx.StmtContext(ctx, l.st.entryInsert)
+	var nz []entry
 	for _, e := range sortedEntries(es) {
-		if e.amount == 0 {
-			continue
+		if e.amount != 0 {
+			nz = append(nz, e)
 		}
-		if err := l.applyToAccount(ctx, tx, e); err != nil {
-			return fmt.Errorf("ledger: journal %s: account %s: %w", kind, e.account, err)
+	}
+	if len(nz) == 0 {
+		return nil
+	}
+	if len(nz) > len(l.st.entries) {
+		return fmt.Errorf("ledger: internal error: %s transaction has %d entries", kind, len(nz))
+	}
+	// One statement for the balances and one for the entries (fewer
+	// statements is most of what makes the single writer fast).
+	upd := make([]any, 0, 4*len(nz))
+	ins := make([]any, 0, 3*len(nz))
+	for _, e := range nz {
+		upd = append(upd, e.account, e.amount)
+		ins = append(ins, txID, e.account, e.amount)
+	}
+	for _, e := range nz {
+		upd = append(upd, e.account)
+	}
+	res, err := tx.StmtContext(ctx, l.st.accountsAdd[len(nz)-1]).ExecContext(ctx, upd...)
+	if err != nil {
+		return fmt.Errorf("ledger: journal %s: balances: %w", kind, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("ledger: journal %s: balances: %w", kind, err)
+	} else if int(n) < len(nz) {
+		// First use of an account: create the ones the UPDATE did not find.
+		for _, e := range nz {
+			if err := l.createAccount(ctx, tx, e); err != nil {
+				return fmt.Errorf("ledger: journal %s: account %s: %w", kind, e.account, err)
+			}
 		}
-		if _, err := ins.ExecContext(ctx, txID, e.account, e.amount); err != nil {
-			return fmt.Errorf("ledger: journal %s: entry %s: %w", kind, e.account, err)
-		}
+	}
+	if _, err := tx.StmtContext(ctx, l.st.entries[len(nz)-1]).ExecContext(ctx, ins...); err != nil {
+		return fmt.Errorf("ledger: journal %s: entries: %w", kind, err)
 	}
 	return nil
 }
 
-func (l *sqliteLedger) applyToAccount(ctx context.Context, tx *sql.Tx, e entry) error {
-	res, err := tx.StmtContext(ctx, l.st.accountAdd).ExecContext(ctx, e.amount, e.account)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 1 {
+// createAccount inserts e's account with e's amount unless it exists.
+func (l *sqliteLedger) createAccount(ctx context.Context, tx *sql.Tx, e entry) error {
+	var bal int64
+	err := tx.StmtContext(ctx, l.st.balanceOf).QueryRowContext(ctx, e.account).Scan(&bal)
+	if err == nil || !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
 	var user any
@@ -274,7 +299,7 @@ func (l *sqliteLedger) Credit(ctx context.Context, userID string, amount int64, 
 		return err
 	}
 	fp := fpCredit(userID, amount)
-	return l.writeTx(ctx, func(tx *sql.Tx) error {
+	return l.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, ok, err := l.idemGet(ctx, tx, key, fp); err != nil || ok {
 			return err
 		}
@@ -334,7 +359,7 @@ func (l *sqliteLedger) Reserve(ctx context.Context, req ReserveRequest) (Reserva
 		return Reservation{}, err
 	}
 	var out Reservation
-	err = l.writeTx(ctx, func(tx *sql.Tx) error {
+	err = l.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if first, ok, err := l.idemGet(ctx, tx, req.IdempotencyKey, fp); err != nil {
 			return err
 		} else if ok {
@@ -469,7 +494,7 @@ func (l *sqliteLedger) Capture(ctx context.Context, req CaptureRequest) (Capture
 	}
 	fp := fpCapture(req)
 	var out CaptureResult
-	err := l.writeTx(ctx, func(tx *sql.Tx) error {
+	err := l.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if first, ok, err := l.idemGet(ctx, tx, req.IdempotencyKey, fp); err != nil {
 			return err
 		} else if ok {
@@ -524,7 +549,7 @@ func (l *sqliteLedger) Release(ctx context.Context, req ReleaseRequest) (Release
 	}
 	fp := fpRelease(req)
 	var out ReleaseResult
-	err := l.writeTx(ctx, func(tx *sql.Tx) error {
+	err := l.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if first, ok, err := l.idemGet(ctx, tx, req.IdempotencyKey, fp); err != nil {
 			return err
 		} else if ok {
@@ -557,7 +582,7 @@ func (l *sqliteLedger) ExpireHolds(ctx context.Context, now time.Time) (int, err
 	for {
 		n := 0
 		// Batches keep each write transaction (and the writer lock) short.
-		err := l.writeTx(ctx, func(tx *sql.Tx) error {
+		err := l.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			rows, err := tx.StmtContext(ctx, l.st.expiredHolds).QueryContext(ctx, micros(now))
 			if err != nil {
 				return fmt.Errorf("ledger: expire: %w", err)
