@@ -20,17 +20,21 @@ const (
 const (
 	floorQuantile = 0.3  // share of frames below the tracked level
 	floorQStepDB  = 0.15 // tracker step per 20 ms frame
+	// floorMaxHoldMs is the longest the tracker pauses for speech.
+	floorMaxHoldMs = 3000
 )
 
 type noiseFloor struct {
-	q       [nBands]float32 // low-quantile tracker, dB
-	started bool
-	sm      [nBands]float32 // smoothed level, dB
-	cur     [nBands]float32 // minimum in the current sub-window
-	subs    [floorSubWins][nBands]float32
-	ringMin [nBands]float32 // minimum over subs
-	subMs   float32
-	next    int
+	q        [nBands]float32 // low-quantile tracker, dB
+	started  bool
+	sm       [nBands]float32 // smoothed level, dB
+	cur      [nBands]float32 // minimum in the current sub-window
+	subs     [floorSubWins][nBands]float32
+	ringMin  [nBands]float32 // minimum over subs
+	subMs    float32
+	next     int
+	nonstat  float32
+	frozenMs float32
 }
 
 func (f *noiseFloor) reset() { *f = noiseFloor{} }
@@ -74,11 +78,23 @@ func (f *noiseFloor) update(p *[nBands]float32, frameMs float32, freeze bool, ou
 		}
 	}
 	step := floorQStepDB * frameMs / 20
+	// A pause longer than floorMaxHoldMs is no pause: whatever keeps the
+	// excess up for that long is background (babble), so track it.
+	if freeze {
+		f.frozenMs += frameMs
+		if f.frozenMs > floorMaxHoldMs {
+			freeze = false
+		}
+	} else {
+		f.frozenMs = 0
+	}
+	var ns float32
 	for b := 0; b < nBands; b++ {
 		m := f.ringMin[b]
 		if f.cur[b] < m {
 			m = f.cur[b]
 		}
+		rm := m
 		if !freeze {
 			if p[b] > f.q[b] {
 				f.q[b] += step * floorQuantile
@@ -93,5 +109,7 @@ func (f *noiseFloor) update(p *[nBands]float32, frameMs float32, freeze bool, ou
 			m = f.q[b]
 		}
 		out[b] = m
+		ns += f.q[b] - rm
 	}
+	f.nonstat = ns / float32(nBands)
 }

@@ -71,6 +71,7 @@ type Detector struct {
 	clicks   clickSuppressor
 	floor    noiseFloor
 	echo     echoModel
+	babble   babbleGate
 
 	micHist, farHist [maxAnalysis]float32 // latest 8 kHz samples
 	dec              []float32            // decimator output scratch
@@ -162,7 +163,8 @@ func (d *Detector) Process(mic []float32) Decision {
 	if d.speech {
 		th = d.cfg.OffDB
 	}
-	d.speech = excess > th
+	babbleOK := d.babble.update(&d.pow, &d.flo, d.floor.nonstat, frameMs)
+	d.speech = excess > th && babbleOK
 
 	echo := false
 	if d.echo.seen {
@@ -232,11 +234,16 @@ func (d *Detector) echoStep(frameMs float32) bool {
 type Stats struct {
 	ExcessDB     float32 // mean band level over the noise floor
 	EchoExcessDB float32 // mean band level over predicted echo plus noise (0 without far end)
+	// Babble measures: the wideband level over the babble median (dB), the
+	// floor's non-stationarity (dB) and whether the background is taken for
+	// babble.
+	BabbleExcessDB, NonStationarityDB float32
+	Babble                            bool
 }
 
 // Stats returns the measures behind the last decision.
 func (d *Detector) Stats() Stats {
-	return Stats{ExcessDB: d.lastExcess, EchoExcessDB: d.lastBarge}
+	return Stats{ExcessDB: d.lastExcess, EchoExcessDB: d.lastBarge, BabbleExcessDB: d.babble.excess, NonStationarityDB: d.babble.ns, Babble: d.babble.active}
 }
 
 // Reset forgets all adaptive state.
@@ -245,6 +252,7 @@ func (d *Detector) Reset() {
 	d.far.reset()
 	d.floor.reset()
 	d.echo.reset()
+	d.babble.reset()
 	d.micHist = [maxAnalysis]float32{}
 	d.farHist = [maxAnalysis]float32{}
 	d.farNew = 0

@@ -34,7 +34,12 @@ func traceClip(c clip, w io.Writer) error {
 		if inside(i*frameMs, c.Labels.Assistant, 0) {
 			pb = "P"
 		}
-		fmt.Fprintf(w, "%6d %d%s sp=%v echo=%v ex=%5.1f eex=%5.1f\n", i*frameMs, lab, pb, d.Speech, d.Echo, s.ExcessDB, s.EchoExcessDB)
+		bab := " "
+		if s.Babble {
+			bab = "B"
+		}
+		fmt.Fprintf(w, "%6d %d%s sp=%v echo=%v ex=%5.1f eex=%5.1f bx=%5.1f ns=%4.1f%s\n", i*frameMs, lab, pb, d.Speech, d.Echo,
+			s.ExcessDB, s.EchoExcessDB, s.BabbleExcessDB, s.NonStationarityDB, bab)
 	}
 	return nil
 }

@@ -1,0 +1,82 @@
+package vad
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// randomTalker is one babble voice: a harmonic source with its own gliding
+// pitch and formants, cut into syllables of random length and level with
+// short random pauses.
+func randomTalker(rate, n int, rng *rand.Rand) []float32 {
+	f0 := 90 + 150*rng.Float64()
+	fm := [3]float64{450 + 400*rng.Float64(), 1000 + 1000*rng.Float64(), 2300 + 700*rng.Float64()}
+	v := voiced(rate, n, f0, 1, fm)
+	out := make([]float32, n)
+	for i := 0; i < n; {
+		syl := rate * (80 + rng.Intn(220)) / 1000
+		gap := rate * rng.Intn(120) / 1000
+		g := 0.3 + rng.Float64()
+		for j := 0; j < syl && i+j < n; j++ {
+			e := math.Sin(math.Pi * float64(j) / float64(syl))
+			out[i+j] = v[i+j] * float32(g*e)
+		}
+		i += syl + gap
+	}
+	return out
+}
+
+// babbleNoise sums five random talkers.
+func babbleNoise(rate, n int, rng *rand.Rand) []float32 {
+	out := make([]float32, n)
+	for v := 0; v < 5; v++ {
+		t := randomTalker(rate, n, rng)
+		for i := range out {
+			out[i] += t[i]
+		}
+	}
+	return out
+}
+
+// Babble alone must mostly be taken for noise once the detector has heard it
+// for a few seconds (without the babble gate it is speech in ~70% of frames);
+// one talker 10 dB above it must still be found.
+func TestBabbleRejected(t *testing.T) {
+	for seed := int64(1); seed <= 3; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		n := testRate * 12
+		bab := babbleNoise(testRate, n, rng)
+		s := make([]float32, n)
+		v := syllables(voiced(testRate, testRate*3, 115, 0.25, [3]float64{650, 1150, 2500}), testRate)
+		copy(s[testRate*7:], v)
+		x := mixAt(s, bab, rms(v), 10)
+		ds := run(t, testRate, x, nil)
+		fa := share(ds, 3, 7, user)
+		hit := share(ds, 7.1, 9.9, user)
+		if fa > 0.25 {
+			t.Errorf("seed %d: babble alone taken for speech in %.2f of frames, want ≤ 0.25", seed, fa)
+		}
+		if hit < 0.5 {
+			t.Errorf("seed %d: talker over babble detected in %.2f of frames, want ≥ 0.5", seed, hit)
+		}
+		t.Logf("seed %d: babble %.2f, talker %.2f", seed, fa, hit)
+	}
+}
+
+// The babble gate must stay out of the way over stationary noise.
+func TestBabbleGateIdleOnStationaryNoise(t *testing.T) {
+	for _, kind := range []string{"white", "pink", "brown"} {
+		rng := rand.New(rand.NewSource(9))
+		s, lvl := talk(testRate, 120, [3]float64{700, 1200, 2600})
+		x := mixAt(s, noise(kind, testRate, len(s), rng), lvl, 5)
+		d, _ := New(Config{SampleRate: testRate})
+		fl := testRate / 50
+		for i := 0; (i+1)*fl <= len(x); i++ {
+			d.Process(x[i*fl : (i+1)*fl])
+			if i > 50 && d.Stats().Babble {
+				t.Fatalf("%s noise: babble gate on at %d ms", kind, i*20)
+			}
+		}
+	}
+}
