@@ -18,9 +18,9 @@ package vad
 // stationary noise and silence the extra condition is off, so it costs no
 // recall there.
 const (
-	babbleNSOn      = 4.5  // smoothed non-stationarity (dB) that marks babble
-	babbleNSOff     = 3.5  // and that releases it
-	babbleNSSmooth  = 0.95 // per 20 ms frame
+	babbleNSOn      = 4    // smoothed non-stationarity (dB) that marks babble
+	babbleNSOff     = 3    // and that releases it
+	babbleNSSmooth  = 0.98 // per 20 ms frame
 	babbleOnDB      = 3.5  // wideband excess over the babble median to start speech
 	babbleOffDB     = 2    // and to continue it
 	babbleStepDB    = 0.1  // median tracker step per 20 ms frame

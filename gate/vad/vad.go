@@ -49,13 +49,14 @@ type Config struct {
 }
 
 const (
-	defaultOnDB    = 4.0
-	defaultOffDB   = 3.0
+	defaultOnDB    = 6
+	defaultOffDB   = 4.5
 	defaultBargeDB = 3
 	bandCapDB      = 24 // one very loud band must not carry the frame alone
 	absFloorPow    = 1e-9
 	maxInputMs     = 60 // longest frame taken whole; longer ones keep their tail
 	freezeDB       = 9  // excess at which the floor's quantile tracker pauses
+	topBands       = 6  // bands whose excess makes the frame's excess
 )
 
 // ErrSampleRate is returned by New for an unsupported sample rate.
@@ -153,11 +154,7 @@ func (d *Detector) Process(mic []float32) Decision {
 	}
 	d.floor.update(&d.lvl, frameMs, d.lastExcess > freezeDB, &d.flo)
 
-	var excess float32
-	for b := 0; b < nBands; b++ {
-		excess += clamp(d.lvl[b]-d.flo[b], 0, bandCapDB)
-	}
-	excess /= float32(nBands)
+	excess := d.topExcess()
 	d.lastExcess = excess
 	th := d.cfg.OnDB
 	if d.speech {
@@ -175,6 +172,31 @@ func (d *Detector) Process(mic []float32) Decision {
 		score = 0
 	}
 	return Decision{Speech: d.speech, Echo: echo, Score: score}
+}
+
+// topExcess is the mean excess over the floor of the topBands bands that
+// stand highest above it. Speech puts its energy in a few formant bands; in
+// white or pink noise the others sit at the floor, and a mean over all bands
+// would dilute the evidence.
+func (d *Detector) topExcess() float32 {
+	var top [topBands]float32 // descending
+	for b := 0; b < nBands; b++ {
+		e := clamp(d.lvl[b]-d.flo[b], 0, bandCapDB)
+		if e <= top[topBands-1] {
+			continue
+		}
+		j := topBands - 1
+		for j > 0 && top[j-1] < e {
+			top[j] = top[j-1]
+			j--
+		}
+		top[j] = e
+	}
+	var s float32
+	for _, e := range top {
+		s += e
+	}
+	return s / topBands
 }
 
 // echoStep records this frame's far-end spectrum and decides whether the
