@@ -1,0 +1,473 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/inferflow/inferflow/activities"
+	"github.com/inferflow/inferflow/internal/ledger"
+	"github.com/inferflow/inferflow/internal/provider"
+)
+
+// fakeBilling records what the saga asked of billing and answers by script.
+type fakeBilling struct {
+	mu           sync.Mutex
+	reserveErr   func(attempt int) error
+	modelErr     error
+	modelBlock   bool
+	releaseErr   func(attempt int) error
+	captureErr   func(attempt int) error
+	reserves     int
+	releases     int
+	captures     []activities.CaptureInput
+	models       int
+	dlq          []activities.DLQInput
+	reconciles   []activities.ReconcileInput
+	allowlist    map[string]bool
+	modelStarted chan struct{}
+}
+
+func newFakeBilling() *fakeBilling {
+	return &fakeBilling{allowlist: map[string]bool{"gpt-4o": true}, modelStarted: make(chan struct{}, 1)}
+}
+
+var usage = provider.Usage{PromptTokens: 100, CompletionTokens: 40, TotalTokens: 140}
+
+func (f *fakeBilling) install(env *testsuite.TestWorkflowEnvironment) {
+	env.OnActivity("CheckModel", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, id string) (activities.ModelCheck, error) {
+			return activities.ModelCheck{Allowlisted: f.allowlist[id]}, nil
+		})
+	env.OnActivity(billing.Reserve, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ReserveInput) (ledger.Reservation, error) {
+			f.mu.Lock()
+			f.reserves++
+			n := f.reserves
+			f.mu.Unlock()
+			if f.reserveErr != nil {
+				if err := f.reserveErr(n); err != nil {
+					return ledger.Reservation{}, err
+				}
+			}
+			return ledger.Reservation{ID: "hold-" + in.JobID, Amount: 1000}, nil
+		})
+	env.OnActivity(billing.CallModel, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.ModelInput) (activities.ModelResult, error) {
+			f.mu.Lock()
+			f.models++
+			f.mu.Unlock()
+			if f.modelBlock {
+				f.modelStarted <- struct{}{}
+				<-ctx.Done()
+				return activities.ModelResult{}, ctx.Err()
+			}
+			if f.modelErr != nil {
+				return activities.ModelResult{}, f.modelErr
+			}
+			return activities.ModelResult{Text: "ok", ModelID: in.ModelID, Usage: usage}, nil
+		})
+	env.OnActivity(billing.Release, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ReleaseInput) (ledger.ReleaseResult, error) {
+			f.mu.Lock()
+			f.releases++
+			n := f.releases
+			f.mu.Unlock()
+			if f.releaseErr != nil {
+				if err := f.releaseErr(n); err != nil {
+					return ledger.ReleaseResult{}, err
+				}
+			}
+			return ledger.ReleaseResult{ReservationID: in.ReservationID}, nil
+		})
+	env.OnActivity(billing.Capture, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.CaptureInput) (ledger.CaptureResult, error) {
+			f.mu.Lock()
+			f.captures = append(f.captures, in)
+			n := len(f.captures)
+			f.mu.Unlock()
+			if f.captureErr != nil {
+				if err := f.captureErr(n); err != nil {
+					return ledger.CaptureResult{}, err
+				}
+			}
+			return ledger.CaptureResult{ReservationID: in.ReservationID}, nil
+		})
+	env.OnActivity(billing.EnqueueDLQ, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.DLQInput) (bool, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.dlq = append(f.dlq, in)
+			return true, nil
+		})
+	env.OnWorkflow(Reconcile, mock.Anything, mock.Anything, mock.Anything).Return(
+		func(_ workflow.Context, in activities.ReconcileInput, _ ReconcileOptions) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.reconciles = append(f.reconciles, in)
+			return nil
+		})
+}
+
+func newSagaEnv(t *testing.T, f *fakeBilling) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(InferenceJob)
+	env.RegisterWorkflow(Reconcile)
+	env.RegisterActivity(billing)
+	f.install(env)
+	return env
+}
+
+func sagaInput(policy BillingPolicy) InferenceInput {
+	in := InferenceInput{UserID: "u1", JobID: "job-1", Payload: InferencePayload{ModelID: "gpt-4o", PromptTokens: 100, Prompt: "hi"}}
+	if policy != "" {
+		in.Options = &InferenceOptions{BillingPolicy: policy}
+	}
+	return in
+}
+
+func inferenceFailure(t *testing.T, err error) (string, InferenceFailure) {
+	t.Helper()
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		t.Fatalf("want an application error, got %v", err)
+	}
+	var d InferenceFailure
+	if err := appErr.Details(&d); err != nil {
+		t.Fatal(err)
+	}
+	return appErr.Type(), d
+}
+
+func jobStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) JobStatus {
+	t.Helper()
+	v, err := env.QueryWorkflow(StateQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st JobStatus
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func rejected(reason ledger.Reason) error {
+	return temporal.NewNonRetryableApplicationError("rejected", activities.ErrBillingRejected, nil, string(reason))
+}
+
+func TestSagaHappyPathCapturesActualUsage(t *testing.T) {
+	f := newFakeBilling()
+	env := newSagaEnv(t, f)
+	env.ExecuteWorkflow(InferenceJob, sagaInput(""))
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res InferenceResult
+	_ = env.GetWorkflowResult(&res)
+	if !res.Success || res.BillingPending || res.Data.Usage != usage {
+		t.Fatalf("result = %+v", res)
+	}
+	if len(f.captures) != 1 || f.captures[0].Usage != usage || f.captures[0].ReservationID != "hold-job-1" || f.releases != 0 {
+		t.Fatalf("captures = %+v, releases = %d", f.captures, f.releases)
+	}
+	st := jobStatus(t, env)
+	want := []JobState{StateClaimed, StateReserved, StateInferenceRunning, StateInferenceSucceeded, StateCaptured}
+	if st.State != StateCaptured || len(st.History) != len(want) {
+		t.Fatalf("status = %+v", st)
+	}
+	for i := range want {
+		if st.History[i] != want[i] {
+			t.Fatalf("history = %v, want %v", st.History, want)
+		}
+	}
+}
+
+func TestSagaValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*InferenceInput)
+	}{
+		{"missing user", func(in *InferenceInput) { in.UserID = " " }},
+		{"missing job", func(in *InferenceInput) { in.JobID = "" }},
+		{"model not allowlisted", func(in *InferenceInput) { in.Payload.ModelID = "gpt-2" }},
+		{"zero prompt tokens", func(in *InferenceInput) { in.Payload.PromptTokens = 0 }},
+		{"too many prompt tokens", func(in *InferenceInput) { in.Payload.PromptTokens = 200_001 }},
+		{"timeout too short", func(in *InferenceInput) { in.Options = &InferenceOptions{TimeoutMs: intp(999)} }},
+		{"timeout too long", func(in *InferenceInput) { in.Options = &InferenceOptions{TimeoutMs: intp(120_001)} }},
+		{"unknown policy", func(in *InferenceInput) { in.Options = &InferenceOptions{BillingPolicy: "free"} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeBilling()
+			env := newSagaEnv(t, f)
+			in := sagaInput("")
+			tt.edit(&in)
+			env.ExecuteWorkflow(InferenceJob, in)
+			code, d := inferenceFailure(t, env.GetWorkflowError())
+			if code != CodeValidationFailed || d.RetryStrategy != NoRetry || f.reserves != 0 || f.models != 0 {
+				t.Fatalf("got %s/%s, reserves %d, models %d", code, d.RetryStrategy, f.reserves, f.models)
+			}
+		})
+	}
+}
+
+func TestSagaReservation(t *testing.T) {
+	tests := []struct {
+		name         string
+		err          func(int) error
+		wantCode     string
+		wantStrategy RetryStrategy
+		wantAttempts int
+	}{
+		{"insufficient credits", func(int) error { return rejected(ledger.ReasonInsufficientCredits) }, CodeReservationFailed, DLQOnly, 1},
+		{"model disabled", func(int) error { return rejected(ledger.ReasonModelDisabled) }, CodeReservationFailed, DLQOnly, 1},
+		{"ledger down", func(int) error { return errors.New("connection refused") }, CodeInfraUnavailable, RetryWithBackoff, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeBilling()
+			f.reserveErr = tt.err
+			env := newSagaEnv(t, f)
+			env.ExecuteWorkflow(InferenceJob, sagaInput(""))
+			code, d := inferenceFailure(t, env.GetWorkflowError())
+			if code != tt.wantCode || d.RetryStrategy != tt.wantStrategy || d.BillingUnresolved || d.State != string(StateReservationFailed) {
+				t.Fatalf("got %s %+v", code, d)
+			}
+			if f.reserves != tt.wantAttempts || f.models != 0 {
+				t.Fatalf("reserve attempts %d (want %d), model calls %d", f.reserves, tt.wantAttempts, f.models)
+			}
+		})
+	}
+	t.Run("ledger recovers within retries", func(t *testing.T) {
+		f := newFakeBilling()
+		f.reserveErr = func(n int) error {
+			if n < 3 {
+				return errors.New("timeout")
+			}
+			return nil
+		}
+		env := newSagaEnv(t, f)
+		env.ExecuteWorkflow(InferenceJob, sagaInput(""))
+		if err := env.GetWorkflowError(); err != nil || f.reserves != 3 {
+			t.Fatalf("err = %v, reserves = %d", err, f.reserves)
+		}
+	})
+}
+
+func TestSagaModelFailureReleases(t *testing.T) {
+	tests := []struct {
+		code     string
+		strategy RetryStrategy
+	}{
+		{CodeModelTimeout, RetryWithBackoff},
+		{CodeModelRateLimited, RetryWithBackoff},
+		{CodeModelServerError, RetryWithBackoff},
+		{CodeModelClientError, NoRetry},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			f := newFakeBilling()
+			f.modelErr = temporal.NewNonRetryableApplicationError("model", tt.code, nil)
+			env := newSagaEnv(t, f)
+			env.ExecuteWorkflow(InferenceJob, sagaInput(""))
+			code, d := inferenceFailure(t, env.GetWorkflowError())
+			if code != tt.code || d.RetryStrategy != tt.strategy || d.BillingUnresolved || d.State != string(StateReleased) {
+				t.Fatalf("got %s %+v", code, d)
+			}
+			if f.models != 1 || f.releases != 1 || len(f.captures) != 0 || len(f.dlq) != 0 {
+				t.Fatalf("models %d releases %d captures %d dlq %d", f.models, f.releases, len(f.captures), len(f.dlq))
+			}
+		})
+	}
+}
+
+func TestSagaReleaseFailureGoesToReconciliation(t *testing.T) {
+	f := newFakeBilling()
+	f.modelErr = temporal.NewNonRetryableApplicationError("model", CodeModelServerError, nil)
+	f.releaseErr = func(int) error { return errors.New("ledger down") }
+	env := newSagaEnv(t, f)
+	env.ExecuteWorkflow(InferenceJob, sagaInput(""))
+	code, d := inferenceFailure(t, env.GetWorkflowError())
+	if code != CodeModelServerError || !d.BillingUnresolved || d.State != string(StateReconciliationRequired) {
+		t.Fatalf("got %s %+v", code, d)
+	}
+	if f.releases != 5 || len(f.dlq) != 1 || f.dlq[0].Type != "RELEASE_FAILED" || f.dlq[0].SchemaVersion != 1 {
+		t.Fatalf("releases %d, dlq %+v", f.releases, f.dlq)
+	}
+	var payload map[string]any
+	if err := json.Unmarshal(f.dlq[0].Payload, &payload); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"occurredAt", "jobId", "userId", "modelId", "reservationId", "modelErrorCode", "releaseError"} {
+		if payload[k] == nil {
+			t.Errorf("RELEASE_FAILED payload lacks %s: %v", k, payload)
+		}
+	}
+	if payload["service"] != "inference-saga" || payload["retriable"] != true || payload["modelErrorCode"] != CodeModelServerError {
+		t.Errorf("payload = %v", payload)
+	}
+	if len(f.reconciles) != 1 || f.reconciles[0].Type != "RELEASE_FAILED" || f.reconciles[0].ReservationID != "hold-job-1" {
+		t.Fatalf("reconciliation = %+v", f.reconciles)
+	}
+}
+
+func TestSagaCaptureFailure(t *testing.T) {
+	for _, policy := range []BillingPolicy{StrictBilling, BestEffortBilling} {
+		t.Run(string(policy), func(t *testing.T) {
+			f := newFakeBilling()
+			f.captureErr = func(int) error { return errors.New("ledger down") }
+			env := newSagaEnv(t, f)
+			env.ExecuteWorkflow(InferenceJob, sagaInput(policy))
+			err := env.GetWorkflowError()
+			if policy == StrictBilling {
+				code, d := inferenceFailure(t, err)
+				if code != CodeCaptureFailed || d.RetryStrategy != DLQOnly || !d.BillingUnresolved {
+					t.Fatalf("got %s %+v", code, d)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				var res InferenceResult
+				_ = env.GetWorkflowResult(&res)
+				if !res.Success || !res.BillingPending || res.Data.Usage != usage {
+					t.Fatalf("result = %+v", res)
+				}
+			}
+			if len(f.captures) != 5 || len(f.dlq) != 1 || f.dlq[0].Type != "CAPTURE_FAILED" || f.releases != 0 {
+				t.Fatalf("captures %d, dlq %+v, releases %d", len(f.captures), f.dlq, f.releases)
+			}
+			if len(f.reconciles) != 1 || f.reconciles[0].Usage != usage {
+				t.Fatalf("reconciliation = %+v", f.reconciles)
+			}
+			if st := jobStatus(t, env); st.State != StateReconciliationRequired {
+				t.Fatalf("state = %s", st.State)
+			}
+		})
+	}
+}
+
+func TestSagaCaptureRejectedIsNotRetried(t *testing.T) {
+	f := newFakeBilling()
+	f.captureErr = func(int) error { return rejected(ledger.ReasonUsageExceedsReservation) }
+	env := newSagaEnv(t, f)
+	env.ExecuteWorkflow(InferenceJob, sagaInput(""))
+	code, _ := inferenceFailure(t, env.GetWorkflowError())
+	if code != CodeCaptureFailed || len(f.captures) != 1 {
+		t.Fatalf("code %s, captures %d", code, len(f.captures))
+	}
+}
+
+func TestSagaCancelDuringModelCallReleases(t *testing.T) {
+	f := newFakeBilling()
+	f.modelBlock = true
+	env := newSagaEnv(t, f)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, time.Second)
+	env.ExecuteWorkflow(InferenceJob, sagaInput(""))
+	err := env.GetWorkflowError()
+	var canceled *temporal.CanceledError
+	if !errors.As(err, &canceled) {
+		t.Fatalf("want cancelled, got %v", err)
+	}
+	if f.models != 1 || f.releases != 1 || len(f.captures) != 0 {
+		t.Fatalf("models %d releases %d captures %d", f.models, f.releases, len(f.captures))
+	}
+	if st := jobStatus(t, env); st.State != StateReleased {
+		t.Fatalf("state = %s", st.State)
+	}
+}
+
+func TestJobMachineTransitions(t *testing.T) {
+	valid := [][2]JobState{
+		{StateClaimed, StateReserved}, {StateClaimed, StateReservationFailed},
+		{StateReserved, StateInferenceRunning},
+		{StateInferenceRunning, StateInferenceSucceeded}, {StateInferenceRunning, StateReleased},
+		{StateInferenceRunning, StateReconciliationRequired},
+		{StateInferenceSucceeded, StateCaptured}, {StateInferenceSucceeded, StateReconciliationRequired},
+	}
+	all := []JobState{StateClaimed, StateReserved, StateReservationFailed, StateInferenceRunning, StateInferenceSucceeded,
+		StateCaptured, StateReleased, StateReconciliationRequired}
+	isValid := map[[2]JobState]bool{}
+	for _, v := range valid {
+		isValid[v] = true
+	}
+	for _, from := range all {
+		for _, to := range all {
+			m := &jobMachine{state: from}
+			err := m.transition(from, to)
+			if (err == nil) != isValid[[2]JobState{from, to}] {
+				t.Errorf("%s → %s: err = %v", from, to, err)
+			}
+		}
+	}
+	m := newJobMachine()
+	if err := m.transition(StateReserved, StateInferenceRunning); err == nil {
+		t.Error("a transition from a state the job is not in must fail (CAS)")
+	}
+}
+
+// conflictWorkflow drives the saga's transition guard into an invalid edge,
+// as a bug would.
+func conflictWorkflow(ctx workflow.Context, in InferenceInput) error {
+	j := &job{in: in, machine: newJobMachine(), log: workflow.GetLogger(ctx), metrics: workflow.GetMetricsHandler(ctx)}
+	return j.transition(ctx, StateInferenceSucceeded, StateCaptured)
+}
+
+func TestSagaInvalidTransitionIsStateConflict(t *testing.T) {
+	f := newFakeBilling()
+	env := newSagaEnv(t, f)
+	env.RegisterWorkflow(conflictWorkflow)
+	env.ExecuteWorkflow(conflictWorkflow, sagaInput(""))
+	code, d := inferenceFailure(t, env.GetWorkflowError())
+	if code != CodeStateConflict || d.RetryStrategy != NoRetry {
+		t.Fatalf("got %s %+v", code, d)
+	}
+	if len(f.dlq) != 1 || f.dlq[0].Type != "TRANSITION_FAILED" {
+		t.Fatalf("dlq = %+v", f.dlq)
+	}
+	var payload map[string]any
+	_ = json.Unmarshal(f.dlq[0].Payload, &payload)
+	if payload["attemptedFrom"] != string(StateInferenceSucceeded) || payload["attemptedTo"] != string(StateCaptured) || payload["retriable"] != false {
+		t.Fatalf("payload = %v", payload)
+	}
+}
+
+func TestRetryStrategyFor(t *testing.T) {
+	want := map[string]RetryStrategy{
+		CodeModelTimeout: RetryWithBackoff, CodeModelRateLimited: RetryWithBackoff, CodeModelServerError: RetryWithBackoff,
+		CodeInfraUnavailable: RetryWithBackoff, CodeModelClientError: NoRetry, CodeValidationFailed: NoRetry,
+		CodeDuplicateJob: NoRetry, CodeStateConflict: NoRetry, CodeCaptureFailed: DLQOnly, CodeReservationFailed: DLQOnly,
+	}
+	for code, s := range want {
+		if got := RetryStrategyFor(code); got != s {
+			t.Errorf("RetryStrategyFor(%s) = %s, want %s", code, got, s)
+		}
+	}
+}
+
+func TestModelErrorCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{temporal.NewApplicationError("x", CodeModelRateLimited), CodeModelRateLimited},
+		{temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil), CodeModelTimeout},
+		{errors.New("weird"), CodeModelServerError},
+	}
+	for _, tt := range tests {
+		if got := modelErrorCode(tt.err); got != tt.want {
+			t.Errorf("modelErrorCode(%v) = %s, want %s", tt.err, got, tt.want)
+		}
+	}
+}

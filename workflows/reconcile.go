@@ -1,0 +1,99 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/inferflow/inferflow/activities"
+	"github.com/inferflow/inferflow/internal/logging"
+)
+
+// ReconcileOptions tune the reconciliation backoff; zero takes defaults.
+type ReconcileOptions struct {
+	InitialBackoffMs int `json:"initialBackoffMs,omitempty"` // default 1 s
+	MaxBackoffMs     int `json:"maxBackoffMs,omitempty"`     // default 5 min
+	HorizonMs        int `json:"horizonMs,omitempty"`        // default 24 h: then escalate
+}
+
+func (o ReconcileOptions) durations() (initial, maxBackoff, horizon time.Duration) {
+	initial, maxBackoff, horizon = time.Second, 5*time.Minute, 24*time.Hour
+	if o.InitialBackoffMs > 0 {
+		initial = time.Duration(o.InitialBackoffMs) * time.Millisecond
+	}
+	if o.MaxBackoffMs > 0 {
+		maxBackoff = time.Duration(o.MaxBackoffMs) * time.Millisecond
+	}
+	if o.HorizonMs > 0 {
+		horizon = time.Duration(o.HorizonMs) * time.Millisecond
+	}
+	return initial, max(initial, maxBackoff), horizon
+}
+
+// CodeReconciliationEscalated ends a reconciliation that gave up.
+const CodeReconciliationEscalated = "RECONCILIATION_ESCALATED"
+
+// ReconcileWorkflowID is one reconciliation per job.
+func ReconcileWorkflowID(jobID string) string { return "reconcile-" + jobID }
+
+// Reconcile settles one DLQ record (a failed capture or release): it retries
+// the operation with the saga's idempotency key, backing off, until it
+// succeeds (the job becomes CAPTURED or RELEASED, the record resolved) or the
+// horizon passes, when it escalates to a person.
+func Reconcile(ctx workflow.Context, in activities.ReconcileInput, opts ReconcileOptions) error {
+	log := workflow.GetLogger(ctx)
+	metrics := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"dlqType": in.Type})
+	backoff, maxBackoff, horizon := opts.durations()
+	deadline := workflow.Now(ctx).Add(horizon)
+	_ = workflow.UpsertTypedSearchAttributes(ctx, JobIDKey.ValueSet(in.JobID), BillingStateKey.ValueSet(string(StateReconciliationRequired)))
+
+	var a *activities.Billing
+	actx := workflow.WithActivityOptions(ctx, billingActivityOptions())
+	for {
+		var out activities.ReconcileOutcome
+		if err := workflow.ExecuteActivity(actx, a.ReconcileAttempt, in).Get(ctx, &out); err != nil {
+			out = activities.ReconcileOutcome{Error: err.Error()}
+		}
+		metrics.Counter("reconciliation.attempt").Inc(1)
+		if out.Resolved {
+			metrics.Counter("reconciliation.resolved").Inc(1)
+			_ = workflow.UpsertTypedSearchAttributes(ctx, BillingStateKey.ValueSet(out.State))
+			log.Info("Reconciled", "evt", "RECONCILIATION_RESOLVED", "jobId", in.JobID, "type", in.Type,
+				"state", out.State, "attempts", out.Attempts)
+			return nil
+		}
+		log.Warn("Reconciliation attempt failed", "evt", "RECONCILIATION_ATTEMPT_FAILED", "jobId", in.JobID,
+			"type", in.Type, "attempts", out.Attempts, "error", out.Error, "permanent", out.Permanent)
+		if out.Permanent || !workflow.Now(ctx).Add(backoff).Before(deadline) {
+			note := fmt.Sprintf("escalated after %d attempts: %s", out.Attempts, out.Error)
+			if err := workflow.ExecuteActivity(actx, a.Escalate, in, note).Get(ctx, nil); err != nil {
+				log.Error("Could not mark DLQ record escalated", "jobId", in.JobID, "error", err)
+			}
+			metrics.Counter("reconciliation.escalated").Inc(1)
+			log.Error("RECONCILIATION ESCALATED — MANUAL ACTION REQUIRED", append([]any{"evt", "RECONCILIATION_ESCALATED",
+				"jobId", in.JobID, "type", in.Type, "attempts", out.Attempts, "error", out.Error}, logging.Critical...)...)
+			return temporal.NewNonRetryableApplicationError(note, CodeReconciliationEscalated, nil)
+		}
+		if err := workflow.Sleep(ctx, backoff); err != nil {
+			return err
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// billingActivityOptions: ledger calls retry infrastructure failures with
+// backoff; business rejections and idempotency conflicts are final.
+func billingActivityOptions() workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        200 * time.Millisecond,
+			BackoffCoefficient:     2,
+			MaximumInterval:        5 * time.Second,
+			MaximumAttempts:        5,
+			NonRetryableErrorTypes: []string{activities.ErrBillingRejected, activities.ErrIdempotencyConflict},
+		},
+	}
+}
