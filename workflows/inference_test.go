@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	enumspb "go.temporal.io/api/enums/v1"
