@@ -2,6 +2,8 @@
 // script and prints their results as JSON.
 //
 //	starter consensus --item ID --image FILE [--quorum N] [--early-cancel] [--vision-models a,b,c] [--wait]
+//	starter inference --user U --job J --model M --prompt-tokens N [--prompt TEXT] [--billing-policy P] [--wait]
+//	starter ledger credit|balance|holds|dlq|audit ...
 //
 // It starts the evaluation (or attaches to the existing one for the same
 // item), and with --wait shows progress and prints the result; on failure it
@@ -23,6 +25,8 @@ const usage = `usage: starter <command> [flags]
 
 commands:
   consensus   evaluate an item image (consensus of vision models + judge)
+  inference   run a billed inference job (reserve, model call, capture)
+  ledger      credit accounts, read balances, holds and the DLQ
 
 run "starter <command> -h" for the flags of a command.
 `
@@ -50,6 +54,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "consensus":
 		err = consensusCmd(ctx, args[1:], stdout, stderr)
+	case "inference":
+		err = inferenceCmd(ctx, args[1:], stdout, stderr)
+	case "ledger":
+		err = ledgerCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

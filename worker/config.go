@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/inferflow/inferflow/internal/envflag"
 	"github.com/inferflow/inferflow/internal/logging"
@@ -23,6 +25,7 @@ type config struct {
 	blobDir     string
 	ledgerDSN   string
 	catalog     string
+	sweepEvery  time.Duration
 }
 
 func parseConfig(args []string) (config, error) {
@@ -35,6 +38,7 @@ func parseConfig(args []string) (config, error) {
 	s.String(&c.environment, "environment", "APP_ENV", "development", "environment label on metrics and logs")
 	s.String(&c.blobDir, "blob-dir", "INFERFLOW_BLOB_DIR", ".data/blobs", "image blob store folder (shared with the starter)")
 	s.String(&c.ledgerDSN, "ledger-dsn", "INFERFLOW_LEDGER_DSN", ".data/ledger.db", "credit ledger: a SQLite file path, or a postgres:// DSN")
+	s.Duration(&c.sweepEvery, "sweep-every", "INFERFLOW_SWEEP_EVERY", time.Minute, "how often the schedule expires holds past their TTL (when the worker creates it)")
 	s.String(&c.catalog, "models", "INFERFLOW_MODELS", "", "billable model catalog id:promptPer1K:completionPer1K:maxCompletion,... (micro-credits); empty = built-in")
 
 	p := provider.ConfigFromEnv()
@@ -69,6 +73,12 @@ func (c config) validate() error {
 	if strings.TrimSpace(c.blobDir) == "" {
 		errs = append(errs, errors.New("--blob-dir (INFERFLOW_BLOB_DIR) must not be empty"))
 	}
+	if c.sweepEvery < time.Second {
+		errs = append(errs, errors.New("--sweep-every (INFERFLOW_SWEEP_EVERY) must be at least 1s"))
+	}
+	if strings.TrimSpace(c.ledgerDSN) == "" {
+		errs = append(errs, errors.New("--ledger-dsn (INFERFLOW_LEDGER_DSN) must not be empty"))
+	}
 	if strings.TrimSpace(c.environment) == "" {
 		errs = append(errs, errors.New("--environment (APP_ENV) must not be empty"))
 	}
@@ -80,4 +90,16 @@ func orDefault(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// redactDSN hides a PostgreSQL password before the DSN is logged.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/inferflow/inferflow/activities"
 	"github.com/inferflow/inferflow/internal/blob"
+	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/logging"
 	"github.com/inferflow/inferflow/internal/metrics"
 	"github.com/inferflow/inferflow/internal/provider"
@@ -70,12 +71,35 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer c.Close()
 
+	if err := ensureSearchAttributes(ctx, c, cfg.temporal.Namespace); err != nil {
+		return err
+	}
+
+	catalog := ledger.DefaultCatalog()
+	if cfg.catalog != "" {
+		if catalog, err = ledger.ParseCatalog(cfg.catalog); err != nil {
+			return fmt.Errorf("--models (INFERFLOW_MODELS): %w", err)
+		}
+	}
+	led, err := ledger.Open(ctx, ledger.Config{DSN: cfg.ledgerDSN, Catalog: catalog})
+	if err != nil {
+		return fmt.Errorf("--ledger-dsn (INFERFLOW_LEDGER_DSN): %w", err)
+	}
+	defer led.Close()
+	if err := ensureExpirySchedule(ctx, c, cfg.temporal.TaskQueue, cfg.sweepEvery); err != nil {
+		return err
+	}
+
 	w := worker.New(c, cfg.temporal.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.ConsensusEvaluation)
 	w.RegisterActivity(&activities.Consensus{Vision: models.Vision, Judge: models.Judge, Blobs: blob.Dir{Root: cfg.blobDir}})
+	w.RegisterWorkflow(workflows.InferenceJob)
+	w.RegisterWorkflow(workflows.Reconcile)
+	w.RegisterWorkflow(workflows.ExpireHolds)
+	w.RegisterActivity(&activities.Billing{Ledger: led, Models: models.Completer, Environment: cfg.environment})
 
 	z.Info("worker starting", zap.String("address", cfg.temporal.Address), zap.String("namespace", cfg.temporal.Namespace),
-		zap.String("taskQueue", cfg.temporal.TaskQueue))
+		zap.String("taskQueue", cfg.temporal.TaskQueue), zap.String("ledger", redactDSN(cfg.ledgerDSN)))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

@@ -285,15 +285,18 @@ func activityErrorCode(err error) string {
 	return "SERVER_ERROR"
 }
 
-// rootMessage is the innermost error message, without the activity wrapper.
+// rootMessage is the innermost error message, without the activity wrapper
+// or the SDK's "(type: ..., retryable: ...)" suffix.
 func rootMessage(err error) string {
-	for {
-		next := errors.Unwrap(err)
-		if next == nil {
-			return err.Error()
+	msg := ""
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if appErr, ok := e.(*temporal.ApplicationError); ok {
+			msg = appErr.Message()
+		} else {
+			msg = e.Error()
 		}
-		err = next
 	}
+	return msg
 }
 
 func upsertOutcome(ctx workflow.Context, outcome string) {
