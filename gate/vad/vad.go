@@ -5,12 +5,17 @@
 // The detector needs no model weights. Each frame is decimated to 8 kHz,
 // cleared of clicks (short impulses), and split into 12 bands between 250
 // and 3800 Hz by one 256-point real FFT. Every band keeps a noise floor by
-// minimum statistics, so stationary noise of any colour — white, pink,
-// brown, mains hum — sets its own floor; speech is declared when the mean
-// band excess over the floor clears a threshold (with hysteresis). When a
-// far-end reference is fed, the far end's band powers over the echo lag
-// window, times a learnt coupling gain, predict the echo; speech that stays
-// near the prediction is Echo, speech well above it is the user barging in.
+// minimum statistics and a slow low quantile, so stationary noise of any
+// colour — white, pink, brown, mains hum — sets its own floor; speech is
+// declared when the mean excess over the floor of the six bands standing
+// highest above it clears a threshold (with hysteresis). Babble (many
+// talkers) is recognised by a non-stationary floor; while it lasts, speech
+// must also lift the wideband level above the babble's median (babble.go).
+// When a far-end reference is fed, the echo's lag is estimated by
+// correlating band level changes of microphone and far end, and the far
+// end's band powers around that lag, times a learnt coupling gain, predict
+// the echo; speech that stays near the prediction is Echo, speech that
+// stands above it for two frames or more is the user barging in.
 package vad
 
 import (
@@ -51,12 +56,13 @@ type Config struct {
 const (
 	defaultOnDB    = 6
 	defaultOffDB   = 4.5
-	defaultBargeDB = 3
+	defaultBargeDB = 2
 	bandCapDB      = 24 // one very loud band must not carry the frame alone
 	absFloorPow    = 1e-9
 	maxInputMs     = 60 // longest frame taken whole; longer ones keep their tail
 	freezeDB       = 9  // excess at which the floor's quantile tracker pauses
 	topBands       = 6  // bands whose excess makes the frame's excess
+	bargeMinMs     = 30 // barge-in needs this long above the echo prediction
 )
 
 // ErrSampleRate is returned by New for an unsupported sample rate.
@@ -82,6 +88,7 @@ type Detector struct {
 	pow, lvl, flo, farMax [nBands]float32
 	speech                bool
 	lastExcess, lastBarge float32
+	bargeMs               float32 // how long the mic has stood above the echo prediction
 }
 
 // New returns a detector for one stream.
@@ -179,9 +186,19 @@ func (d *Detector) Process(mic []float32) Decision {
 // white or pink noise the others sit at the floor, and a mean over all bands
 // would dilute the evidence.
 func (d *Detector) topExcess() float32 {
+	var ex [nBands]float32
+	for b := 0; b < nBands; b++ {
+		ex[b] = d.lvl[b] - d.flo[b]
+	}
+	return topMean(&ex)
+}
+
+// topMean is the mean of the topBands largest of x, each clamped to
+// [0, bandCapDB].
+func topMean(x *[nBands]float32) float32 {
 	var top [topBands]float32 // descending
 	for b := 0; b < nBands; b++ {
-		e := clamp(d.lvl[b]-d.flo[b], 0, bandCapDB)
+		e := clamp(x[b], 0, bandCapDB)
 		if e <= top[topBands-1] {
 			continue
 		}
@@ -219,17 +236,26 @@ func (d *Detector) echoStep(frameMs float32) bool {
 	} else {
 		d.echo.push(nil)
 	}
-	hi := int(echoMaxLagMs/frameMs + 0.999)
-	if !d.echo.maxOver(0, hi, &d.farMax) {
+	d.echo.estimateLag(&d.lvl)
+	lo, hi := 0, int(echoMaxLagMs/frameMs+0.999)
+	if d.echo.lagOK && frameMs > 15 && frameMs < 25 {
+		// Once the delay is known, predict from the frames around it only:
+		// the max over the whole lag window over-predicts the echo.
+		lo, hi = d.echo.lag-echoLead, d.echo.lag+echoSpan
+		if lo < 0 {
+			lo = 0
+		}
+	}
+	if !d.echo.maxOver(lo, hi, &d.farMax) {
 		return false
 	}
 	// Excess of the microphone over predicted echo plus noise, per band.
-	var barge float32
+	var over [nBands]float32
 	for b := 0; b < nBands; b++ {
 		pred := d.farMax[b]*dbToPow(d.echo.gainDB[b]) + dbToPow(d.flo[b])
-		barge += clamp(d.lvl[b]-dB(pred), 0, bandCapDB)
+		over[b] = d.lvl[b] - dB(pred)
 	}
-	barge /= float32(nBands)
+	barge := topMean(&over)
 	d.lastBarge = barge
 	// Learn the coupling from frames that are not clearly barge-in: each
 	// band's mic/far ratio, where both are well above their floors.
@@ -248,7 +274,14 @@ func (d *Detector) echoStep(frameMs float32) bool {
 			d.echo.gainDB[b] = clamp(d.echo.gainDB[b], echoMinGainDB, echoMaxGainDB)
 		}
 	}
-	return d.speech && barge < d.cfg.BargeInDB
+	// A single frame above the prediction is a click or a burst the
+	// prediction missed; the user's voice stays above it longer.
+	if barge >= d.cfg.BargeInDB {
+		d.bargeMs += frameMs
+	} else {
+		d.bargeMs = 0
+	}
+	return d.speech && d.bargeMs < bargeMinMs
 }
 
 // Stats are the detector's internal measures for the last frame, for
@@ -261,11 +294,20 @@ type Stats struct {
 	// babble.
 	BabbleExcessDB, NonStationarityDB float32
 	Babble                            bool
+	// EchoLag is the estimated echo lag in frames (-1: not known yet).
+	EchoLag int
 }
 
 // Stats returns the measures behind the last decision.
 func (d *Detector) Stats() Stats {
-	return Stats{ExcessDB: d.lastExcess, EchoExcessDB: d.lastBarge, BabbleExcessDB: d.babble.excess, NonStationarityDB: d.babble.ns, Babble: d.babble.active}
+	return Stats{ExcessDB: d.lastExcess, EchoExcessDB: d.lastBarge, BabbleExcessDB: d.babble.excess, NonStationarityDB: d.babble.ns, Babble: d.babble.active, EchoLag: d.echoLag()}
+}
+
+func (d *Detector) echoLag() int {
+	if !d.echo.lagOK {
+		return -1
+	}
+	return d.echo.lag
 }
 
 // Reset forgets all adaptive state.
@@ -280,6 +322,7 @@ func (d *Detector) Reset() {
 	d.farNew = 0
 	d.speech = false
 	d.lastExcess, d.lastBarge = 0, 0
+	d.bargeMs = 0
 }
 
 func clampInt(x, lo, hi int) int {

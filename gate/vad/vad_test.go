@@ -249,3 +249,39 @@ func TestNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+// The delay estimate must find the echo's lag in frames for delays across
+// the plausible range, whatever the coupling.
+func TestEchoDelayEstimate(t *testing.T) {
+	for _, c := range []struct {
+		delayMs int
+		gainDB  float64
+		want    []int
+	}{{20, -10, []int{1}}, {30, -14, []int{1, 2}}, {50, -18, []int{2, 3}}, {60, -12, []int{3}}, {90, -14, []int{4, 5}}} {
+		rng := rand.New(rand.NewSource(int64(c.delayMs)))
+		n := testRate * 6
+		far := make([]float32, n)
+		a := syllables(voiced(testRate, testRate*5, 200, 0.7, [3]float64{800, 1900, 2900}), testRate)
+		copy(far[testRate/2:], a)
+		mic := delayed(far, testRate*c.delayMs/1000, math.Pow(10, c.gainDB/20))
+		nz := noise("pink", testRate, n, rng)
+		g := float32(0.003 / rms(nz))
+		for i := range mic {
+			mic[i] += g * nz[i]
+		}
+		d, _ := New(Config{SampleRate: testRate})
+		fl := testRate / 50
+		for i := 0; (i+1)*fl <= n; i++ {
+			d.FarEnd(far[i*fl : (i+1)*fl])
+			d.Process(mic[i*fl : (i+1)*fl])
+		}
+		got := d.Stats().EchoLag
+		ok := false
+		for _, w := range c.want {
+			ok = ok || got == w
+		}
+		if !ok {
+			t.Errorf("delay %d ms: lag %d frames, want one of %v", c.delayMs, got, c.want)
+		}
+	}
+}

@@ -38,8 +38,8 @@ func traceClip(c clip, w io.Writer) error {
 		if s.Babble {
 			bab = "B"
 		}
-		fmt.Fprintf(w, "%6d %d%s sp=%v echo=%v ex=%5.1f eex=%5.1f bx=%5.1f ns=%4.1f%s\n", i*frameMs, lab, pb, d.Speech, d.Echo,
-			s.ExcessDB, s.EchoExcessDB, s.BabbleExcessDB, s.NonStationarityDB, bab)
+		fmt.Fprintf(w, "%6d %d%s sp=%v echo=%v ex=%5.1f eex=%5.1f bx=%5.1f ns=%4.1f%s lag=%d\n", i*frameMs, lab, pb, d.Speech, d.Echo,
+			s.ExcessDB, s.EchoExcessDB, s.BabbleExcessDB, s.NonStationarityDB, bab, s.EchoLag)
 	}
 	return nil
 }
