@@ -44,14 +44,14 @@ type babbleGate struct {
 
 func (g *babbleGate) reset() { *g = babbleGate{} }
 
-// update folds in one frame: band powers p (linear), the per-band floors flo
-// (dB) and the floor's non-stationarity (dB). It reports whether the frame
+// update folds in one frame: band powers p and the per-band floors flo (both
+// linear) and the floor's non-stationarity (dB). It reports whether the frame
 // may be speech as far as babble is concerned.
 func (g *babbleGate) update(p *[nBands]float32, flo *[nBands]float32, nonstat, frameMs float32) bool {
 	var tp, tf float32
 	for b := 0; b < nBands; b++ {
 		tp += p[b]
-		tf += dbToPow(flo[b])
+		tf += flo[b]
 	}
 	k := frameMs / 20
 	if !g.started {

@@ -10,6 +10,9 @@ const (
 	fftSize      = 256
 	maxAnalysis  = fftSize // longest analysed frame, 32 ms at 8 kHz
 	minAnalysis  = 64      // shortest, so tiny frames still give a spectrum
+	// farFFTSize is the far end's FFT: the echo prediction needs band
+	// levels, not fine resolution, and half the size halves its cost.
+	farFFTSize = 128
 )
 
 // bandEdgesHz split 250..3800 Hz into roughly critical bands. The lowest band
@@ -22,6 +25,7 @@ const nBands = len(bandEdgesHz) - 1
 // spectrum turns a block of 8 kHz samples into band powers (mean power per
 // sample per band), with its own window cache and FFT scratch.
 type spectrum struct {
+	size   int
 	fft    *realFFT
 	win    []float32 // Hann of length winLen, scaled to unit power
 	winLen int
@@ -31,10 +35,11 @@ type spectrum struct {
 	lo, hi [nBands]int
 }
 
-func newSpectrum() *spectrum {
-	s := &spectrum{fft: newRealFFT(fftSize), win: make([]float32, maxAnalysis),
-		buf: make([]float32, fftSize), pow: make([]float32, fftSize/2+1)}
-	bin := float32(internalRate) / fftSize
+// newSpectrum analyses blocks of up to size samples (a power of two).
+func newSpectrum(size int) *spectrum {
+	s := &spectrum{size: size, fft: newRealFFT(size), win: make([]float32, size),
+		buf: make([]float32, size), pow: make([]float32, size/2+1)}
+	bin := float32(internalRate) / float32(size)
 	for b := 0; b < nBands; b++ {
 		s.lo[b] = int(bandEdgesHz[b]/bin + 0.5)
 		s.hi[b] = int(bandEdgesHz[b+1]/bin + 0.5)
@@ -43,8 +48,11 @@ func newSpectrum() *spectrum {
 	return s
 }
 
-// bands analyses x (len minAnalysis..maxAnalysis) into out.
+// bands analyses x (len minAnalysis..size; a longer x keeps its tail) into out.
 func (s *spectrum) bands(x []float32, out *[nBands]float32) {
+	if len(x) > s.size {
+		x = x[len(x)-s.size:]
+	}
 	n := len(x)
 	if n != s.winLen {
 		// Recomputed only when the frame length changes; writes into the
@@ -55,7 +63,7 @@ func (s *spectrum) bands(x []float32, out *[nBands]float32) {
 			s.win[i] = float32(w)
 			e += w * w
 		}
-		g := float32(1 / math.Sqrt(e*float64(fftSize)))
+		g := float32(1 / math.Sqrt(e*float64(s.size)))
 		for i := 0; i < n; i++ {
 			s.win[i] *= g
 		}
@@ -64,7 +72,7 @@ func (s *spectrum) bands(x []float32, out *[nBands]float32) {
 	for i := 0; i < n; i++ {
 		s.buf[i] = x[i] * s.win[i]
 	}
-	for i := n; i < fftSize; i++ {
+	for i := n; i < s.size; i++ {
 		s.buf[i] = 0
 	}
 	s.fft.power(s.buf, s.pow)

@@ -54,7 +54,26 @@ func (f *realFFT) power(x []float32, out []float32) {
 		re[r] = x[2*i]
 		im[r] = x[2*i+1]
 	}
-	for size := 2; size <= h; size <<= 1 {
+	// Stages of size 2 and 4 have trivial twiddles (1 and -i): one radix-4
+	// pass does both.
+	for j := 0; j+3 < h; j += 4 {
+		ar, ai := re[j], im[j]
+		br, bi := re[j+1], im[j+1]
+		cr, ci := re[j+2], im[j+2]
+		dr, di := re[j+3], im[j+3]
+		// size 2
+		ar, br = ar+br, ar-br
+		ai, bi = ai+bi, ai-bi
+		cr, dr = cr+dr, cr-dr
+		ci, di = ci+di, ci-di
+		// size 4: twiddles 1 (for c) and -i (for d)
+		re[j], re[j+2] = ar+cr, ar-cr
+		im[j], im[j+2] = ai+ci, ai-ci
+		// (-i)(dr + i di) = di - i dr
+		re[j+1], re[j+3] = br+di, br-di
+		im[j+1], im[j+3] = bi-dr, bi+dr
+	}
+	for size := 8; size <= h; size <<= 1 {
 		half := size >> 1
 		step := h / size
 		for start := 0; start < h; start += size {

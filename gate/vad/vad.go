@@ -75,6 +75,7 @@ type Detector struct {
 	maxIn    int
 	mic, far *decimator
 	spec     *spectrum
+	farSpec  *spectrum
 	clicks   clickSuppressor
 	floor    noiseFloor
 	echo     echoModel
@@ -86,6 +87,7 @@ type Detector struct {
 	farNew           int // far-end samples (8 kHz) since the last frame
 
 	pow, lvl, flo, farMax [nBands]float32
+	floLin                [nBands]float32 // flo as power
 	speech                bool
 	lastExcess, lastBarge float32
 	bargeMs               float32 // how long the mic has stood above the echo prediction
@@ -110,7 +112,7 @@ func New(cfg Config) (*Detector, error) {
 	m := cfg.SampleRate / internalRate
 	maxIn := cfg.SampleRate * maxInputMs / 1000
 	d := &Detector{cfg: cfg, maxIn: maxIn, mic: newDecimator(m), far: newDecimator(m),
-		spec: newSpectrum(), dec: make([]float32, 0, maxIn/m+2)}
+		spec: newSpectrum(fftSize), farSpec: newSpectrum(farFFTSize), dec: make([]float32, 0, maxIn/m+2)}
 	d.Reset()
 	return d, nil
 }
@@ -160,6 +162,9 @@ func (d *Detector) Process(mic []float32) Decision {
 		d.lvl[b] = dB(d.pow[b] + absFloorPow)
 	}
 	d.floor.update(&d.lvl, frameMs, d.lastExcess > freezeDB, &d.flo)
+	for b := 0; b < nBands; b++ {
+		d.floLin[b] = dbToPow(d.flo[b])
+	}
 
 	excess := d.topExcess()
 	d.lastExcess = excess
@@ -167,7 +172,7 @@ func (d *Detector) Process(mic []float32) Decision {
 	if d.speech {
 		th = d.cfg.OffDB
 	}
-	babbleOK := d.babble.update(&d.pow, &d.flo, d.floor.nonstat, frameMs)
+	babbleOK := d.babble.update(&d.pow, &d.floLin, d.floor.nonstat, frameMs)
 	d.speech = excess > th && babbleOK
 
 	echo := false
@@ -228,7 +233,7 @@ func (d *Detector) echoStep(frameMs float32) bool {
 			e += v * v
 		}
 		if e/float32(L) > farActivePow {
-			d.spec.bands(blk, &d.pow)
+			d.farSpec.bands(blk, &d.pow)
 			d.echo.push(&d.pow)
 		} else {
 			d.echo.push(nil)
@@ -252,7 +257,7 @@ func (d *Detector) echoStep(frameMs float32) bool {
 	// Excess of the microphone over predicted echo plus noise, per band.
 	var over [nBands]float32
 	for b := 0; b < nBands; b++ {
-		pred := d.farMax[b]*dbToPow(d.echo.gainDB[b]) + dbToPow(d.flo[b])
+		pred := d.farMax[b]*dbToPow(d.echo.gainDB[b]) + d.floLin[b]
 		over[b] = d.lvl[b] - dB(pred)
 	}
 	barge := topMean(&over)
