@@ -21,8 +21,8 @@ const (
 	babbleNSOn      = 4    // smoothed non-stationarity (dB) that marks babble
 	babbleNSOff     = 3    // and that releases it
 	babbleNSSmooth  = 0.98 // per 20 ms frame
-	babbleOnDB      = 3.5  // wideband excess over the babble median to start speech
-	babbleOffDB     = 2    // and to continue it
+	babbleOnDB      = 2.5  // wideband excess over the babble median to start speech
+	babbleOffDB     = 1.5    // and to continue it
 	babbleStepDB    = 0.1  // median tracker step per 20 ms frame
 	babbleFastMs    = 1500 // tracker runs 4× faster this long after a reset
 	babbleFreezeDB  = 5    // excess at which the tracker pauses...
