@@ -22,7 +22,7 @@ const (
 	babbleNSOff     = 3    // and that releases it
 	babbleNSSmooth  = 0.98 // per 20 ms frame
 	babbleOnDB      = 2.5  // wideband excess over the babble median to start speech
-	babbleOffDB     = 1.5    // and to continue it
+	babbleOffDB     = 1.5  // and to continue it
 	babbleStepDB    = 0.1  // median tracker step per 20 ms frame
 	babbleFastMs    = 1500 // tracker runs 4× faster this long after a reset
 	babbleFreezeDB  = 5    // excess at which the tracker pauses...
