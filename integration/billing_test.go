@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/inferflow/inferflow/activities"
 	"github.com/inferflow/inferflow/internal/ledger"
+	"github.com/inferflow/inferflow/internal/ledger/ledgerfault"
 	"github.com/inferflow/inferflow/internal/ledger/ledgertest"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/provider/openaitest"
@@ -24,47 +24,9 @@ import (
 // server answers for it.
 var testModel = ledger.Model{ID: openaitest.DefaultCompletionModel, PromptPer1K: 1000, CompletionPer1K: 2000, MaxCompletionTokens: 500}
 
-// flakyLedger injects infrastructure failures into a real ledger.
-type flakyLedger struct {
-	ledger.Ledger
-	mu                               sync.Mutex
-	captureFailures, releaseFailures int
-	captures, releases               int
-}
-
-var errInjected = errors.New("injected: ledger unavailable")
-
-func (f *flakyLedger) Capture(ctx context.Context, req ledger.CaptureRequest) (ledger.CaptureResult, error) {
-	f.mu.Lock()
-	f.captures++
-	fail := f.captureFailures > 0
-	if fail {
-		f.captureFailures--
-	}
-	f.mu.Unlock()
-	if fail {
-		return ledger.CaptureResult{}, errInjected
-	}
-	return f.Ledger.Capture(ctx, req)
-}
-
-func (f *flakyLedger) Release(ctx context.Context, req ledger.ReleaseRequest) (ledger.ReleaseResult, error) {
-	f.mu.Lock()
-	f.releases++
-	fail := f.releaseFailures > 0
-	if fail {
-		f.releaseFailures--
-	}
-	f.mu.Unlock()
-	if fail {
-		return ledger.ReleaseResult{}, errInjected
-	}
-	return f.Ledger.Release(ctx, req)
-}
-
 type billingEnv struct {
 	fake   *openaitest.Server
-	ledger *flakyLedger
+	ledger *ledgerfault.Ledger
 	client *inferflow.Client
 }
 
@@ -85,7 +47,7 @@ func newBillingEnv(t *testing.T, backend string) *billingEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl := &flakyLedger{Ledger: l}
+	fl := ledgerfault.Wrap(l, 0, 0)
 	c := dial(t)
 	queue := uniqueQueue(t)
 	startWorker(t, c, queue, func(w worker.Worker) {
@@ -94,6 +56,11 @@ func newBillingEnv(t *testing.T, backend string) *billingEnv {
 		w.RegisterActivity(&activities.Billing{Ledger: fl, Models: models.Completer, Environment: "test"})
 	})
 	return &billingEnv{fake: fake, ledger: fl, client: &inferflow.Client{Temporal: c, TaskQueue: queue}}
+}
+
+// faults makes the next captures and releases fail as infrastructure errors.
+func (e *billingEnv) faults(captures, releases int) {
+	e.ledger.SetFailures(captures, releases)
 }
 
 func (e *billingEnv) credit(t *testing.T, user string, amount int64) {
@@ -251,7 +218,7 @@ func TestBillingCaptureFailureReconciled(t *testing.T) {
 			t.Run(backend+"/"+string(policy), func(t *testing.T) {
 				e := newBillingEnv(t, backend)
 				e.credit(t, "erin", 10_000_000)
-				e.ledger.captureFailures = 6 // the saga's 5 attempts and the first reconciliation
+				e.faults(6, 0) // the saga's 5 attempts and the first reconciliation
 				jobID := "capfail-" + backend + "-" + string(policy)
 				res, err := e.run(t, job("erin", jobID, policy))
 				if policy == workflows.StrictBilling {
@@ -282,7 +249,7 @@ func TestBillingReleaseFailureReconciled(t *testing.T) {
 	e := newBillingEnv(t, "sqlite")
 	e.credit(t, "frank", 10_000_000)
 	e.fake.ForCompletion().SetDefault(openaitest.Status(500))
-	e.ledger.releaseFailures = 6
+	e.faults(0, 6)
 	_, err := e.run(t, job("frank", "relfail", ""))
 	d := wantInferenceFailure(t, err, workflows.CodeModelServerError)
 	if !d.BillingUnresolved || d.State != string(workflows.StateReconciliationRequired) {
@@ -300,7 +267,7 @@ func TestBillingReleaseFailureReconciled(t *testing.T) {
 func TestBillingStuckJobsAreFoundByBillingState(t *testing.T) {
 	e := newBillingEnv(t, "sqlite")
 	e.credit(t, "gina", 10_000_000)
-	e.ledger.captureFailures = 1000 // never recovers while the saga runs
+	e.faults(1000, 0) // never recovers while the saga runs
 	in := job("gina", "stuck", "")
 	in.Options.Reconcile = &workflows.ReconcileOptions{InitialBackoffMs: 60_000}
 	_, err := e.run(t, in)

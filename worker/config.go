@@ -26,6 +26,9 @@ type config struct {
 	ledgerDSN   string
 	catalog     string
 	sweepEvery  time.Duration
+	// Failure drills: make the next N ledger captures / releases fail.
+	faultCaptures int
+	faultReleases int
 }
 
 func parseConfig(args []string) (config, error) {
@@ -39,6 +42,8 @@ func parseConfig(args []string) (config, error) {
 	s.String(&c.blobDir, "blob-dir", "INFERFLOW_BLOB_DIR", ".data/blobs", "image blob store folder (shared with the starter)")
 	s.String(&c.ledgerDSN, "ledger-dsn", "INFERFLOW_LEDGER_DSN", ".data/ledger.db", "credit ledger: a SQLite file path, or a postgres:// DSN")
 	s.Duration(&c.sweepEvery, "sweep-every", "INFERFLOW_SWEEP_EVERY", time.Minute, "how often the schedule expires holds past their TTL (when the worker creates it)")
+	s.Int(&c.faultCaptures, "fault-capture-failures", "INFERFLOW_FAULT_CAPTURE_FAILURES", 0, "failure drill: the next N ledger captures fail as if the database were down")
+	s.Int(&c.faultReleases, "fault-release-failures", "INFERFLOW_FAULT_RELEASE_FAILURES", 0, "failure drill: the next N ledger releases fail as if the database were down")
 	s.String(&c.catalog, "models", "INFERFLOW_MODELS", "", "billable model catalog id:promptPer1K:completionPer1K:maxCompletion,... (micro-credits); empty = built-in")
 
 	p := provider.ConfigFromEnv()

@@ -18,6 +18,7 @@ import (
 	"github.com/inferflow/inferflow/activities"
 	"github.com/inferflow/inferflow/internal/blob"
 	"github.com/inferflow/inferflow/internal/ledger"
+	"github.com/inferflow/inferflow/internal/ledger/ledgerfault"
 	"github.com/inferflow/inferflow/internal/logging"
 	"github.com/inferflow/inferflow/internal/metrics"
 	"github.com/inferflow/inferflow/internal/provider"
@@ -96,7 +97,12 @@ func run(ctx context.Context, cfg config) error {
 	w.RegisterWorkflow(workflows.InferenceJob)
 	w.RegisterWorkflow(workflows.Reconcile)
 	w.RegisterWorkflow(workflows.ExpireHolds)
-	w.RegisterActivity(&activities.Billing{Ledger: led, Models: models.Completer, Environment: cfg.environment})
+	var billed ledger.Ledger = led
+	if cfg.faultCaptures > 0 || cfg.faultReleases > 0 {
+		z.Warn("FAULT INJECTION: the next ledger captures/releases will fail", zap.Int("captures", cfg.faultCaptures), zap.Int("releases", cfg.faultReleases))
+		billed = ledgerfault.Wrap(led, cfg.faultCaptures, cfg.faultReleases)
+	}
+	w.RegisterActivity(&activities.Billing{Ledger: billed, Models: models.Completer, Environment: cfg.environment})
 
 	z.Info("worker starting", zap.String("address", cfg.temporal.Address), zap.String("namespace", cfg.temporal.Namespace),
 		zap.String("taskQueue", cfg.temporal.TaskQueue), zap.String("ledger", redactDSN(cfg.ledgerDSN)))
