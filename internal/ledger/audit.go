@@ -16,6 +16,9 @@ var auditChecks = []string{
 	`SELECT 'journal entry for unknown account ' || e.account
 	   FROM journal_entries e LEFT JOIN accounts a ON a.name = e.account
 	  WHERE a.name IS NULL GROUP BY e.account`,
+	`SELECT 'journal entry for unknown transaction ' || e.tx_id
+	   FROM journal_entries e LEFT JOIN journal_tx t ON t.id = e.tx_id
+	  WHERE t.id IS NULL GROUP BY e.tx_id`,
 	// Only funding may be negative; money is conserved.
 	`SELECT 'account ' || name || ' is negative: ' || balance
 	   FROM accounts WHERE kind <> 'funding' AND balance < 0`,

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,7 +26,7 @@ func BenchmarkReserveCapture(b *testing.B) {
 func benchReserveCapture(b *testing.B, be backend) {
 	const callers, users = 16, 64
 	ctx := context.Background()
-	l, err := Open(ctx, Config{DSN: be.newDSN(b), MaxConns: callers})
+	l, err := Open(ctx, Config{DSN: be.newDSN(b), MaxConns: benchConns(callers)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,7 +69,22 @@ func benchReserveCapture(b *testing.B, be backend) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "pairs/s")
-	if s, ok := l.(*sqliteLedger); ok && s.gc.commits.Load() > 0 {
-		b.ReportMetric(float64(s.gc.ops.Load())/float64(s.gc.commits.Load()), "ops/commit")
+	var batches, ops int64
+	switch l := l.(type) {
+	case *sqliteLedger:
+		batches, ops = l.gc.batches.Load(), l.gc.ops.Load()
+	case *pgLedger:
+		batches, ops = l.batch.batches.Load(), l.batch.ops.Load()
 	}
+	if batches > 0 {
+		b.ReportMetric(float64(ops)/float64(batches), "ops/commit")
+	}
+}
+
+// benchConns lets a run try other pool sizes (LEDGER_BENCH_CONNS).
+func benchConns(def int) int {
+	if n, err := strconv.Atoi(os.Getenv("LEDGER_BENCH_CONNS")); err == nil && n > 0 {
+		return n
+	}
+	return def
 }

@@ -665,15 +665,26 @@ func runConformance(t *testing.T, b backend) {
 
 	t.Run("Concurrency", func(t *testing.T) {
 		t.Parallel()
-		runConcurrency(t, b, 16, 50)
+		runConcurrency(t, b, 1, 16, 50)
+	})
+
+	// Two ledgers on one store, as two worker processes would be: their
+	// batches race for the same rows and keys.
+	t.Run("ConcurrencyTwoInstances", func(t *testing.T) {
+		t.Parallel()
+		runConcurrency(t, b, 2, 16, 50)
 	})
 }
 
 // runConcurrency hammers a few accounts with reserve/capture/release mixes in
 // which several goroutines replay the same idempotency keys at once, then
 // checks the invariants from the database.
-func runConcurrency(t *testing.T, b backend, workers, opsPerWorker int) {
+func runConcurrency(t *testing.T, b backend, instances, workers, opsPerWorker int) {
 	h := newHarness(t, b)
+	ledgers := []Ledger{h.l}
+	for range instances - 1 {
+		ledgers = append(ledgers, h.open(testCatalog()))
+	}
 	const users, jobs = 4, 200
 	const funding = 120_000 // under 3 concurrent gpt-4o holds (~41K each) per user: some reserves must fail
 	for u := range users {
@@ -716,10 +727,11 @@ func runConcurrency(t *testing.T, b backend, workers, opsPerWorker int) {
 	var wg sync.WaitGroup
 	for g := range workers {
 		wg.Go(func() {
+			l := ledgers[g%len(ledgers)]
 			for i := range opsPerWorker {
 				j := (g*37 + i*3) % jobs // ~4 workers touch each job, often at once
 				user := fmt.Sprint("cu", j%users)
-				r, err := h.l.Reserve(h.ctx, ReserveRequest{UserID: user, ModelID: "gpt-4o", PromptTokens: 50 + j%100,
+				r, err := l.Reserve(h.ctx, ReserveRequest{UserID: user, ModelID: "gpt-4o", PromptTokens: 50 + j%100,
 					IdempotencyKey: fmt.Sprint("res_", j)})
 				if reason, ok := RejectionReason(err); ok && reason == ReasonInsufficientCredits {
 					insufficient.Add(1)
@@ -731,7 +743,7 @@ func runConcurrency(t *testing.T, b backend, workers, opsPerWorker int) {
 				}
 				record(fmt.Sprint("res_", j), r)
 				capture := func() {
-					c, err := h.l.Capture(h.ctx, CaptureRequest{ReservationID: r.ID, IdempotencyKey: fmt.Sprint("cap_", j),
+					c, err := l.Capture(h.ctx, CaptureRequest{ReservationID: r.ID, IdempotencyKey: fmt.Sprint("cap_", j),
 						Usage: Usage{PromptTokens: 50 + j%100, CompletionTokens: j * 7 % 4000, TotalTokens: 50 + j%100 + j*7%4000}})
 					if err == nil {
 						record(fmt.Sprint("cap_", j), c)
@@ -740,7 +752,7 @@ func runConcurrency(t *testing.T, b backend, workers, opsPerWorker int) {
 					}
 				}
 				release := func() {
-					rel, err := h.l.Release(h.ctx, ReleaseRequest{ReservationID: r.ID, IdempotencyKey: fmt.Sprint("rel_", j)})
+					rel, err := l.Release(h.ctx, ReleaseRequest{ReservationID: r.ID, IdempotencyKey: fmt.Sprint("rel_", j)})
 					if err == nil {
 						record(fmt.Sprint("rel_", j), rel)
 					} else if reason, ok := RejectionReason(err); !ok || reason != ReasonHoldNotActive {

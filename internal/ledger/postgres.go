@@ -16,11 +16,33 @@ import (
 // one implicit READ COMMITTED transaction that takes row locks in a fixed
 // order. The SQLite backend implements the same rules in Go; the conformance
 // suite holds them together.
+//
+// Concurrent operations are batched (see batcher): the leader sends up to
+// maxBatch function calls in one pipelined round trip, which PostgreSQL runs
+// as one implicit transaction with one commit. One leader at a time: on the
+// 2-core target two concurrent batches mostly wait on each other's row locks
+// (and can deadlock), measured slower than one. If that transaction fails
+// (a deadlock or unique violation against another process, say) nothing of
+// it committed, and each operation is re-run on its own with retries.
 type pgLedger struct {
-	pool *pgPool
-	cat  catalog
-	now  func() time.Time
+	pool  *pgPool
+	cat   catalog
+	now   func() time.Time
+	batch *batcher[pgCall]
 }
+
+type pgCall struct {
+	sql  string
+	args []any
+	out  *pgOutcome
+}
+
+// pgOutcome is the (outcome, body, msg) row every ledger function returns.
+type pgOutcome struct{ outcome, body, msg string }
+
+// pgOpTimeout bounds a batch or a single operation once a leader runs it
+// (callers' contexts no longer apply then, see batcher.do).
+const pgOpTimeout = 30 * time.Second
 
 func openPostgres(ctx context.Context, cfg Config, cat catalog) (Ledger, error) {
 	cc, err := pgx.ParseConfig(cfg.DSN)
@@ -28,6 +50,7 @@ func openPostgres(ctx context.Context, cfg Config, cat catalog) (Ledger, error) 
 		return nil, fmt.Errorf("ledger: postgres DSN: %w", err)
 	}
 	l := &pgLedger{pool: newPGPool(cc, cfg.MaxConns), cat: cat, now: cfg.Now}
+	l.batch = newBatcher(maxBatch, 1, l.runBatch)
 	if err := l.migrate(ctx); err != nil {
 		l.pool.close()
 		return nil, err
@@ -124,14 +147,58 @@ func (l *pgLedger) migrate(ctx context.Context) error {
 // call runs one ledger function returning (outcome, body, msg) and turns the
 // outcome into a result (decoded into dst) or a typed error.
 func (l *pgLedger) call(ctx context.Context, op, key string, dst any, q string, args ...any) error {
-	var outcome, body, msg string
-	err := l.with(ctx, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, q, args...).Scan(&outcome, &body, &msg)
-	})
-	if err != nil {
+	var o pgOutcome
+	if err := l.batch.do(ctx, pgCall{sql: q, args: args, out: &o}); err != nil {
 		return fmt.Errorf("ledger: postgres %s: %w", op, err)
 	}
-	return outcomeErr(outcome, body, msg, key, dst)
+	return outcomeErr(o.outcome, o.body, o.msg, key, dst)
+}
+
+func (l *pgLedger) runBatch(batch []*batchOp[pgCall]) {
+	if len(batch) > 1 {
+		ctx, cancel := context.WithTimeout(context.Background(), pgOpTimeout)
+		err := l.sendBatch(ctx, batch)
+		cancel()
+		if err == nil {
+			for _, op := range batch {
+				op.finish(nil)
+			}
+			return
+		}
+	}
+	for _, op := range batch {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(op.ctx), pgOpTimeout)
+		op.finish(l.with(ctx, func(c *pgx.Conn) error {
+			o := op.req.out
+			return c.QueryRow(ctx, op.req.sql, op.req.args...).Scan(&o.outcome, &o.body, &o.msg)
+		}))
+		cancel()
+	}
+}
+
+// sendBatch runs the calls in one pipelined round trip and one implicit
+// transaction. The scanned outcomes count only if the whole batch committed.
+func (l *pgLedger) sendBatch(ctx context.Context, batch []*batchOp[pgCall]) error {
+	c, err := l.pool.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	for _, op := range batch {
+		b.Queue(op.req.sql, op.req.args...)
+	}
+	br := c.SendBatch(ctx, b)
+	for _, op := range batch {
+		o := op.req.out
+		if err = br.QueryRow().Scan(&o.outcome, &o.body, &o.msg); err != nil {
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	l.pool.release(c, err)
+	return err
 }
 
 func outcomeErr(outcome, body, msg, key string, dst any) error {

@@ -23,7 +23,7 @@ type sqliteLedger struct {
 	cat  catalog
 	now  func() time.Time
 	st   sqliteStmts
-	gc   groupCommit
+	gc   *batcher[sqliteWrite]
 }
 
 type sqliteStmts struct {
@@ -101,7 +101,8 @@ func openSQLite(ctx context.Context, cfg Config, cat catalog) (Ledger, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	l := &sqliteLedger{w: w, cat: cat, now: cfg.Now, gc: newGroupCommit()}
+	l := &sqliteLedger{w: w, cat: cat, now: cfg.Now}
+	l.gc = newBatcher(maxBatch, 1, l.runBatch)
 	// Migrate before opening readers: query_only readers cannot set WAL mode
 	// on a fresh file. Savepoint statements first: migrations are batched too.
 	if err := l.prepare(ctx, []stmtDef{
