@@ -9,8 +9,8 @@ type realFFT struct {
 	n      int
 	re, im []float32 // complex scratch, size n/2
 	rev    []int32   // bit reversal for size n/2
-	twRe   []float32 // twiddles exp(-2πik/(n/2)), k < n/4
-	twIm   []float32
+	stRe   []float32 // per-stage twiddles: stage of size s at [s/2, s)
+	stIm   []float32
 	wRe    []float32 // split twiddles exp(-2πik/n), k <= n/2
 	wIm    []float32
 }
@@ -18,7 +18,7 @@ type realFFT struct {
 func newRealFFT(n int) *realFFT {
 	h := n / 2
 	f := &realFFT{n: n, re: make([]float32, h), im: make([]float32, h), rev: make([]int32, h),
-		twRe: make([]float32, h/2), twIm: make([]float32, h/2), wRe: make([]float32, h+1), wIm: make([]float32, h+1)}
+		stRe: make([]float32, h), stIm: make([]float32, h), wRe: make([]float32, h+1), wIm: make([]float32, h+1)}
 	bits := 0
 	for 1<<bits < h {
 		bits++
@@ -32,9 +32,11 @@ func newRealFFT(n int) *realFFT {
 		}
 		f.rev[i] = int32(r)
 	}
-	for k := 0; k < h/2; k++ {
-		a := -2 * math.Pi * float64(k) / float64(h)
-		f.twRe[k], f.twIm[k] = float32(math.Cos(a)), float32(math.Sin(a))
+	for size := 2; size <= h; size <<= 1 {
+		for j := 0; j < size/2; j++ {
+			a := -2 * math.Pi * float64(j) / float64(size)
+			f.stRe[size/2+j], f.stIm[size/2+j] = float32(math.Cos(a)), float32(math.Sin(a))
+		}
 	}
 	for k := 0; k <= h; k++ {
 		a := -2 * math.Pi * float64(k) / float64(n)
@@ -75,18 +77,19 @@ func (f *realFFT) power(x []float32, out []float32) {
 	}
 	for size := 8; size <= h; size <<= 1 {
 		half := size >> 1
-		step := h / size
+		// this stage's twiddles exp(-2πij/size), j < half, stored contiguously
+		wr, wi := f.stRe[half:size], f.stIm[half:size]
 		for start := 0; start < h; start += size {
-			k := 0
-			for j := start; j < start+half; j++ {
-				wr, wi := f.twRe[k], f.twIm[k]
-				l := j + half
-				tr := wr*re[l] - wi*im[l]
-				ti := wr*im[l] + wi*re[l]
-				re[l], im[l] = re[j]-tr, im[j]-ti
-				re[j] += tr
-				im[j] += ti
-				k += step
+			ar, ai := re[start:start+half], im[start:start+half]
+			br, bi := re[start+half:start+size], im[start+half:start+size]
+			br, bi = br[:len(ar)], bi[:len(ar)]
+			wr, wi := wr[:len(ar)], wi[:len(ar)]
+			for j := range ar {
+				tr := wr[j]*br[j] - wi[j]*bi[j]
+				ti := wr[j]*bi[j] + wi[j]*br[j]
+				br[j], bi[j] = ar[j]-tr, ai[j]-ti
+				ar[j] += tr
+				ai[j] += ti
 			}
 		}
 	}
