@@ -7,12 +7,13 @@ import (
 	"strings"
 )
 
-// Bounds that keep every cost computation far inside int64: with prices up to
+// Bounds that keep every computation far inside its type: with prices up to
 // MaxPricePer1K and token counts up to MaxTokens, tokens*price stays below
-// 1.1e18 per term and the two-term sum below 2.2e18 (int64 max ~9.2e18).
+// 5.4e17 per term and the two-term sum below 1.1e18 (int64 max ~9.2e18), and
+// prompt + completion token sums fit a 32-bit integer (PostgreSQL int).
 const (
 	MaxPricePer1K = 1_000_000_000 // micro-credits per 1K tokens (1,000 credits)
-	MaxTokens     = 1 << 30
+	MaxTokens     = 1 << 29
 )
 
 // Model is one allowlisted model and its price. Prices are integer
