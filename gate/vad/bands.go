@@ -45,6 +45,9 @@ func newSpectrum(size int) *spectrum {
 		s.hi[b] = int(bandEdgesHz[b+1]/bin + 0.5)
 		s.nbins[b] = float32(s.hi[b] - s.lo[b])
 	}
+	// only the bins the bands use
+	s.fft.k0, s.fft.k1 = s.lo[0], s.hi[nBands-1]
+
 	return s
 }
 

@@ -13,6 +13,8 @@ type realFFT struct {
 	stIm   []float32
 	wRe    []float32 // split twiddles exp(-2πik/n), k <= n/2
 	wIm    []float32
+	// k0..k1 (inclusive) are the bins power computes; 0, 0 means all.
+	k0, k1 int
 }
 
 func newRealFFT(n int) *realFFT {
@@ -45,8 +47,8 @@ func newRealFFT(n int) *realFFT {
 	return f
 }
 
-// power writes |X_k|^2 for k = 0..n/2 of the real block x (len n) into out
-// (len n/2+1).
+// power writes |X_k|^2 for k = k0..k1 (all of 0..n/2 by default) of the
+// real block x (len n) into out (len n/2+1); other bins are left alone.
 func (f *realFFT) power(x []float32, out []float32) {
 	h := f.n / 2
 	re, im := f.re[:h], f.im[:h]
@@ -94,7 +96,11 @@ func (f *realFFT) power(x []float32, out []float32) {
 		}
 	}
 	out = out[:h+1]
-	for k := 0; k <= h; k++ {
+	k0, k1 := f.k0, f.k1
+	if k1 == 0 {
+		k1 = h
+	}
+	for k := k0; k <= k1; k++ {
 		a := k
 		if a == h {
 			a = 0

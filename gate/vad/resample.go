@@ -36,9 +36,15 @@ func (d *decimator) process(in []float32, out []float32) []float32 {
 	}
 	switch m {
 	case 2:
-		for ; i+2 <= len(in); i += 2 {
-			out = append(out, (in[i]+in[i+1])*0.5)
+		cnt := (len(in) - i) / 2
+		o := len(out)
+		out = out[:o+cnt] // capacity is the caller's promise
+		dst := out[o:]
+		src := in[i : i+2*cnt]
+		for j := range dst {
+			dst[j] = (src[2*j] + src[2*j+1]) * 0.5
 		}
+		i += 2 * cnt
 	default:
 		for ; i+m <= len(in); i += m {
 			var s float32
