@@ -46,7 +46,7 @@ func newConsensusEnv(t *testing.T) *consensusEnv {
 	return &consensusEnv{fake: fake, blobs: blobs, client: &inferflow.Client{Temporal: c, TaskQueue: queue, Blobs: blobs}}
 }
 
-func itemImage(t *testing.T) []byte {
+func itemImage(t testing.TB) []byte {
 	data, err := os.ReadFile(filepath.Join(root, "testdata", "item-42.png"))
 	if err != nil {
 		t.Fatal(err)
