@@ -59,17 +59,26 @@ func TestFarEndEchoNeverReachesUplink(t *testing.T) {
 	}
 }
 
-// Echo inside the user's hangover is still dropped, not held.
-func TestEchoInHangoverNotHeld(t *testing.T) {
+// Echo inside the hangover of real user speech stays part of the user's
+// turn (a pause between syllables where the echo is as loud as the user);
+// once the hangover has run out, echo is dropped again.
+func TestEchoInHangoverStaysInTurn(t *testing.T) {
 	h := newHarness(t, Config{}, Deps{})
 	h.farEnd()
 	h.step(kSpeech)
 	h.event(ServerResponseCreated, "r")
-	if out := h.step(kEcho); out.Action != Dropped || out.Reason != ReasonEcho {
-		t.Fatalf("%+v", out)
+	if out := h.step(kEcho); out.Action != Held || !out.Echo || out.UserSpeech() {
+		t.Fatalf("echo in hangover: %+v", out)
 	}
 	if out := h.step(kSilence); out.Action != Held || out.Reason != ReasonBarrier {
 		t.Fatalf("silence in hangover: %+v", out)
+	}
+	h.clk.Advance(300 * time.Millisecond)
+	if out := h.step(kEcho); out.Action != Dropped || out.Reason != ReasonEcho {
+		t.Fatalf("echo after the hangover: %+v", out)
+	}
+	if m := h.g.Metrics(); m.FramesSpeechDetected != 1 {
+		t.Fatalf("echo counted as user speech: %+v", m)
 	}
 }
 
@@ -84,18 +93,19 @@ func TestBargeIn(t *testing.T) {
 		farEnd     bool
 		wantInterr int
 		// Frames: 1 speech (admitted, barrier open), then response.created,
-		// 2 silence (hangover: held), 3 echo, 4 user speech, 5 echo,
-		// 6 silence (hangover), 7 user speech.
+		// 2 silence (hangover: held), a pause past the hangover, 3 echo
+		// (dropped), 4 user speech, 5 echo inside the user's hangover (part
+		// of the turn), 6 silence (hangover), 7 user speech.
 		want      []Action
 		delivered []uint64 // before the barrier opens
 		final     []uint64 // after it opens and Flush
 	}{
 		{"hold (default)", BargeInHold, true, 0,
-			[]Action{Admitted, Held, Dropped, Held, Dropped, Held, Held},
-			[]uint64{1}, []uint64{1, 2, 4, 6, 7}},
+			[]Action{Admitted, Held, Dropped, Held, Held, Held, Held},
+			[]uint64{1}, []uint64{1, 2, 4, 5, 6, 7}},
 		{"admit", BargeInAdmit, true, 1,
-			[]Action{Admitted, Held, Dropped, Admitted, Dropped, Admitted, Admitted},
-			[]uint64{1, 2, 4, 6, 7}, []uint64{1, 2, 4, 6, 7}},
+			[]Action{Admitted, Held, Dropped, Admitted, Admitted, Admitted, Admitted},
+			[]uint64{1, 2, 4, 5, 6, 7}, []uint64{1, 2, 4, 5, 6, 7}},
 		{"admit without far end behaves as seed", BargeInAdmit, false, 0,
 			[]Action{Admitted, Held, Held, Held, Held, Held, Held},
 			[]uint64{1}, []uint64{1, 2, 3, 4, 5, 6, 7}},
@@ -111,6 +121,9 @@ func TestBargeIn(t *testing.T) {
 			for i, k := range kinds {
 				if i == 1 {
 					h.event(ServerResponseCreated, "resp_9")
+				}
+				if i == 2 {
+					h.clk.Advance(300 * time.Millisecond)
 				}
 				out := h.step(k)
 				if out.Action == Queued {
@@ -135,7 +148,7 @@ func TestBargeIn(t *testing.T) {
 				if len(ev) != 1 || ev[0].ResponseID != "resp_9" || ev[0].Seq != 4 {
 					t.Fatalf("interruption events %+v", ev)
 				}
-				if m := h.g.Metrics(); m.Interruptions != 1 || m.BargeInFramesAdmitted != 3 {
+				if m := h.g.Metrics(); m.Interruptions != 1 || m.BargeInFramesAdmitted != 4 {
 					t.Fatalf("metrics %+v", m)
 				}
 				found := false

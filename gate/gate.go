@@ -168,8 +168,11 @@ func (g *Gate) processFrame(f *Frame, evs *eventBuf) (out Outcome, err error) {
 		g.barrierOpenLocked(evs, now, playing, f)
 	}
 
-	if echo {
-		// The assistant's own voice: never admitted, never held.
+	if echo && !g.inHangover(at) {
+		// The assistant's own voice: never admitted, never held. Inside the
+		// hangover of real user speech the frame stays part of the user's
+		// turn (a pause between syllables where the echo is as loud as the
+		// user), as any other hangover frame.
 		g.m.FramesEcho++
 		if closed {
 			g.transition(evs, StateAssistantBlocked, ReasonAssistantEcho, f)
@@ -180,7 +183,7 @@ func (g *Gate) processFrame(f *Frame, evs *eventBuf) (out Outcome, err error) {
 		return out, nil
 	}
 
-	user := dec.Speech
+	user := dec.Speech && !echo
 	bargeIn := closed && g.cfg.BargeIn == BargeInAdmit && st.farEndSeen
 	if user {
 		g.m.FramesSpeechDetected++
