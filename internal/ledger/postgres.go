@@ -12,18 +12,18 @@ import (
 )
 
 // pgLedger is the PostgreSQL backend. Each ledger operation is one call of a
-// PL/pgSQL function (schema/postgres/0002_functions.sql): one round trip and
-// one implicit READ COMMITTED transaction that takes row locks in a fixed
+// PL/pgSQL function (schema/postgres/0002_functions.sql) that runs the whole
+// operation server side under READ COMMITTED, taking row locks in a fixed
 // order. The SQLite backend implements the same rules in Go; the conformance
 // suite holds them together.
 //
 // Concurrent operations are batched (see batcher): the leader sends up to
 // maxBatch function calls in one pipelined round trip, which PostgreSQL runs
-// as one implicit transaction with one commit. One leader at a time: on the
-// 2-core target two concurrent batches mostly wait on each other's row locks
-// (and can deadlock), measured slower than one. If that transaction fails
-// (a deadlock or unique violation against another process, say) nothing of
-// it committed, and each operation is re-run on its own with retries.
+// as one implicit transaction with one commit. If that transaction fails (a
+// deadlock or unique violation against another process, say) nothing of it
+// committed, and each operation is re-run on its own with retries. One
+// leader at a time: on the 2-core target two concurrent batches mostly wait
+// on each other's row locks (and can deadlock), and measured slower.
 type pgLedger struct {
 	pool  *pgPool
 	cat   catalog

@@ -14,10 +14,11 @@ import (
 )
 
 // sqliteLedger is the embedded backend. SQLite has a single writer, so all
-// writes go through one connection (w): callers queue in database/sql instead
-// of spinning on SQLITE_BUSY, and each write transaction is BEGIN IMMEDIATE
-// so another process sharing the file cannot deadlock a lock upgrade. Reads
-// use a separate pool (r) that WAL lets run beside the writer.
+// writes go through one connection (w): ledger operations queue in the group
+// commit batcher (sqlite_commit.go) instead of spinning on SQLITE_BUSY, and
+// each write transaction is BEGIN IMMEDIATE so another process sharing the
+// file waits (busy_timeout) rather than failing a lock upgrade. Reads use a
+// separate pool (r) that WAL lets run beside the writer.
 type sqliteLedger struct {
 	w, r *sql.DB
 	cat  catalog
