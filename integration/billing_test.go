@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/inferflow/inferflow/activities"
@@ -285,4 +286,37 @@ func TestBillingStuckJobsAreFoundByBillingState(t *testing.T) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// Cancelling a job during its model call aborts the call and still releases
+// the hold: compensation runs in a disconnected context on the real server.
+func TestBillingCancelDuringModelCallReleases(t *testing.T) {
+	e := newBillingEnv(t, "sqlite")
+	e.credit(t, "hana", 10_000_000)
+	e.fake.ForCompletion().SetDefault(openaitest.Hang())
+	ctx := ctxFor(t, time.Minute)
+	run, err := e.client.StartInference(ctx, job("hana", "cancel-me", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fake.WaitRequests(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if b := e.balance(t, "hana"); b.Held == 0 {
+		t.Fatalf("no hold while the model runs: %+v", b)
+	}
+	if err := e.client.Temporal.CancelWorkflow(ctx, run.GetID(), run.GetRunID()); err != nil {
+		t.Fatal(err)
+	}
+	var canceled *temporal.CanceledError
+	if err := run.Get(ctx, nil); !errors.As(err, &canceled) {
+		t.Fatalf("want a cancelled job, got %v", err)
+	}
+	if b := e.balance(t, "hana"); b.Available != 10_000_000 || b.Held != 0 || b.Spent != 0 {
+		t.Fatalf("balance after cancel = %+v: the hold was not released", b)
+	}
+	if err := e.fake.WaitAborted(ctxFor(t, 20*time.Second), 1); err != nil {
+		t.Fatalf("the model call was not aborted: %v", err)
+	}
+	e.audit(t)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/inferflow/inferflow/activities"
@@ -237,8 +238,8 @@ func TestConsensusWorkflowCancelAbortsCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = run.Get(ctx, nil)
-	var canceled interface{ Error() string }
-	if err == nil || !errors.As(err, &canceled) {
+	var canceled *temporal.CanceledError
+	if !errors.As(err, &canceled) {
 		t.Fatalf("want a cancelled run, got %v", err)
 	}
 	if err := e.fake.WaitAborted(ctxFor(t, 30*time.Second), 3); err != nil {
