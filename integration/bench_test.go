@@ -103,25 +103,12 @@ func benchID(prefix string, i int) string {
 // BenchmarkConsensus compares the consensus workflow (offline provider) with
 // the bare shape of the same activities, on the same dev server and worker.
 func BenchmarkConsensus(b *testing.B) {
-	if testing.Short() {
-		b.Skip("needs a dev server")
-	}
-	c, err := client.Dial(client.Options{HostPort: server.Address, Namespace: server.Namespace, Logger: quiet{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
 	models, _ := provider.New(provider.Config{})
-	queue := fmt.Sprintf("bench-consensus-%d", time.Now().UnixNano())
-	w := worker.New(c, queue, worker.Options{})
-	w.RegisterWorkflow(workflows.ConsensusEvaluation)
-	w.RegisterWorkflow(bareConsensusShape)
-	w.RegisterActivity(&activities.Consensus{Vision: models.Vision, Judge: models.Judge, Blobs: blob.Dir{Root: b.TempDir()}})
-	w.RegisterActivity(noop)
-	if err := w.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer w.Stop()
+	c, queue := benchWorker(b, func(w worker.Worker) {
+		w.RegisterWorkflow(workflows.ConsensusEvaluation)
+		w.RegisterWorkflow(bareConsensusShape)
+		w.RegisterActivity(&activities.Consensus{Vision: models.Vision, Judge: models.Judge, Blobs: blob.Dir{Root: b.TempDir()}})
+	})
 	img := itemImage(b)
 	for _, inflight := range []int{1, 16} {
 		b.Run(fmt.Sprintf("bare/inflight=%d", inflight), func(b *testing.B) {
@@ -144,14 +131,6 @@ func BenchmarkConsensus(b *testing.B) {
 // (local allowlist check, ledger transactions, search attribute upserts)
 // shows as the difference.
 func BenchmarkInferenceSaga(b *testing.B) {
-	if testing.Short() {
-		b.Skip("needs a dev server")
-	}
-	c, err := client.Dial(client.Options{HostPort: server.Address, Namespace: server.Namespace, Logger: quiet{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
 	models, _ := provider.New(provider.Config{})
 	l, err := ledger.Open(context.Background(), ledger.Config{DSN: filepath.Join(b.TempDir(), "ledger.db")})
 	if err != nil {
@@ -161,16 +140,11 @@ func BenchmarkInferenceSaga(b *testing.B) {
 	if err := l.Credit(context.Background(), "bench", 1<<40, "seed"); err != nil {
 		b.Fatal(err)
 	}
-	queue := fmt.Sprintf("bench-saga-%d", time.Now().UnixNano())
-	w := worker.New(c, queue, worker.Options{})
-	w.RegisterWorkflow(workflows.InferenceJob)
-	w.RegisterWorkflow(bareSagaShape)
-	w.RegisterActivity(&activities.Billing{Ledger: l, Models: models.Completer, Environment: "bench"})
-	w.RegisterActivity(noop)
-	if err := w.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer w.Stop()
+	c, queue := benchWorker(b, func(w worker.Worker) {
+		w.RegisterWorkflow(workflows.InferenceJob)
+		w.RegisterWorkflow(bareSagaShape)
+		w.RegisterActivity(&activities.Billing{Ledger: l, Models: models.Completer, Environment: "bench"})
+	})
 	for _, inflight := range []int{1, 16} {
 		b.Run(fmt.Sprintf("bare/inflight=%d", inflight), func(b *testing.B) {
 			runLoad(b, inflight, func(ctx context.Context, i int) (client.WorkflowRun, error) {
@@ -186,6 +160,28 @@ func BenchmarkInferenceSaga(b *testing.B) {
 			})
 		})
 	}
+}
+
+// benchWorker runs a worker with the bare no-op activity plus what register
+// adds, on a queue of its own, until the benchmark ends.
+func benchWorker(b *testing.B, register func(worker.Worker)) (client.Client, string) {
+	if testing.Short() {
+		b.Skip("needs a dev server")
+	}
+	c, err := client.Dial(client.Options{HostPort: server.Address, Namespace: server.Namespace, Logger: quiet{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Close)
+	queue := fmt.Sprintf("bench-%s-%d", b.Name(), time.Now().UnixNano())
+	w := worker.New(c, queue, worker.Options{})
+	w.RegisterActivity(noop)
+	register(w)
+	if err := w.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(w.Stop)
+	return c, queue
 }
 
 // quiet drops SDK logs during benchmarks.
