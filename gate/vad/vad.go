@@ -51,6 +51,11 @@ type Config struct {
 	// BargeInDB is the mean band excess over the predicted echo (dB) that
 	// marks user speech on top of playback; 0 takes the default.
 	BargeInDB float32
+	// HoldMs is how long a dip of speech below OffDB is still taken for
+	// speech while the excess stays above a low bound, once speech has
+	// stood 40 ms above OnDB; 0 takes the default (60 ms), a negative value turns
+	// the bridge off.
+	HoldMs float32
 }
 
 const (
@@ -63,6 +68,9 @@ const (
 	freezeDB       = 9  // excess at which the floor's quantile tracker pauses
 	topBands       = 6  // bands whose excess makes the frame's excess
 	bargeMinMs     = 30 // barge-in needs this long above the echo prediction
+	defaultHoldMs  = 60 // speech dips below OffDB are bridged this long...
+	holdDB         = 2  // ...while the excess stays above this...
+	holdArmMs      = 40 // ...once speech has stood this long above OnDB
 )
 
 // ErrSampleRate is returned by New for an unsupported sample rate.
@@ -89,8 +97,11 @@ type Detector struct {
 	pow, lvl, flo, farMax [nBands]float32
 	floLin                [nBands]float32 // flo as power
 	speech                bool
+	holdMs                float32 // bridging left after the last frame above threshold
+	runMs                 float32 // time above OnDB in the current run of speech
 	lastExcess, lastBarge float32
 	bargeMs               float32 // how long the mic has stood above the echo prediction
+	echoOnly              bool    // far end audible and the mic not confirmed above its echo
 }
 
 // New returns a detector for one stream.
@@ -108,6 +119,9 @@ func New(cfg Config) (*Detector, error) {
 	}
 	if cfg.BargeInDB == 0 {
 		cfg.BargeInDB = defaultBargeDB
+	}
+	if cfg.HoldMs == 0 {
+		cfg.HoldMs = defaultHoldMs
 	}
 	m := cfg.SampleRate / internalRate
 	maxIn := cfg.SampleRate * maxInputMs / 1000
@@ -173,9 +187,31 @@ func (d *Detector) Process(mic []float32) Decision {
 		th = d.cfg.OffDB
 	}
 	babbleOK := d.babble.update(&d.pow, &d.floLin, d.floor.nonstat, frameMs)
-	d.speech = excess > th && babbleOK
+	speech := excess > th && babbleOK
+	if speech {
+		// A lone frame over the threshold may be a noise peak (and the
+		// hysteresis may carry it a frame further): the bridge is armed
+		// only once this run of speech has had holdArmMs above OnDB.
+		if excess > d.cfg.OnDB {
+			d.runMs += frameMs
+		}
+		if d.runMs >= holdArmMs {
+			d.holdMs = d.cfg.HoldMs
+		}
+	} else if d.speech && d.holdMs > 0 && excess > holdDB && babbleOK {
+		// Inside speech, a frame or two that dips below OffDB (a stop
+		// closure, a weak unvoiced sound, a word's decaying tail) but
+		// still stands above the floor is taken for speech: noise alone
+		// seldom stays above holdDB right after speech.
+		d.holdMs -= frameMs
+		speech = true
+	} else {
+		d.runMs, d.holdMs = 0, 0
+	}
+	d.speech = speech
 
 	echo := false
+	d.echoOnly = false
 	if d.echo.seen {
 		echo = d.echoStep(frameMs)
 	}
@@ -286,7 +322,8 @@ func (d *Detector) echoStep(frameMs float32) bool {
 	} else {
 		d.bargeMs = 0
 	}
-	return d.speech && d.bargeMs < bargeMinMs
+	d.echoOnly = d.bargeMs < bargeMinMs
+	return d.speech && d.echoOnly
 }
 
 // Stats are the detector's internal measures for the last frame, for
@@ -299,13 +336,23 @@ type Stats struct {
 	// babble.
 	BabbleExcessDB, NonStationarityDB float32
 	Babble                            bool
+	// EchoOnly is true when the far end is audible and the microphone has
+	// not stood above the predicted echo long enough for barge-in: speech
+	// in this frame is taken for echo.
+	EchoOnly bool
 	// EchoLag is the estimated echo lag in frames (-1: not known yet).
 	EchoLag int
+	// LevelDB and FloorDB are the frame's band levels and the bands' noise
+	// floors (dB), low band first.
+	LevelDB, FloorDB [NumBands]float32
 }
+
+// NumBands is the number of analysis bands in Stats.
+const NumBands = nBands
 
 // Stats returns the measures behind the last decision.
 func (d *Detector) Stats() Stats {
-	return Stats{ExcessDB: d.lastExcess, EchoExcessDB: d.lastBarge, BabbleExcessDB: d.babble.excess, NonStationarityDB: d.babble.ns, Babble: d.babble.active, EchoLag: d.echoLag()}
+	return Stats{ExcessDB: d.lastExcess, EchoExcessDB: d.lastBarge, BabbleExcessDB: d.babble.excess, NonStationarityDB: d.babble.ns, Babble: d.babble.active, EchoOnly: d.echoOnly, EchoLag: d.echoLag(), LevelDB: d.lvl, FloorDB: d.flo}
 }
 
 func (d *Detector) echoLag() int {
@@ -326,6 +373,7 @@ func (d *Detector) Reset() {
 	d.farHist = [maxAnalysis]float32{}
 	d.farNew = 0
 	d.speech = false
+	d.holdMs, d.runMs = 0, 0
 	d.lastExcess, d.lastBarge = 0, 0
 	d.bargeMs = 0
 }

@@ -19,11 +19,30 @@ func main() {
 	perClip := flag.Bool("v", false, "also print per-clip figures on stderr")
 	sim := flag.Bool("sim", false, "replay through the detector with a simulated hangover and barrier instead of the gate")
 	trace := flag.String("trace", "", "print the detector's per-frame measures for this clip (e.g. clip003) and exit")
+	dump := flag.String("dump", "", "write every clip's per-frame labels and detector measures (band levels and floors too) to this file and exit")
 	flag.Parse()
 	clips, err := loadCorpus(*corpus)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateeval:", err)
 		os.Exit(1)
+	}
+	if *dump != "" {
+		f, err := os.Create(*dump)
+		if err == nil {
+			for _, c := range clips {
+				if err = dumpClip(c, f); err != nil {
+					break
+				}
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gateeval:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *trace != "" {
 		for _, c := range clips {
