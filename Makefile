@@ -36,8 +36,12 @@ lint:
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+# Benchmarks: the gate, providers and ledgers (both backends), then whole
+# workflows on a dev server (a fixed 200 workflows per case). Figures go in
+# BENCHMARKS.md with the machine and this command.
 bench: temporal
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $$($(GO) list ./... | grep -v /integration)
+	$(GO) test -run '^$$' -bench . -benchtime 200x -count=1 -timeout 30m ./integration/
 
 eval-gate:
 	$(GO) run ./gate/cmd/gateeval -corpus "$(CORPUS)"
