@@ -1,0 +1,180 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/inferflow/inferflow/internal/ledger"
+	"github.com/inferflow/inferflow/internal/provider"
+)
+
+// slowModel answers after delay, or with err.
+type slowModel struct {
+	delay time.Duration
+	err   error
+	usage provider.Usage
+}
+
+func (m slowModel) Complete(ctx context.Context, req provider.CompletionRequest) (provider.CompletionOutput, error) {
+	select {
+	case <-ctx.Done():
+		return provider.CompletionOutput{}, ctx.Err()
+	case <-time.After(m.delay):
+	}
+	if m.err != nil {
+		return provider.CompletionOutput{}, m.err
+	}
+	return provider.CompletionOutput{Text: "ok", ModelID: req.ModelID, Usage: m.usage}, nil
+}
+
+var okUsage = provider.Usage{PromptTokens: 10, CompletionTokens: 5, TotalTokens: 15}
+
+func newBilling(t *testing.T, model provider.Completer) *Billing {
+	l, err := ledger.Open(context.Background(), ledger.Config{DSN: filepath.Join(t.TempDir(), "l.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	if err := l.Credit(context.Background(), "u", 1_000_000, "seed"); err != nil {
+		t.Fatal(err)
+	}
+	return &Billing{Ledger: l, Models: model, Environment: "test"}
+}
+
+func TestCallModelClassification(t *testing.T) {
+	tests := []struct {
+		name  string
+		model slowModel
+		want  string
+	}{
+		{"slower than the job timeout", slowModel{delay: 2 * time.Second}, ModelTimeout},
+		{"rate limited", slowModel{err: &provider.Error{Code: provider.CodeRateLimited, StatusCode: 429}}, ModelRateLimited},
+		{"5xx", slowModel{err: &provider.Error{Code: provider.CodeServerError, StatusCode: 503}}, ModelServerError},
+		{"4xx", slowModel{err: &provider.Error{Code: provider.CodeClientError, StatusCode: 404}}, ModelClientError},
+		{"no usage", slowModel{}, ModelServerError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := activityEnv(nil)
+			env.RegisterActivity(newBilling(t, tt.model))
+			_, err := env.ExecuteActivity((&Billing{}).CallModel, ModelInput{JobID: "j", ModelID: "offline-small", PromptTokens: 10, TimeoutMs: 100})
+			appErr := appError(t, err)
+			if appErr.Type() != tt.want || !appErr.NonRetryable() {
+				t.Fatalf("got %s nonRetryable=%v", appErr.Type(), appErr.NonRetryable())
+			}
+		})
+	}
+}
+
+func TestLedgerErrorsAreTyped(t *testing.T) {
+	b := newBilling(t, slowModel{usage: okUsage})
+	env := activityEnv(nil)
+	env.RegisterActivity(b)
+	// Insufficient credits is a business rejection: final.
+	_, err := env.ExecuteActivity((&Billing{}).Reserve, ReserveInput{JobID: "big", UserID: "nobody", ModelID: "gpt-4o", PromptTokens: 100})
+	if a := appError(t, err); a.Type() != ErrBillingRejected || !a.NonRetryable() {
+		t.Fatalf("rejection: %v", err)
+	}
+	// A reserve replay returns the first hold.
+	first, err := env.ExecuteActivity((&Billing{}).Reserve, ReserveInput{JobID: "j1", UserID: "u", ModelID: "offline-small", PromptTokens: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := env.ExecuteActivity((&Billing{}).Reserve, ReserveInput{JobID: "j1", UserID: "u", ModelID: "offline-small", PromptTokens: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r1, r2 ledger.Reservation
+	_ = first.Get(&r1)
+	_ = again.Get(&r2)
+	if r1.ID == "" || r1.ID != r2.ID {
+		t.Fatalf("replayed reserve made a second hold: %s vs %s", r1.ID, r2.ID)
+	}
+	// The same job id with other parameters is an idempotency conflict: final.
+	_, err = env.ExecuteActivity((&Billing{}).Reserve, ReserveInput{JobID: "j1", UserID: "u", ModelID: "offline-small", PromptTokens: 999})
+	if a := appError(t, err); a.Type() != ErrIdempotencyConflict || !a.NonRetryable() {
+		t.Fatalf("conflict: %v", err)
+	}
+}
+
+func TestEnqueueDLQAndReconcile(t *testing.T) {
+	ctx := context.Background()
+	b := newBilling(t, slowModel{usage: okUsage})
+	env := activityEnv(nil)
+	env.RegisterActivity(b)
+	hold, err := b.Ledger.Reserve(ctx, ledger.ReserveRequest{UserID: "u", ModelID: "offline-small", PromptTokens: 10, IdempotencyKey: "res_j2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(map[string]any{"type": "CAPTURE_FAILED", "jobId": "j2"})
+	in := DLQInput{Type: "CAPTURE_FAILED", JobID: "j2", SchemaVersion: 1, Payload: payload}
+	for range 2 { // at-least-once delivery: the second is a no-op
+		if _, err := env.ExecuteActivity((&Billing{}).EnqueueDLQ, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, err := b.Ledger.DLQ(ctx, "CAPTURE_FAILED", "j2", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored map[string]any
+	_ = json.Unmarshal(rec.Payload, &stored)
+	if stored["environment"] != "test" || rec.Status != ledger.DLQOpen {
+		t.Fatalf("record = %+v, payload %v", rec, stored)
+	}
+	if st, _ := b.Ledger.JobState(ctx, "j2"); st != "RECONCILIATION_REQUIRED" {
+		t.Fatalf("job state = %q", st)
+	}
+
+	v, err := env.ExecuteActivity((&Billing{}).ReconcileAttempt, ReconcileInput{Type: "CAPTURE_FAILED", JobID: "j2", SchemaVersion: 1, ReservationID: hold.ID, Usage: okUsage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out ReconcileOutcome
+	_ = v.Get(&out)
+	if !out.Resolved || out.State != "CAPTURED" || out.Attempts != 1 {
+		t.Fatalf("outcome = %+v", out)
+	}
+	rec, _ = b.Ledger.DLQ(ctx, "CAPTURE_FAILED", "j2", 1)
+	if st, _ := b.Ledger.JobState(ctx, "j2"); st != "CAPTURED" || rec.Status != ledger.DLQResolved {
+		t.Fatalf("after reconcile: state %q, record %s", st, rec.Status)
+	}
+	// Reconciling again is harmless: the capture key replays its first result.
+	v, err = env.ExecuteActivity((&Billing{}).ReconcileAttempt, ReconcileInput{Type: "CAPTURE_FAILED", JobID: "j2", SchemaVersion: 1, ReservationID: hold.ID, Usage: okUsage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bal, _ := b.Ledger.Balance(ctx, "u"); bal.Held != 0 || bal.Spent == 0 {
+		t.Fatalf("balance = %+v", bal)
+	}
+}
+
+func TestReconcileReleaseOfExpiredHoldIsResolved(t *testing.T) {
+	ctx := context.Background()
+	b := newBilling(t, slowModel{usage: okUsage})
+	env := activityEnv(nil)
+	env.RegisterActivity(b)
+	hold, err := b.Ledger.Reserve(ctx, ledger.ReserveRequest{UserID: "u", ModelID: "offline-small", PromptTokens: 10, IdempotencyKey: "res_j3", TTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.Ledger.ExpireHolds(ctx, time.Now().Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("expire: %d, %v", n, err)
+	}
+	payload, _ := json.Marshal(map[string]any{"type": "RELEASE_FAILED"})
+	if _, err := env.ExecuteActivity((&Billing{}).EnqueueDLQ, DLQInput{Type: "RELEASE_FAILED", JobID: "j3", SchemaVersion: 1, Payload: payload}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := env.ExecuteActivity((&Billing{}).ReconcileAttempt, ReconcileInput{Type: "RELEASE_FAILED", JobID: "j3", SchemaVersion: 1, ReservationID: hold.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out ReconcileOutcome
+	_ = v.Get(&out)
+	if !out.Resolved || out.State != "RELEASED" {
+		t.Fatalf("outcome = %+v (an expired hold has already returned its credits)", out)
+	}
+}

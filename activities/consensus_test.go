@@ -1,0 +1,188 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/inferflow/inferflow/internal/blob"
+	"github.com/inferflow/inferflow/internal/metrics"
+	"github.com/inferflow/inferflow/internal/provider"
+)
+
+// scriptedModel answers vision and judge calls with a fixed output or error.
+type scriptedModel struct {
+	vision provider.VisionOutput
+	judge  provider.JudgeOutput
+	err    error
+	got    provider.VisionRequest
+}
+
+func (m *scriptedModel) Vision(_ context.Context, req provider.VisionRequest) (provider.VisionOutput, error) {
+	m.got = req
+	return m.vision, m.err
+}
+
+func (m *scriptedModel) Judge(context.Context, provider.JudgeRequest) (provider.JudgeOutput, error) {
+	return m.judge, m.err
+}
+
+func pngBytes(t *testing.T) []byte {
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "item-42.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func activityEnv(reg *metrics.Handler) *testsuite.TestActivityEnvironment {
+	var s testsuite.WorkflowTestSuite
+	if reg != nil {
+		s.SetMetricsHandler(reg)
+	}
+	return s.NewTestActivityEnvironment()
+}
+
+// appError returns the application error inside an activity failure.
+func appError(t *testing.T, err error) *temporal.ApplicationError {
+	t.Helper()
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		t.Fatalf("want an application error, got %v", err)
+	}
+	return appErr
+}
+
+func TestVisionCallClassifiesFailures(t *testing.T) {
+	tests := []struct {
+		name         string
+		out          provider.VisionOutput
+		err          error
+		wantType     string
+		nonRetryable bool
+		retryAfter   time.Duration
+	}{
+		{name: "rate limited with Retry-After", err: &provider.Error{Code: provider.CodeRateLimited, StatusCode: 429, RetryAfter: 3 * time.Second},
+			wantType: "RATE_LIMITED", retryAfter: 3 * time.Second},
+		{name: "server error", err: &provider.Error{Code: provider.CodeServerError, StatusCode: 502}, wantType: "SERVER_ERROR"},
+		{name: "timeout", err: context.DeadlineExceeded, wantType: "TIMEOUT"},
+		{name: "client error", err: &provider.Error{Code: provider.CodeClientError, StatusCode: 400}, wantType: "CLIENT_ERROR", nonRetryable: true},
+		{name: "confidence out of range", out: provider.VisionOutput{Value: 1, Confidence: 1.2, ModelID: "m"}, wantType: "INVALID_OUTPUT", nonRetryable: true},
+		{name: "value not finite", out: provider.VisionOutput{Value: math.Inf(1), Confidence: 0.5, ModelID: "m"}, wantType: "INVALID_OUTPUT", nonRetryable: true},
+		{name: "no model id", out: provider.VisionOutput{Value: 1, Confidence: 0.5}, wantType: "INVALID_OUTPUT", nonRetryable: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := activityEnv(nil)
+			m := &scriptedModel{vision: tt.out, err: tt.err}
+			env.RegisterActivity(&Consensus{Vision: m, Judge: m})
+			_, err := env.ExecuteActivity((&Consensus{}).VisionCall, VisionInput{ItemID: "i", CallIndex: 2, Image: Image{MediaType: "image/png", Data: pngBytes(t)}})
+			appErr := appError(t, err)
+			if appErr.Type() != tt.wantType || appErr.NonRetryable() != tt.nonRetryable || appErr.NextRetryDelay() != tt.retryAfter {
+				t.Fatalf("got %s nonRetryable=%v delay=%s", appErr.Type(), appErr.NonRetryable(), appErr.NextRetryDelay())
+			}
+		})
+	}
+}
+
+func TestVisionCallSucceedsAndCounts(t *testing.T) {
+	reg := metrics.NewRegistry()
+	env := activityEnv(metrics.NewHandler(reg))
+	m := &scriptedModel{vision: provider.VisionOutput{Value: 12, Confidence: 0.7, ModelID: "model-x"}}
+	env.RegisterActivity(&Consensus{Vision: m, Judge: m})
+	v, err := env.ExecuteActivity((&Consensus{}).VisionCall, VisionInput{ItemID: "item-9", CallIndex: 1, ModelID: "model-x", Image: Image{MediaType: "image/png", Data: pngBytes(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res VisionResult
+	if err := v.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.CallIndex != 1 || res.Value != 12 || res.ModelID != "model-x" {
+		t.Fatalf("result = %+v", res)
+	}
+	if m.got.RequestID != "item-9_v1_a0" || m.got.ModelID != "model-x" || m.got.Image.MediaType != "image/png" {
+		t.Fatalf("request = %+v", m.got)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, f := range families {
+		found[f.GetName()] = true
+	}
+	for _, name := range []string{"consensus_vision_call_success_total", "consensus_vision_call_duration_seconds"} {
+		if !found[name] {
+			t.Errorf("metric %s not emitted", name)
+		}
+	}
+}
+
+func TestVisionCallVerifiesBlobReference(t *testing.T) {
+	ctx := context.Background()
+	dir := blob.Dir{Root: t.TempDir()}
+	ref, err := dir.Put(ctx, pngBytes(t), "image/png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &scriptedModel{vision: provider.VisionOutput{Value: 1, Confidence: 0.5, ModelID: "m"}}
+	env := activityEnv(nil)
+	env.RegisterActivity(&Consensus{Vision: m, Judge: m, Blobs: dir})
+	if _, err := env.ExecuteActivity((&Consensus{}).VisionCall, VisionInput{ItemID: "i", Image: Image{MediaType: "image/png", Ref: &ref}}); err != nil {
+		t.Fatalf("valid reference: %v", err)
+	}
+	// Tamper with the stored bytes: the hash no longer matches.
+	if err := os.WriteFile(filepath.Join(dir.Root, ref.Key[:2], ref.Key), []byte("not the image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = env.ExecuteActivity((&Consensus{}).VisionCall, VisionInput{ItemID: "i", Image: Image{MediaType: "image/png", Ref: &ref}})
+	if appErr := appError(t, err); appErr.Type() != ErrValidationFailed || !appErr.NonRetryable() {
+		t.Fatalf("tampered blob: %v", err)
+	}
+	if _, err := env.ExecuteActivity((&Consensus{}).VerifyImage, Image{MediaType: "image/png", Ref: &ref}); appError(t, err).Type() != ErrValidationFailed {
+		t.Fatalf("VerifyImage accepted a tampered blob: %v", err)
+	}
+}
+
+func TestJudgeCall(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       JudgeInput
+		out      provider.JudgeOutput
+		err      error
+		wantType string
+	}{
+		{name: "ok", in: JudgeInput{Valuations: []provider.Valuation{{Value: 1, Confidence: 1}}},
+			out: provider.JudgeOutput{Value: 1, Confidence: 0.9, Rationale: "r", ModelID: "j"}},
+		{name: "empty rationale", in: JudgeInput{Valuations: []provider.Valuation{{Value: 1, Confidence: 1}}},
+			out: provider.JudgeOutput{Value: 1, Confidence: 0.9, ModelID: "j"}, wantType: "INVALID_OUTPUT"},
+		{name: "no valuations", in: JudgeInput{}, wantType: "INVALID_INPUT"},
+		{name: "rate limited", in: JudgeInput{Valuations: []provider.Valuation{{Value: 1, Confidence: 1}}},
+			err: &provider.Error{Code: provider.CodeRateLimited}, wantType: "RATE_LIMITED"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := activityEnv(nil)
+			m := &scriptedModel{judge: tt.out, err: tt.err}
+			env.RegisterActivity(&Consensus{Vision: m, Judge: m})
+			_, err := env.ExecuteActivity((&Consensus{}).JudgeCall, tt.in)
+			if tt.wantType == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if got := appError(t, err).Type(); got != tt.wantType {
+				t.Fatalf("type = %s, want %s", got, tt.wantType)
+			}
+		})
+	}
+}
