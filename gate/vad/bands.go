@@ -3,15 +3,15 @@ package vad
 import "math"
 
 // Internal analysis runs at 8 kHz: speech evidence below 4 kHz is enough to
-// tell voice from noise, and it keeps one 256-point FFT per frame for every
-// input rate.
+// tell voice from noise, and it keeps one 128-point FFT per frame for every
+// input rate (a frame longer than 16 ms is folded onto it, see bands).
 const (
 	internalRate = 8000
-	fftSize      = 256
-	maxAnalysis  = fftSize // longest analysed frame, 32 ms at 8 kHz
-	minAnalysis  = 64      // shortest, so tiny frames still give a spectrum
+	fftSize      = 128
+	maxAnalysis  = 256 // longest analysed frame, 32 ms at 8 kHz
+	minAnalysis  = 64  // shortest, so tiny frames still give a spectrum
 	// farFFTSize is the far end's FFT: the echo prediction needs band
-	// levels, not fine resolution, and half the size halves its cost.
+	// levels only.
 	farFFTSize = 128
 )
 
@@ -28,17 +28,17 @@ type spectrum struct {
 	size   int
 	fft    *realFFT
 	win    []float32 // Hann of length winLen, scaled to unit power
+	fold   []float32 // windowed block folded to size samples
 	winLen int
 	nbins  [nBands]float32
-	buf    []float32 // windowed, zero-padded block
 	pow    []float32 // |X_k|^2
 	lo, hi [nBands]int
 }
 
 // newSpectrum analyses blocks of up to size samples (a power of two).
 func newSpectrum(size int) *spectrum {
-	s := &spectrum{size: size, fft: newRealFFT(size), win: make([]float32, size),
-		buf: make([]float32, size), pow: make([]float32, size/2+1)}
+	s := &spectrum{size: size, fft: newRealFFT(size), win: make([]float32, maxAnalysis), fold: make([]float32, size),
+		pow: make([]float32, size/2+1)}
 	bin := float32(internalRate) / float32(size)
 	for b := 0; b < nBands; b++ {
 		s.lo[b] = int(bandEdgesHz[b]/bin + 0.5)
@@ -53,9 +53,10 @@ func newSpectrum(size int) *spectrum {
 
 // bands analyses x (len minAnalysis..size; a longer x keeps its tail) into out.
 func (s *spectrum) bands(x []float32, out *[nBands]float32) {
-	if len(x) > s.size {
-		x = x[len(x)-s.size:]
+	if len(x) > maxAnalysis {
+		x = x[len(x)-maxAnalysis:]
 	}
+
 	n := len(x)
 	if n != s.winLen {
 		// Recomputed only when the frame length changes; writes into the
@@ -72,13 +73,28 @@ func (s *spectrum) bands(x []float32, out *[nBands]float32) {
 		}
 		s.winLen = n
 	}
-	for i := 0; i < n; i++ {
-		s.buf[i] = x[i] * s.win[i]
+	// A block longer than the FFT is windowed whole and folded (time
+	// aliased) onto size samples: the FFT then samples the spectrum of
+	// the whole windowed block at size points, so a 20 ms frame keeps
+	// its full resolution (Hann over 20 ms resolves ~75 Hz, finer than
+	// the 62.5 Hz bins of 128 points at 8 kHz) and every sample counts.
+	if n <= s.size {
+		s.fft.windowedPower(x, s.win[:n], s.pow)
+	} else {
+		f := s.fold[:s.size]
+		w := s.win[:n]
+		for i := range f {
+			f[i] = x[i] * w[i]
+		}
+		for j := s.size; j < n; j += s.size {
+			m := min(n-j, s.size)
+			xs, ws, fs := x[j:j+m], w[j:j+m], f[:m]
+			for i := range fs {
+				fs[i] += xs[i] * ws[i]
+			}
+		}
+		s.fft.power(f, s.pow)
 	}
-	for i := n; i < s.size; i++ {
-		s.buf[i] = 0
-	}
-	s.fft.power(s.buf, s.pow)
 	for b := 0; b < nBands; b++ {
 		var acc float32
 		for k := s.lo[b]; k < s.hi[b]; k++ {

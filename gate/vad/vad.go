@@ -4,7 +4,8 @@
 //
 // The detector needs no model weights. Each frame is decimated to 8 kHz,
 // cleared of clicks (short impulses), and split into 12 bands between 250
-// and 3800 Hz by one 256-point real FFT. Every band keeps a noise floor by
+// and 3800 Hz by one 128-point real FFT (radix-4, the 20 ms frame windowed
+// whole and folded onto 128 samples). Every band keeps a noise floor by
 // minimum statistics and a slow low quantile, so stationary noise of any
 // colour — white, pink, brown, mains hum — sets its own floor; speech is
 // declared when the mean excess over the floor of the six bands standing
