@@ -113,13 +113,13 @@ func BenchmarkConsensus(b *testing.B) {
 	for _, inflight := range []int{1, 16} {
 		b.Run(fmt.Sprintf("bare/inflight=%d", inflight), func(b *testing.B) {
 			runLoad(b, inflight, func(ctx context.Context, i int) (client.WorkflowRun, error) {
-				return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: benchID("bare", i), TaskQueue: queue}, bareConsensusShape)
+				return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: benchID("bare", i), TaskQueue: queue, EnableEagerStart: true}, bareConsensusShape)
 			})
 		})
 		b.Run(fmt.Sprintf("consensus/inflight=%d", inflight), func(b *testing.B) {
 			runLoad(b, inflight, func(ctx context.Context, i int) (client.WorkflowRun, error) {
 				item := benchID("item", i)
-				return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.ConsensusWorkflowID(item), TaskQueue: queue},
+				return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.ConsensusWorkflowID(item), TaskQueue: queue, EnableEagerStart: true},
 					workflows.ConsensusEvaluation, workflows.ConsensusInput{ItemID: item, Image: activities.Image{MediaType: "image/png", Data: img}})
 			})
 		})
@@ -148,13 +148,13 @@ func BenchmarkInferenceSaga(b *testing.B) {
 	for _, inflight := range []int{1, 16} {
 		b.Run(fmt.Sprintf("bare/inflight=%d", inflight), func(b *testing.B) {
 			runLoad(b, inflight, func(ctx context.Context, i int) (client.WorkflowRun, error) {
-				return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: benchID("bare-saga", i), TaskQueue: queue}, bareSagaShape)
+				return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: benchID("bare-saga", i), TaskQueue: queue, EnableEagerStart: true}, bareSagaShape)
 			})
 		})
 		b.Run(fmt.Sprintf("saga/inflight=%d", inflight), func(b *testing.B) {
 			runLoad(b, inflight, func(ctx context.Context, i int) (client.WorkflowRun, error) {
 				jobID := benchID("job", i)
-				return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.InferenceWorkflowID(jobID), TaskQueue: queue},
+				return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.InferenceWorkflowID(jobID), TaskQueue: queue, EnableEagerStart: true},
 					workflows.InferenceJob, workflows.InferenceInput{UserID: "bench", JobID: jobID,
 						Payload: workflows.InferencePayload{ModelID: "offline-small", PromptTokens: 100, Prompt: "benchmark"}})
 			})

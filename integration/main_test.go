@@ -47,8 +47,15 @@ func TestMain(m *testing.M) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	logf, _ := os.CreateTemp("", "temporal-dev-*.log")
+	// Tests run on an in-memory server; benchmarks on a database file, as
+	// `make run` does, so the env file's SQLite settings are measured too.
+	dbFile, dbDir := "", ""
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		dbDir, _ = os.MkdirTemp("", "temporal-bench-")
+		dbFile = filepath.Join(dbDir, "temporal.db")
+	}
 	server, err = devserver.Start(ctx, devserver.Options{
-		CLI: cli, EnvFile: filepath.Join(root, "temporal-dev.yaml"), Env: "dev", FreePorts: true, Output: logf,
+		CLI: cli, EnvFile: filepath.Join(root, "temporal-dev.yaml"), Env: "dev", FreePorts: true, DBFile: dbFile, Output: logf,
 	})
 	cancel()
 	if err != nil {
@@ -57,6 +64,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	_ = server.Stop()
+	if dbDir != "" {
+		os.RemoveAll(dbDir)
+	}
 	logf.Close()
 	if code == 0 {
 		os.Remove(logf.Name())

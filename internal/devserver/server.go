@@ -25,7 +25,10 @@ type Options struct {
 	// FreePorts moves the server to free loopback ports, in memory, without
 	// the Web UI: for tests that must not collide with a running server.
 	FreePorts bool
-	Output    io.Writer // server log; discarded when nil
+	// DBFile, with FreePorts, keeps state in this SQLite file instead of
+	// memory, so the env file's SQLite pragmas apply (benchmarks).
+	DBFile string
+	Output io.Writer // server log; discarded when nil
 }
 
 // Server is a running dev server started by Start.
@@ -72,7 +75,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		overrides["port"] = strconv.Itoa(ports[0])
 		overrides["metrics-port"] = strconv.Itoa(ports[1])
 		overrides["http-port"] = strconv.Itoa(ports[2])
-		overrides["db-filename"] = "" // in memory
+		overrides["db-filename"] = o.DBFile // "" = in memory
 		addr = net.JoinHostPort(ip, overrides["port"])
 		uiPort = ""
 	} else if db := s.Flags["db-filename"]; db != "" {

@@ -43,6 +43,9 @@ func (c *Client) startOrAttach(ctx context.Context, opts client.StartWorkflowOpt
 	opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
 	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
 	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
+	// A backend that runs a worker in the same process gets the first
+	// workflow task in the start response; elsewhere this is ignored.
+	opts.EnableEagerStart = true
 	run, err := c.Temporal.ExecuteWorkflow(ctx, opts, wf, args...)
 	if err == nil {
 		return &Run{WorkflowRun: run}, nil

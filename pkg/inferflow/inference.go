@@ -36,6 +36,7 @@ func (c *Client) StartInference(ctx context.Context, in workflows.InferenceInput
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		EnableEagerStart:                         true,
 		TypedSearchAttributes:                    temporal.NewSearchAttributes(workflows.JobIDKey.ValueSet(in.JobID)),
 	}, workflows.InferenceJob, in)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
