@@ -14,25 +14,34 @@ package vad
 //     the microphone), while babble alone wanders around its median.
 //
 // While the background is babble-like, speech also needs the wideband level
-// to clear the babble median by babbleOnDB (babbleOffDB to continue). Over
-// stationary noise and silence the extra condition is off, so it costs no
-// recall there.
+// to clear the babble median by babbleOnDB (babbleOffDB to continue), or the
+// same level smoothed over ~200 ms to clear it by babbleSlowOnDB
+// (babbleSlowOffDB): babble's own swings last a syllable of one of its
+// talkers and average out over that span, while the near talker holds a
+// lift of a few dB over a whole run of syllables — including the weaker
+// ones the frame-level test misses. Over stationary noise and silence the
+// extra condition is off, so it costs no recall there.
 const (
-	babbleNSOn      = 4    // smoothed non-stationarity (dB) that marks babble
-	babbleNSOff     = 3    // and that releases it
-	babbleNSSmooth  = 0.98 // per 20 ms frame
-	babbleOnDB      = 2.5  // wideband excess over the babble median to start speech
-	babbleOffDB     = 1.5  // and to continue it
-	babbleStepDB    = 0.1  // median tracker step per 20 ms frame
-	babbleFastMs    = 1500 // tracker runs 4× faster this long after a reset
-	babbleFreezeDB  = 5    // excess at which the tracker pauses...
-	babbleMaxHoldMs = 3000 // ...but never for longer than this
-	babbleLvlSmooth = 0.5  // weight of the previous wideband power
+	babbleNSOn       = 4    // smoothed non-stationarity (dB) that marks babble
+	babbleNSOff      = 3    // and that releases it
+	babbleNSSmooth   = 0.98 // per 20 ms frame
+	babbleOnDB       = 2.5  // wideband excess over the babble median to start speech
+	babbleOffDB      = 1.5  // and to continue it
+	babbleStepDB     = 0.1  // median tracker step per 20 ms frame
+	babbleFastMs     = 1500 // tracker runs 4× faster this long after a reset
+	babbleFreezeDB   = 5    // excess at which the tracker pauses...
+	babbleMaxHoldMs  = 3000 // ...but never for longer than this
+	babbleLvlSmooth  = 0.5  // weight of the previous wideband power
+	babbleSlowSmooth = 0.9  // the same over ~200 ms, per 20 ms frame
+	babbleSlowOnDB   = 2    // slow excess over the median to start speech
+	babbleSlowOffDB  = 1    // and to continue it
 )
 
 type babbleGate struct {
 	started  bool
 	pow      float32 // smoothed wideband power
+	slowPow  float32 // wideband power smoothed over ~200 ms
+	slowOn   bool    // slow excess hysteresis state
 	med      float32 // median tracker of the wideband level, dB
 	ns       float32 // smoothed non-stationarity, dB
 	active   bool    // background judged babble-like
@@ -57,11 +66,14 @@ func (g *babbleGate) update(p *[nBands]float32, flo *[nBands]float32, nonstat, f
 	if !g.started {
 		g.started = true
 		g.pow = tp
+		g.slowPow = tp
 		g.med = dB(tp + absFloorPow)
 		g.ns = nonstat
 	}
 	a := pow1(babbleLvlSmooth, k)
 	g.pow = a*g.pow + (1-a)*tp
+	a = pow1(babbleSlowSmooth, k)
+	g.slowPow = a*g.slowPow + (1-a)*tp
 	lvl := dB(g.pow + absFloorPow)
 	// The floors' own wideband level bounds the median from below: it pulls
 	// the tracker up when it started in a quiet moment.
@@ -100,7 +112,12 @@ func (g *babbleGate) update(p *[nBands]float32, flo *[nBands]float32, nonstat, f
 		th = babbleOffDB
 	}
 	g.on = x > th
-	return !g.active || g.on
+	th = babbleSlowOnDB
+	if g.slowOn {
+		th = babbleSlowOffDB
+	}
+	g.slowOn = dB(g.slowPow+absFloorPow)-g.med > th
+	return !g.active || g.on || g.slowOn
 }
 
 // pow1 returns a^k for the frame-length scaling of smoothing constants; k is

@@ -81,3 +81,49 @@ func TestBabbleGateIdleOnStationaryNoise(t *testing.T) {
 		}
 	}
 }
+
+// A near talker only ~3 dB above the babble lifts the level for a whole
+// run of syllables; frame by frame that lift drowns in the babble's swings,
+// averaged over ~200 ms it does not. The slow test must pass most of such a
+// stretch and little of babble alone.
+func TestBabbleSlowLift(t *testing.T) {
+	rng := rand.New(rand.NewSource(4))
+	var g babbleGate
+	var flo [nBands]float32
+	for b := range flo {
+		flo[b] = 1e-6
+	}
+	frame := func(liftDB float64) bool {
+		// babble: wideband power swinging ±~3 dB frame to frame
+		lvl := -30 + liftDB + 2.5*rng.NormFloat64()
+		var p [nBands]float32
+		for b := range p {
+			p[b] = float32(math.Pow(10, lvl/10) / float64(nBands))
+		}
+		return g.update(&p, &flo, 8, 20)
+	}
+	for i := 0; i < 500; i++ { // 10 s of babble: gate active, median settled
+		frame(0)
+	}
+	if !g.active {
+		t.Fatal("babble gate not active (test premise)")
+	}
+	var pass, slow int
+	for i := 0; i < 250; i++ {
+		if frame(0) {
+			pass++
+		}
+	}
+	for i := 0; i < 100; i++ {
+		frame(3)
+		if g.slowOn && i >= 10 {
+			slow++
+		}
+	}
+	if r := float64(pass) / 250; r > 0.3 {
+		t.Errorf("babble alone passes %.2f of frames, want ≤ 0.30", r)
+	}
+	if r := float64(slow) / 90; r < 0.8 {
+		t.Errorf("sustained 3 dB lift passes the slow test in %.2f of frames, want ≥ 0.8", r)
+	}
+}
