@@ -99,21 +99,35 @@ func (f *realFFT) windowedPower(x, win []float32, out []float32) {
 	}
 	// Load even samples into re, odd into im, in bit-reversed order,
 	// windowed and zero-padded on the fly.
-	for i := 0; i < h; i++ {
-		var a, b float32
-		if j := 2 * i; j+1 < m {
-			a, b = x[j], x[j+1]
-			if win != nil {
-				a, b = a*win[j], b*win[j+1]
-			}
-		} else if j < m {
-			a = x[j]
-			if win != nil {
-				a *= win[j]
-			}
+	if m > f.n {
+		m = f.n
+	}
+	pairs := m / 2
+	x = x[:2*pairs]
+	if win != nil {
+		w := win[:2*pairs]
+		for i := 0; i < pairs; i++ {
+			r := rev[i]
+			re[r], im[r] = x[2*i]*w[2*i], x[2*i+1]*w[2*i+1]
 		}
+	} else {
+		for i := 0; i < pairs; i++ {
+			r := rev[i]
+			re[r], im[r] = x[2*i], x[2*i+1]
+		}
+	}
+	if m%2 == 1 {
+		v := x[:m][m-1]
+		if win != nil {
+			v *= win[m-1]
+		}
+		r := rev[pairs]
+		re[r], im[r] = v, 0
+		pairs++
+	}
+	for i := pairs; i < h; i++ {
 		r := rev[i]
-		re[r], im[r] = a, b
+		re[r], im[r] = 0, 0
 	}
 	for pi := range f.passes {
 		p := &f.passes[pi]
