@@ -9,9 +9,13 @@
 // minimum statistics and a slow low quantile, so stationary noise of any
 // colour — white, pink, brown, mains hum — sets its own floor; speech is
 // declared when the mean excess over the floor of the six bands standing
-// highest above it clears a threshold (with hysteresis). Babble (many
-// talkers) is recognised by a non-stationary floor; while it lasts, speech
-// must also lift the wideband level above the babble's median (babble.go).
+// highest above it clears a threshold (with hysteresis); once speech has
+// stood 40 ms above the threshold, dips below it are bridged for up to
+// 60 ms while the excess stays above 2 dB (stop closures, weak consonants,
+// decaying word ends). Babble (many talkers) is recognised by a
+// non-stationary floor; while it lasts, speech must also lift the wideband
+// level above the babble's median, frame by frame or sustained over
+// ~200 ms (babble.go).
 // When a far-end reference is fed, the echo's lag is estimated by
 // correlating band level changes of microphone and far end, and the far
 // end's band powers around that lag, times a learnt coupling gain, predict
