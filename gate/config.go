@@ -61,6 +61,13 @@ type Config struct {
 	OverflowPolicy OverflowPolicy
 	// BargeIn is the barge-in policy [hold].
 	BargeIn BargeInPolicy
+	// BargeInPreRoll keeps the last echo-flagged audio of a closed barrier
+	// aside, up to this long, and sends it ahead of a barge-in if one
+	// follows: the detector needs a few frames before it can tell the user
+	// from the echo, and those frames are the start of the user's words
+	// (the pre-speech padding voice pipelines use) [100ms; negative: off].
+	// Without a barge-in it is dropped as echo.
+	BargeInPreRoll time.Duration
 	// StreamLabel names the gate in events [default].
 	StreamLabel string
 	// MaxStreams bounds the number of (stream id, sample rate) detectors a
@@ -88,6 +95,7 @@ const (
 	DefaultBargeIn              = BargeInHold
 	DefaultStreamLabel          = "default"
 	DefaultMaxStreams           = 8
+	DefaultBargeInPreRoll       = 100 * time.Millisecond
 
 	minBatchTimeout = 250 * time.Millisecond
 )
@@ -126,6 +134,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxStreams == 0 {
 		c.MaxStreams = DefaultMaxStreams
+	}
+	switch {
+	case c.BargeInPreRoll == 0:
+		c.BargeInPreRoll = DefaultBargeInPreRoll
+	case c.BargeInPreRoll < 0:
+		c.BargeInPreRoll = 0
 	}
 	switch {
 	case c.Hangover < 0, c.AssistantTailHold < 0, c.MaxHoldBuffer < 0, c.UplinkTimeout < 0:

@@ -32,7 +32,7 @@ func TestFarEndEchoNeverReachesUplink(t *testing.T) {
 	h.event(ServerResponseCreated, "r")
 	for i := 0; i < 5; i++ {
 		out := h.step(kEcho)
-		if out.Action != Dropped || out.Reason != ReasonEcho || !out.Echo || out.State != StateAssistantBlocked {
+		if out.Action != Dropped || out.Reason != ReasonEchoPreRoll || !out.Echo || out.State != StateAssistantBlocked {
 			t.Fatalf("frame %d: %+v", i, out)
 		}
 	}
@@ -74,7 +74,7 @@ func TestEchoInHangoverStaysInTurn(t *testing.T) {
 		t.Fatalf("silence in hangover: %+v", out)
 	}
 	h.clk.Advance(300 * time.Millisecond)
-	if out := h.step(kEcho); out.Action != Dropped || out.Reason != ReasonEcho {
+	if out := h.step(kEcho); out.Action != Dropped || out.Reason != ReasonEchoPreRoll {
 		t.Fatalf("echo after the hangover: %+v", out)
 	}
 	if m := h.g.Metrics(); m.FramesSpeechDetected != 1 {
@@ -94,18 +94,19 @@ func TestBargeIn(t *testing.T) {
 		wantInterr int
 		// Frames: 1 speech (admitted, barrier open), then response.created,
 		// 2 silence (hangover: held), a pause past the hangover, 3 echo
-		// (dropped), 4 user speech, 5 echo inside the user's hangover (part
-		// of the turn), 6 silence (hangover), 7 user speech.
+		// (dropped, kept as pre-roll), 4 user speech (barge-in: the pre-roll
+		// goes ahead of it), 5 echo inside the user's hangover (part of the
+		// turn), 6 silence (hangover), 7 user speech.
 		want      []Action
 		delivered []uint64 // before the barrier opens
 		final     []uint64 // after it opens and Flush
 	}{
 		{"hold (default)", BargeInHold, true, 0,
 			[]Action{Admitted, Held, Dropped, Held, Held, Held, Held},
-			[]uint64{1}, []uint64{1, 2, 4, 5, 6, 7}},
+			[]uint64{1}, []uint64{1, 2, 3, 4, 5, 6, 7}},
 		{"admit", BargeInAdmit, true, 1,
 			[]Action{Admitted, Held, Dropped, Admitted, Admitted, Admitted, Admitted},
-			[]uint64{1, 2, 4, 5, 6, 7}, []uint64{1, 2, 4, 5, 6, 7}},
+			[]uint64{1, 2, 3, 4, 5, 6, 7}, []uint64{1, 2, 3, 4, 5, 6, 7}},
 		{"admit without far end behaves as seed", BargeInAdmit, false, 0,
 			[]Action{Admitted, Held, Held, Held, Held, Held, Held},
 			[]uint64{1}, []uint64{1, 2, 3, 4, 5, 6, 7}},
@@ -187,5 +188,45 @@ func TestBargeInPerResponse(t *testing.T) {
 	}
 	if n := h.g.Metrics().Interruptions; n != 3 {
 		t.Fatalf("%d interruptions", n)
+	}
+}
+
+// The last BargeInPreRoll of echo-flagged audio of a closed barrier goes ahead of
+// a barge-in; without a barge-in, or beyond the pre-roll, echo is dropped.
+func TestBargeInPreRoll(t *testing.T) {
+	tests := []struct {
+		name    string
+		preRoll time.Duration
+		kinds   []int16
+		open    bool // the barrier opens before the last frame
+		want    []uint64
+	}{
+		{"the last 100 ms of echo precede the barge-in", 0, []int16{kEcho, kEcho, kEcho, kEcho, kEcho, kEcho, kEcho, kSpeech}, false, []uint64{3, 4, 5, 6, 7, 8}},
+		{"pre-roll of 40 ms", 40 * time.Millisecond, []int16{kEcho, kEcho, kEcho, kSpeech}, false, []uint64{2, 3, 4}},
+		{"off", -1, []int16{kEcho, kEcho, kSpeech}, false, []uint64{3}},
+		{"silence in between forgets the pre-roll", 0, []int16{kEcho, kEcho, kSilence, kSpeech}, false, []uint64{4}},
+		{"no barge-in: echo is dropped", 0, []int16{kEcho, kEcho, kEcho}, false, nil},
+		{"the barrier opening forgets the pre-roll", 0, []int16{kEcho, kEcho, kSpeech}, true, []uint64{3}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Config{BargeInPreRoll: tc.preRoll}, Deps{})
+			h.farEnd()
+			h.event(ServerResponseCreated, "r")
+			for i, k := range tc.kinds {
+				if tc.open && i == len(tc.kinds)-1 {
+					h.event(ServerResponseDone, "r")
+					h.clk.Advance(time.Second)
+				}
+				h.step(k)
+				h.drain()
+			}
+			h.event(ServerResponseDone, "r")
+			h.clk.Advance(time.Second)
+			h.flush()
+			if got := h.up.delivered(); !slices.Equal(got, tc.want) {
+				t.Fatalf("delivered %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

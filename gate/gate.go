@@ -70,6 +70,9 @@ type Gate struct {
 	highestStartedGen uint64
 	batchesInFlight   int
 
+	// preroll: the last echo-flagged frames of a closed barrier, sent ahead
+	// of a barge-in that follows them (Config.BargeInPreRoll).
+	preroll  ring
 	queue    ring
 	inflight int
 	workers  []*worker
@@ -103,6 +106,7 @@ func newGate(cfg Config, deps Deps, det detectorFactory) (*Gate, error) {
 		turn:        StateIdle,
 		barrier:     barrier{tailHold: cfg.AssistantTailHold},
 		queue:       newRing(cfg.MaxQueueDepth),
+		preroll:     newRing(int(cfg.BargeInPreRoll / minFrameDuration)),
 	}
 	g.epoch = g.clock.Now()
 	g.work.L = &g.mu
@@ -174,16 +178,23 @@ func (g *Gate) processFrame(f *Frame, evs *eventBuf) (out Outcome, err error) {
 		// turn (a pause between syllables where the echo is as loud as the
 		// user), as any other hangover frame.
 		g.m.FramesEcho++
+		out.Action, out.Reason = Dropped, ReasonEcho
 		if closed {
 			g.transition(evs, StateAssistantBlocked, ReasonAssistantEcho, f)
-		} else if !g.inHangover(at) {
+			if g.keepPreRollLocked(f) {
+				out.Reason = ReasonEchoPreRoll
+			}
+		} else {
 			g.transition(evs, StateIdle, ReasonSilenceAfterHang, f)
 		}
-		out.Action, out.Reason = Dropped, ReasonEcho
 		return out, nil
 	}
 
 	user := dec.Speech && !echo
+	if user && closed && st.farEndSeen {
+		g.releasePreRollLocked(evs)
+	}
+	g.preroll.clear()
 	bargeIn := closed && g.cfg.BargeIn == BargeInAdmit && st.farEndSeen
 	if user {
 		g.m.FramesSpeechDetected++
@@ -394,6 +405,7 @@ func (g *Gate) recheckBarrierLocked(evs *eventBuf, now time.Time) {
 // over, the completed response is forgotten and held audio is flushed once.
 func (g *Gate) barrierOpenLocked(evs *eventBuf, now time.Time, playing bool, ref *Frame) {
 	g.interrupted = false
+	g.preroll.clear()
 	g.barrier.clearIfOpen(now, playing)
 	if g.held.r.n > 0 {
 		g.drainHeldLocked(evs, ref)
@@ -572,4 +584,34 @@ func (g *Gate) Closed() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.closed
+}
+
+// keepPreRollLocked keeps an echo-flagged frame of a closed barrier as
+// possible pre-roll of a barge-in, evicting the oldest beyond
+// BargeInPreRoll; false when pre-roll is off.
+func (g *Gate) keepPreRollLocked(f *Frame) bool {
+	r := &g.preroll
+	if len(r.slots) == 0 || f.Duration > g.cfg.BargeInPreRoll {
+		return false
+	}
+	for r.n == len(r.slots) || (r.n > 0 && r.dur+f.Duration > g.cfg.BargeInPreRoll) {
+		r.pop()
+	}
+	r.push(f.Duration).store(f, "", 0)
+	return true
+}
+
+// releasePreRollLocked moves the pre-roll into the held buffer at the start
+// of a barge-in, so it reaches the uplink ahead of the barge-in frame,
+// whether that frame is held (BargeInHold) or the held audio is flushed
+// first (BargeInAdmit).
+func (g *Gate) releasePreRollLocked(evs *eventBuf) {
+	var scratch Outcome
+	for i := 0; i < g.preroll.n; i++ {
+		s := g.preroll.at(i)
+		if g.holdLocked(evs, &s.f, DefaultLane, &scratch) == nil && scratch.Action == Held {
+			g.m.BargeInPreRollFrames++
+		}
+	}
+	g.preroll.clear()
 }

@@ -34,6 +34,7 @@ type Metrics struct {
 	FramesDroppedBarrier    uint64 // dropped at a closed barrier (DropDuringAssistantPlayback)
 	Interruptions           uint64 // barge-ins admitted under BargeInAdmit
 	BargeInFramesAdmitted   uint64 // frames admitted through a closed barrier
+	BargeInPreRollFrames    uint64 // echo-flagged frames sent ahead of a barge-in
 	HeldFlushFailures       uint64 // held batches whose delivery failed or timed out
 	HeldFramesDiscarded     uint64 // held frames lost to Close or to lane failure
 	StaleFlushes            uint64 // batches skipped by the flush generation guard

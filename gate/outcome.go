@@ -26,6 +26,7 @@ const (
 	ReasonHangover          Reason = "hangover"
 	ReasonSilence           Reason = "silence"
 	ReasonEcho              Reason = "echo"
+	ReasonEchoPreRoll       Reason = "echo_preroll" // dropped unless a barge-in follows
 	ReasonBarrier           Reason = "assistant_playback_barrier"
 	ReasonBargeInAdmitted   Reason = "barge_in"
 	ReasonHeldOverflow      Reason = "held_buffer_overflow"
