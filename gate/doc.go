@@ -52,8 +52,12 @@
 // held or flushed. User speech over the assistant (barge-in) is held and
 // flushed by default (BargeInHold); with BargeIn: BargeInAdmit it is
 // admitted at once, anything held before it is flushed first, and
-// EventInterruption tells the caller to cancel the response. Without any
-// far-end reference the gate behaves as the seed did.
+// EventInterruption tells the caller to cancel the response. The last
+// BargeInPreRoll (100 ms) of echo-flagged audio is kept aside and sent
+// ahead of a barge-in, since the detector needs a few frames to tell the
+// user from the echo; without a barge-in it is dropped. Echo-flagged frames
+// inside the hangover of real user speech stay part of the user's turn.
+// Without any far-end reference the gate behaves as the seed did.
 //
 // # Uplink
 //
