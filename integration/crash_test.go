@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/provider/openaitest"
@@ -71,6 +73,7 @@ func TestBillingWorkerKilledMidSaga(t *testing.T) {
 	first := startWorkerProcess(t, bin, queue, dsn, fake)
 	c := &inferflow.Client{Temporal: dial(t), TaskQueue: queue}
 	ctx := ctxFor(t, 3*time.Minute)
+	waitExpirySchedule(t, ctx, c.Temporal)
 	run, err := c.StartInference(ctx, job("kim", "crash", ""))
 	if err != nil {
 		t.Fatal(err)
@@ -114,5 +117,26 @@ func TestBillingWorkerKilledMidSaga(t *testing.T) {
 	// worker); billing happened once.
 	if n := fake.RequestsFor(openaitest.KindCompletion); n != 2 {
 		t.Logf("model requests = %d", n)
+	}
+}
+
+// waitExpirySchedule checks that the worker created the hold-expiry sweep
+// schedule at start.
+func waitExpirySchedule(t *testing.T, ctx context.Context, c client.Client) {
+	t.Helper()
+	for {
+		desc, err := c.ScheduleClient().GetHandle(ctx, workflows.ExpireHoldsScheduleID).Describe(ctx)
+		if err == nil {
+			action, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
+			if !ok || action.Workflow != "ExpireHolds" {
+				t.Fatalf("schedule action = %#v", desc.Schedule.Action)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the worker did not create the %s schedule: %v", workflows.ExpireHoldsScheduleID, err)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }

@@ -67,3 +67,16 @@ func TestReconcile(t *testing.T) {
 		})
 	}
 }
+
+func TestExpireHoldsSweep(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(ExpireHolds)
+	env.RegisterActivity(billing)
+	env.OnActivity(billing.ExpireHolds, mock.Anything).Return(3, nil)
+	env.ExecuteWorkflow(ExpireHolds)
+	var n int
+	if err := env.GetWorkflowResult(&n); err != nil || n != 3 {
+		t.Fatalf("expired %d, err %v", n, err)
+	}
+}
