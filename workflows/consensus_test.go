@@ -86,9 +86,17 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	return env
 }
 
-// failure extracts the seed's code and details from a failed run.
+// failure extracts the seed's code and consensus details from a failed run.
 func failure(t *testing.T, err error) (string, ConsensusFailure) {
 	t.Helper()
+	return failureDetails[ConsensusFailure](t, err)
+}
+
+// failureDetails extracts the code and details of a workflow failure, which
+// must be non-retryable at the workflow level.
+func failureDetails[D any](t *testing.T, err error) (string, D) {
+	t.Helper()
+	var d D
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) {
 		t.Fatalf("want an application error, got %v", err)
@@ -96,7 +104,6 @@ func failure(t *testing.T, err error) (string, ConsensusFailure) {
 	if !appErr.NonRetryable() {
 		t.Errorf("workflow failure %s must be non-retryable", appErr.Type())
 	}
-	var d ConsensusFailure
 	if err := appErr.Details(&d); err != nil {
 		t.Fatalf("details: %v", err)
 	}

@@ -138,15 +138,7 @@ func sagaInput(policy BillingPolicy) InferenceInput {
 
 func inferenceFailure(t *testing.T, err error) (string, InferenceFailure) {
 	t.Helper()
-	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) {
-		t.Fatalf("want an application error, got %v", err)
-	}
-	var d InferenceFailure
-	if err := appErr.Details(&d); err != nil {
-		t.Fatal(err)
-	}
-	return appErr.Type(), d
+	return failureDetails[InferenceFailure](t, err)
 }
 
 func jobStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) JobStatus {
