@@ -74,7 +74,9 @@ func benchReserveCapture(b *testing.B, be backend) {
 	case *sqliteLedger:
 		batches, ops = l.gc.batches.Load(), l.gc.ops.Load()
 	case *pgLedger:
-		batches, ops = l.batch.batches.Load(), l.batch.ops.Load()
+		for _, b := range l.lanes {
+			batches, ops = batches+b.batches.Load(), ops+b.ops.Load()
+		}
 	}
 	if batches > 0 {
 		b.ReportMetric(float64(ops)/float64(batches), "ops/commit")
