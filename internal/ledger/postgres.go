@@ -12,9 +12,9 @@ import (
 )
 
 // pgLedger is the PostgreSQL backend. Each ledger operation is one call of a
-// PL/pgSQL function (schema/postgres/0002_functions.sql) that runs the whole
-// operation server side under READ COMMITTED, taking row locks in a fixed
-// order. The SQLite backend implements the same rules in Go; the conformance
+// PL/pgSQL function (schema/postgres/0002_functions.sql, revised by later
+// migrations) that runs the whole operation server side under READ
+// COMMITTED, taking row locks in a fixed order. The SQLite backend implements the same rules in Go; the conformance
 // suite holds them together.
 //
 // Concurrent operations are batched (see batcher): a leader sends up to
