@@ -17,6 +17,7 @@ import (
 	"github.com/inferflow/inferflow/internal/blob"
 	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/pkg/inferflow"
 	"github.com/inferflow/inferflow/workflows"
 )
 
@@ -152,11 +153,10 @@ func BenchmarkInferenceSaga(b *testing.B) {
 			})
 		})
 		b.Run(fmt.Sprintf("saga/inflight=%d", inflight), func(b *testing.B) {
+			starter := &inferflow.Client{Temporal: c, TaskQueue: queue}
 			runLoad(b, inflight, func(ctx context.Context, i int) (client.WorkflowRun, error) {
-				jobID := benchID("job", i)
-				return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.InferenceWorkflowID(jobID), TaskQueue: queue, EnableEagerStart: true},
-					workflows.InferenceJob, workflows.InferenceInput{UserID: "bench", JobID: jobID,
-						Payload: workflows.InferencePayload{ModelID: "offline-small", PromptTokens: 100, Prompt: "benchmark"}})
+				return starter.StartInference(ctx, workflows.InferenceInput{UserID: "bench", JobID: benchID("job", i),
+					Payload: workflows.InferencePayload{ModelID: "offline-small", PromptTokens: 100, Prompt: "benchmark"}})
 			})
 		})
 	}

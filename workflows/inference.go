@@ -49,7 +49,13 @@ func InferenceJob(ctx workflow.Context, in InferenceInput) (*InferenceResult, er
 	}
 	j.settings = s
 	j.metrics = workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"modelId": in.Payload.ModelID, "billingPolicy": string(s.policy)})
-	j.upsertState(ctx)
+	// The starter sets JobId and BillingState=CLAIMED at start; a start
+	// without them (e.g. from the CLI) gets them with the first upsert.
+	j.stateDirty = !startedWithState(ctx)
+	defer func() {
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		j.syncState(dctx)
+	}()
 
 	// 3. Claim: the workflow id already guarantees one execution per job.
 	// 4–5. Reserve the expected cost, idempotently.
@@ -75,6 +81,16 @@ type job struct {
 	reservation ledger.Reservation
 	log         log.Logger
 	metrics     client.MetricsHandler
+	// stateDirty: BillingState changed since the last upsert. Upserts are
+	// issued once per workflow task, before the workflow blocks (await), so
+	// transitions within one task cost one search-attribute update.
+	stateDirty bool
+}
+
+// await makes the search attributes current, then waits for f.
+func (j *job) await(ctx workflow.Context, f workflow.Future, v any) error {
+	j.syncState(ctx)
+	return f.Get(ctx, v)
 }
 
 var billing *activities.Billing
@@ -96,9 +112,9 @@ func (j *job) checkAllowlisted(ctx workflow.Context) error {
 func (j *job) reserve(ctx workflow.Context) error {
 	start := workflow.Now(ctx)
 	actx := workflow.WithActivityOptions(ctx, billingActivityOptions())
-	err := workflow.ExecuteActivity(actx, billing.Reserve, activities.ReserveInput{
+	err := j.await(ctx, workflow.ExecuteActivity(actx, billing.Reserve, activities.ReserveInput{
 		JobID: j.in.JobID, UserID: j.in.UserID, ModelID: j.in.Payload.ModelID, PromptTokens: j.in.Payload.PromptTokens,
-	}).Get(ctx, &j.reservation)
+	}), &j.reservation)
 	if err == nil {
 		if err := j.transition(ctx, StateClaimed, StateReserved); err != nil {
 			return err
@@ -149,10 +165,10 @@ func (j *job) callModel(ctx workflow.Context) (activities.ModelResult, error) {
 	}
 	start := workflow.Now(ctx)
 	var result activities.ModelResult
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, modelActivityOptions(j.settings.timeout)), billing.CallModel,
+	err := j.await(ctx, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, modelActivityOptions(j.settings.timeout)), billing.CallModel,
 		activities.ModelInput{JobID: j.in.JobID, ModelID: j.in.Payload.ModelID, Prompt: j.in.Payload.Prompt,
 			PromptTokens: j.in.Payload.PromptTokens, TimeoutMs: int(j.settings.timeout.Milliseconds())},
-	).Get(ctx, &result)
+	), &result)
 	d := workflow.Now(ctx).Sub(start)
 	if err == nil {
 		if err := j.transition(ctx, StateInferenceRunning, StateInferenceSucceeded); err != nil {
@@ -187,8 +203,8 @@ func (j *job) callModel(ctx workflow.Context) (activities.ModelResult, error) {
 // billing is unresolved. It never fails the saga itself.
 func (j *job) releaseOrCompensate(ctx workflow.Context, originalCode string) (unresolved bool) {
 	start := workflow.Now(ctx)
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingActivityOptions()), billing.Release,
-		activities.ReleaseInput{JobID: j.in.JobID, ReservationID: j.reservation.ID}).Get(ctx, nil)
+	err := j.await(ctx, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingActivityOptions()), billing.Release,
+		activities.ReleaseInput{JobID: j.in.JobID, ReservationID: j.reservation.ID}), nil)
 	if err == nil {
 		_ = j.transition(ctx, StateInferenceRunning, StateReleased)
 		j.metrics.Timer("billing.release.duration_ms").Record(workflow.Now(ctx).Sub(start))
@@ -199,8 +215,9 @@ func (j *job) releaseOrCompensate(ctx workflow.Context, originalCode string) (un
 	}
 	j.metrics.WithTags(map[string]string{"errorCode": originalCode}).Counter("billing.release.failure").Inc(1)
 	// Best effort, as in the seed: the DLQ record is the durable signal.
-	_ = j.machine.transition(StateInferenceRunning, StateReconciliationRequired)
-	j.upsertState(ctx)
+	if j.machine.transition(StateInferenceRunning, StateReconciliationRequired) == nil {
+		j.stateDirty = true
+	}
 	j.enqueueDLQ(ctx, "RELEASE_FAILED", map[string]any{
 		"reservationId": j.reservation.ID, "modelErrorCode": originalCode, "releaseError": errorMeta(err), "retriable": true,
 	}, &activities.ReconcileInput{Type: "RELEASE_FAILED", JobID: j.in.JobID, SchemaVersion: InferenceWorkflowDLQ, ReservationID: j.reservation.ID})
@@ -213,8 +230,8 @@ func (j *job) capture(ctx workflow.Context, result activities.ModelResult) (*Inf
 	start := workflow.Now(ctx)
 	// Capture must happen even if the caller cancels now: the model ran.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, billingActivityOptions()), billing.Capture,
-		activities.CaptureInput{JobID: j.in.JobID, ReservationID: j.reservation.ID, Usage: result.Usage}).Get(dctx, nil)
+	err := j.await(dctx, workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, billingActivityOptions()), billing.Capture,
+		activities.CaptureInput{JobID: j.in.JobID, ReservationID: j.reservation.ID, Usage: result.Usage}), nil)
 	if err == nil {
 		if err := j.transition(dctx, StateInferenceSucceeded, StateCaptured); err != nil {
 			return nil, err
@@ -251,7 +268,7 @@ func (j *job) capture(ctx workflow.Context, result activities.ModelResult) (*Inf
 func (j *job) transition(ctx workflow.Context, from, to JobState) error {
 	err := j.machine.transition(from, to)
 	if err == nil {
-		j.upsertState(ctx)
+		j.stateDirty = true
 		return nil
 	}
 	j.metrics.WithTags(map[string]string{"errorCode": CodeStateConflict, "fromState": string(from), "toState": string(to)}).
@@ -278,8 +295,8 @@ func (j *job) enqueueDLQ(ctx workflow.Context, typ string, fields map[string]any
 	}
 	raw, _ := json.Marshal(payload) // plain maps of strings and numbers
 	m := j.metrics.WithTags(map[string]string{"dlqType": typ})
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingActivityOptions()), billing.EnqueueDLQ,
-		activities.DLQInput{Type: typ, JobID: j.in.JobID, SchemaVersion: InferenceWorkflowDLQ, Payload: raw}).Get(ctx, nil)
+	err := j.await(ctx, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingActivityOptions()), billing.EnqueueDLQ,
+		activities.DLQInput{Type: typ, JobID: j.in.JobID, SchemaVersion: InferenceWorkflowDLQ, Payload: raw}), nil)
 	if err != nil {
 		m.Counter("dlq.enqueue.failure").Inc(1)
 		j.log.Error("DLQ_ENQUEUE_FAILED — MANUAL RECONCILIATION REQUIRED", append([]any{"evt", "DLQ_ENQUEUE_FAILED",
@@ -307,8 +324,22 @@ func (j *job) fail(code, msg string, billingUnresolved bool) error {
 	return temporal.NewApplicationErrorWithOptions(msg, code, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{details}})
 }
 
-func (j *job) upsertState(ctx workflow.Context) {
+// syncState upserts JobId and BillingState if the state changed.
+func (j *job) syncState(ctx workflow.Context) {
+	if !j.stateDirty {
+		return
+	}
+	j.stateDirty = false
 	_ = workflow.UpsertTypedSearchAttributes(ctx, JobIDKey.ValueSet(j.in.JobID), BillingStateKey.ValueSet(string(j.machine.state)))
+}
+
+// startedWithState reports whether the start request already set JobId and
+// BillingState=CLAIMED.
+func startedWithState(ctx workflow.Context) bool {
+	sa := workflow.GetTypedSearchAttributes(ctx)
+	state, ok := sa.GetKeyword(BillingStateKey)
+	_, hasJob := sa.GetKeyword(JobIDKey)
+	return ok && hasJob && state == string(StateClaimed)
 }
 
 // modelActivityOptions: the job's timeout is enforced inside the activity

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -461,5 +462,39 @@ func TestModelErrorCode(t *testing.T) {
 		if got := modelErrorCode(tt.err); got != tt.want {
 			t.Errorf("modelErrorCode(%v) = %s, want %s", tt.err, got, tt.want)
 		}
+	}
+}
+
+// BillingState follows the job: one upsert per workflow task, the last one
+// the final state; a start that already carries CLAIMED needs no upsert for it.
+func TestSagaBillingStateSearchAttribute(t *testing.T) {
+	for _, withStart := range []bool{false, true} {
+		t.Run(map[bool]string{false: "cli start", true: "starter"}[withStart], func(t *testing.T) {
+			f := newFakeBilling()
+			env := newSagaEnv(t, f)
+			if withStart {
+				if err := env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(
+					JobIDKey.ValueSet("job-1"), BillingStateKey.ValueSet(string(StateClaimed)))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var states []string
+			env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+				if v, ok := args.Get(0).(temporal.SearchAttributes).GetKeyword(BillingStateKey); ok {
+					states = append(states, v)
+				}
+			}).Return(nil)
+			env.ExecuteWorkflow(InferenceJob, sagaInput(""))
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"INFERENCE_RUNNING", "INFERENCE_SUCCEEDED", "CAPTURED"}
+			if !withStart {
+				want = append([]string{"CLAIMED"}, want...)
+			}
+			if !slices.Equal(states, want) {
+				t.Fatalf("BillingState upserts = %v, want %v", states, want)
+			}
+		})
 	}
 }

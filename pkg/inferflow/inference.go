@@ -37,7 +37,8 @@ func (c *Client) StartInference(ctx context.Context, in workflows.InferenceInput
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		EnableEagerStart:                         true,
-		TypedSearchAttributes:                    temporal.NewSearchAttributes(workflows.JobIDKey.ValueSet(in.JobID)),
+		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.JobIDKey.ValueSet(in.JobID),
+			workflows.BillingStateKey.ValueSet(string(workflows.StateClaimed))),
 	}, workflows.InferenceJob, in)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &already) {
