@@ -44,15 +44,10 @@ type Gate struct {
 	work sync.Cond // signalled when the queue or batches gain work, or on Close
 	wg   sync.WaitGroup
 
-	closed     bool
-	seq        uint64 // frame numbering
-	order      uint64 // FIFO order across queue items and batches
-	turn       TurnState
-	lastSpeech time.Duration
-	hasSpeech  bool
-	// interrupted: a barge-in was admitted during the current barrier
-	// closure, so the rest of the user's turn is admitted too.
-	interrupted bool
+	closed bool
+	seq    uint64 // frame numbering
+	order  uint64 // FIFO order across queue items and batches
+	turn   turn
 
 	streams    []*stream
 	lastStream *stream
@@ -63,16 +58,8 @@ type Gate struct {
 	timerArmed   bool
 	timerAt      time.Time
 
-	held              *batch
-	freeBatches       []*batch
-	batches           []*batch // drained, waiting for a worker
-	flushGen          uint64
-	highestStartedGen uint64
-	batchesInFlight   int
+	held heldAudio
 
-	// preroll: the last echo-flagged frames of a closed barrier, sent ahead
-	// of a barge-in that follows them (Config.BargeInPreRoll).
-	preroll  ring
 	queue    ring
 	inflight int
 	workers  []*worker
@@ -103,14 +90,13 @@ func newGate(cfg Config, deps Deps, det detectorFactory) (*Gate, error) {
 		clock:       deps.Clock,
 		onEvent:     deps.OnEvent,
 		newDetector: det,
-		turn:        StateIdle,
+		turn:        newTurn(),
 		barrier:     barrier{tailHold: cfg.AssistantTailHold},
 		queue:       newRing(cfg.MaxQueueDepth),
-		preroll:     newRing(int(cfg.BargeInPreRoll / minFrameDuration)),
+		held:        newHeldAudio(cfg.MaxHeldFrames, cfg.MaxHoldBuffer, int(cfg.BargeInPreRoll/minFrameDuration)),
 	}
 	g.epoch = g.clock.Now()
 	g.work.L = &g.mu
-	g.held = g.newBatch()
 	g.barrierTimer = g.clock.AfterFunc(time.Hour, g.onBarrierTimer)
 	g.barrierTimer.Stop()
 	g.startWorkers()
@@ -172,7 +158,7 @@ func (g *Gate) processFrame(f *Frame, evs *eventBuf) (out Outcome, err error) {
 		g.barrierOpenLocked(evs, now, playing, f)
 	}
 
-	if echo && !g.inHangover(at) {
+	if echo && !g.turn.inHangover(at, g.cfg.Hangover) {
 		// The assistant's own voice: never admitted, never held. Inside the
 		// hangover of real user speech the frame stays part of the user's
 		// turn (a pause between syllables where the echo is as loud as the
@@ -194,11 +180,11 @@ func (g *Gate) processFrame(f *Frame, evs *eventBuf) (out Outcome, err error) {
 	if user && closed && st.farEndSeen {
 		g.releasePreRollLocked(evs)
 	}
-	g.preroll.clear()
+	g.held.preroll.clear()
 	bargeIn := closed && g.cfg.BargeIn == BargeInAdmit && st.farEndSeen
 	if user {
 		g.m.FramesSpeechDetected++
-		g.lastSpeech, g.hasSpeech = at, true
+		g.turn.speech(at)
 		reason := ReasonSpeechDetected
 		if bargeIn {
 			reason = ReasonBargeIn
@@ -207,7 +193,7 @@ func (g *Gate) processFrame(f *Frame, evs *eventBuf) (out Outcome, err error) {
 	} else {
 		g.m.FramesSilenceDetected++
 	}
-	if !user && !g.inHangover(at) {
+	if !user && !g.turn.inHangover(at, g.cfg.Hangover) {
 		g.m.FramesDroppedSilence++
 		g.transition(evs, StateIdle, ReasonSilenceAfterHang, f)
 		out.Action, out.Reason = Dropped, ReasonSilence
@@ -227,7 +213,7 @@ func (g *Gate) processFrame(f *Frame, evs *eventBuf) (out Outcome, err error) {
 
 	if closed {
 		g.m.BarrierBlockedFrames++
-		if bargeIn && (user || g.interrupted) {
+		if bargeIn && (user || g.turn.interrupted) {
 			return out, g.bargeInLocked(evs, f, lane, user, &out)
 		}
 		g.transition(evs, StateAssistantBlocked, ReasonAssistantBarrier, f)
@@ -253,8 +239,8 @@ func (g *Gate) processFrame(f *Frame, evs *eventBuf) (out Outcome, err error) {
 // first such frame of a barrier closure declares the interruption and
 // flushes anything held ahead of it, so order is kept.
 func (g *Gate) bargeInLocked(evs *eventBuf, f *Frame, lane Lane, user bool, out *Outcome) error {
-	if !g.interrupted {
-		g.interrupted = true
+	if !g.turn.interrupted {
+		g.turn.interrupted = true
 		g.m.Interruptions++
 		out.Interruption = true
 		if evs != nil {
@@ -276,14 +262,10 @@ func (g *Gate) bargeInLocked(evs *eventBuf, f *Frame, lane Lane, user bool, out 
 }
 
 func (g *Gate) fillOutcome(out *Outcome) {
-	out.State = g.turn
+	out.State = g.turn.state
 	out.QueueDepth = g.queue.n
 	out.Inflight = g.inflight
-	out.HeldFrames = g.held.r.n
-}
-
-func (g *Gate) inHangover(at time.Duration) bool {
-	return g.hasSpeech && at-g.lastSpeech <= g.cfg.Hangover
+	out.HeldFrames = g.held.frames()
 }
 
 func (g *Gate) frameError(evs *eventBuf, f *Frame, err error) {
@@ -361,7 +343,7 @@ func (g *Gate) HandleServerEvent(ev ServerEvent) {
 		}
 	}
 	if change == barrierCreated {
-		g.interrupted = false // a new response can be interrupted anew
+		g.turn.interrupted = false // a new response can be interrupted anew
 	}
 	g.recheckBarrierLocked(evs, now)
 	g.mu.Unlock()
@@ -404,10 +386,10 @@ func (g *Gate) recheckBarrierLocked(evs *eventBuf, now time.Time) {
 // barrierOpenLocked runs when the barrier is seen open: the interruption is
 // over, the completed response is forgotten and held audio is flushed once.
 func (g *Gate) barrierOpenLocked(evs *eventBuf, now time.Time, playing bool, ref *Frame) {
-	g.interrupted = false
-	g.preroll.clear()
+	g.turn.interrupted = false
+	g.held.preroll.clear()
 	g.barrier.clearIfOpen(now, playing)
-	if g.held.r.n > 0 {
+	if g.held.frames() > 0 {
 		g.drainHeldLocked(evs, ref)
 		g.notifyProgressLocked()
 	}
@@ -416,7 +398,7 @@ func (g *Gate) barrierOpenLocked(evs *eventBuf, now time.Time, playing bool, ref
 // armBarrierTimerLocked makes held audio flush when the tail hold ends even
 // if no frame or event arrives then. With a playback probe it polls.
 func (g *Gate) armBarrierTimerLocked(now time.Time, playing bool) {
-	if g.closed || g.held.r.n == 0 {
+	if g.closed || g.held.frames() == 0 {
 		return
 	}
 	if g.barrier.hasActive && !g.barrier.doneSeen {
@@ -504,10 +486,10 @@ func (g *Gate) wait(ctx context.Context, withHeld bool) error {
 			g.mu.Unlock()
 			return nil
 		}
-		if withHeld && g.held.r.n > 0 {
+		if withHeld && g.held.frames() > 0 {
 			g.recheckBarrierLocked(evs, g.clock.Now())
 		}
-		idle := g.queue.n == 0 && len(g.batches) == 0 && g.inflight == 0 && (!withHeld || g.held.r.n == 0)
+		idle := g.queue.n == 0 && len(g.held.ready) == 0 && g.inflight == 0 && (!withHeld || g.held.frames() == 0)
 		var ch chan struct{}
 		needPoll := false
 		if !idle {
@@ -515,7 +497,7 @@ func (g *Gate) wait(ctx context.Context, withHeld bool) error {
 				g.progress = make(chan struct{})
 			}
 			ch = g.progress
-			needPoll = withHeld && g.held.r.n > 0 && g.deps.PlaybackActive != nil
+			needPoll = withHeld && g.held.frames() > 0 && g.deps.PlaybackActive != nil
 		}
 		g.mu.Unlock()
 		g.emit(evs)
@@ -558,12 +540,7 @@ func (g *Gate) Close() error {
 	if !g.closed {
 		g.closed = true
 		now := g.clock.Now()
-		g.m.HeldFramesDiscarded += uint64(g.held.r.n)
-		g.held.r.clear()
-		for _, b := range g.batches {
-			g.m.HeldFramesDiscarded += uint64(b.r.n)
-		}
-		g.batches = nil
+		g.m.HeldFramesDiscarded += uint64(g.held.discard())
 		g.queue.clear()
 		g.barrierTimer.Stop()
 		for _, w := range g.workers {
@@ -584,34 +561,4 @@ func (g *Gate) Closed() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.closed
-}
-
-// keepPreRollLocked keeps an echo-flagged frame of a closed barrier as
-// possible pre-roll of a barge-in, evicting the oldest beyond
-// BargeInPreRoll; false when pre-roll is off.
-func (g *Gate) keepPreRollLocked(f *Frame) bool {
-	r := &g.preroll
-	if len(r.slots) == 0 || f.Duration > g.cfg.BargeInPreRoll {
-		return false
-	}
-	for r.n == len(r.slots) || (r.n > 0 && r.dur+f.Duration > g.cfg.BargeInPreRoll) {
-		r.pop()
-	}
-	r.push(f.Duration).store(f, "", 0)
-	return true
-}
-
-// releasePreRollLocked moves the pre-roll into the held buffer at the start
-// of a barge-in, so it reaches the uplink ahead of the barge-in frame,
-// whether that frame is held (BargeInHold) or the held audio is flushed
-// first (BargeInAdmit).
-func (g *Gate) releasePreRollLocked(evs *eventBuf) {
-	var scratch Outcome
-	for i := 0; i < g.preroll.n; i++ {
-		s := g.preroll.at(i)
-		if g.holdLocked(evs, &s.f, DefaultLane, &scratch) == nil && scratch.Action == Held {
-			g.m.BargeInPreRollFrames++
-		}
-	}
-	g.preroll.clear()
 }

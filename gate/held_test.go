@@ -147,7 +147,7 @@ func TestFlushGenerationsNoDoubleReplay(t *testing.T) {
 func TestStaleGenerationSkipped(t *testing.T) {
 	h := newHarness(t, Config{}, Deps{})
 	h.g.mu.Lock()
-	h.g.highestStartedGen = 100
+	h.g.held.highestStarted = 100
 	h.g.mu.Unlock()
 	h.event(ServerResponseCreated, "r")
 	h.step(kSpeech)

@@ -77,15 +77,15 @@ func (g *Gate) Snapshot() Snapshot {
 	now := g.clock.Now()
 	s := Snapshot{
 		Closed:          g.closed,
-		TurnState:       g.turn,
+		TurnState:       g.turn.state,
 		QueueDepth:      g.queue.n,
 		Inflight:        g.inflight,
-		PendingBatches:  len(g.batches),
-		FlushInProgress: g.batchesInFlight > 0,
+		PendingBatches:  len(g.held.ready),
+		FlushInProgress: g.held.inFlight > 0,
 		Held: HeldSnapshot{
-			Frames:          g.held.r.n,
-			Duration:        g.held.r.dur,
-			FlushGeneration: g.flushGen,
+			Frames:          g.held.cur.r.n,
+			Duration:        g.held.cur.r.dur,
+			FlushGeneration: g.held.gen,
 		},
 		Barrier:    g.barrier.snapshot(now, g.probeLocked()),
 		FarEndSeen: g.farEndSeen,

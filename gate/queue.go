@@ -4,7 +4,7 @@ package gate
 // is idle and nothing waits (Admitted), else through the bounded queue
 // (Queued) under the overflow policy.
 func (g *Gate) enqueueLocked(evs *eventBuf, f *Frame, lane Lane, why Reason, out *Outcome) error {
-	immediate := g.queue.n == 0 && len(g.batches) == 0 && g.inflight < g.cfg.MaxConcurrentUplinks
+	immediate := g.queue.n == 0 && len(g.held.ready) == 0 && g.inflight < g.cfg.MaxConcurrentUplinks
 	if g.queue.n >= g.cfg.MaxQueueDepth {
 		switch g.cfg.OverflowPolicy {
 		case DropOldest:

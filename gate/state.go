@@ -25,15 +25,14 @@ const (
 // transition moves the turn state machine, counting speech starts and ends
 // as the seed does, and records an event when someone listens. f may be nil.
 func (g *Gate) transition(evs *eventBuf, next TurnState, reason string, f *Frame) {
-	if g.turn == next {
+	prev, changed, started, ended := g.turn.move(next)
+	if !changed {
 		return
 	}
-	prev := g.turn
-	g.turn = next
-	if next == StateSpeaking {
+	if started {
 		g.m.SpeechStartEvents++
 	}
-	if prev == StateSpeaking {
+	if ended {
 		g.m.SpeechEndEvents++
 	}
 	if evs == nil || g.cfg.DisableStateTransitionEvents {

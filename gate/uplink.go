@@ -126,18 +126,15 @@ func (w *worker) run() {
 	defer g.wg.Done()
 	for {
 		g.mu.Lock()
-		for !g.closed && g.queue.n == 0 && len(g.batches) == 0 {
+		for !g.closed && g.queue.n == 0 && len(g.held.ready) == 0 {
 			g.work.Wait()
 		}
 		if g.closed {
 			g.mu.Unlock()
 			return
 		}
-		if len(g.batches) > 0 && (g.queue.n == 0 || g.batches[0].order < g.queue.front().order) {
-			b := g.batches[0]
-			copy(g.batches, g.batches[1:])
-			g.batches[len(g.batches)-1] = nil
-			g.batches = g.batches[:len(g.batches)-1]
+		if len(g.held.ready) > 0 && (g.queue.n == 0 || g.held.ready[0].order < g.queue.front().order) {
+			b := g.held.popReady()
 			g.inflight++
 			w.sendBatch(b) // unlocks and relocks
 		} else {
@@ -242,14 +239,12 @@ func (g *Gate) recordCall(evs *eventBuf, f *Frame, lane Lane, err, ctxErr error,
 // sendBatch delivers a held batch; g.mu is held on entry and exit.
 func (w *worker) sendBatch(b *batch) {
 	g := w.g
-	defer g.recycleBatch(b)
-	if b.gen <= g.highestStartedGen {
+	defer g.held.recycle(b)
+	if !g.held.start(b) {
 		g.m.StaleFlushes++
 		return
 	}
-	g.highestStartedGen = b.gen
-	g.batchesInFlight++
-	defer func() { g.batchesInFlight-- }()
+	defer func() { g.held.inFlight-- }()
 
 	var evs *eventBuf
 	var buf eventBuf
