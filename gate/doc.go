@@ -61,12 +61,19 @@
 //
 // # Uplink
 //
-// Admitted frames go through a FIFO queue of MaxQueueDepth to at most
-// MaxConcurrentUplinks concurrent calls of Deps.Uplink, each bounded by
-// UplinkTimeout (a held batch sent through a BatchUplink gets
-// max(2×UplinkTimeout, 250ms)). OverflowPolicy (drop_oldest, drop_newest,
-// reject) governs both the full queue and the full held buffer; reject
-// returns ErrQueueFull or ErrHeldFull. Uplink errors, timeouts and panics are
+// Speech and hangover frames go to at most MaxConcurrentUplinks concurrent
+// calls of Deps.Uplink, each bounded by UplinkTimeout (a held batch sent
+// through a BatchUplink gets max(2×UplinkTimeout, 250ms)). A frame that
+// finds a free slot and nothing waiting is Admitted: the slot is its own from
+// that moment (Outcome.Inflight counts it), nothing evicts it, and it reaches
+// Uplink.SendFrame unless the gate is closed first. Otherwise it is Queued in
+// a FIFO of MaxQueueDepth, so a burst holds MaxConcurrentUplinks +
+// MaxQueueDepth frames before the overflow policy acts. OverflowPolicy
+// (drop_oldest, drop_newest, reject) governs both the full queue and the
+// full held buffer; drop_oldest evicts the oldest Queued (or Held) frame and
+// reports it with EventFrameDropped before the ProcessFrame call that evicted
+// it returns; reject returns ErrQueueFull or ErrHeldFull. Close reports every
+// admitted-but-unsent, queued and held frame it discards the same way. Uplink errors, timeouts and panics are
 // counted and reported, never fatal. Flush waits for held, queued and
 // in-flight work, Drain for queued and in-flight work only; both are bounded
 // by their context.

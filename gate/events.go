@@ -26,8 +26,12 @@ const (
 	// EventUplinkResult: one uplink call for a single frame finished (Seq,
 	// Lane, Latency, Err).
 	EventUplinkResult EventType = "speech_gate.uplink_result"
-	// EventFrameDropped: a frame accepted earlier (queued or held) was
-	// evicted by drop_oldest or discarded by Close (Seq, Reason).
+	// EventFrameDropped: a frame accepted earlier will not reach the uplink
+	// (Seq, Reason): a Queued frame evicted by drop_oldest (Reason
+	// queue_backpressure), a Held frame evicted by drop_oldest (Reason
+	// held_buffer_overflow), both reported before the ProcessFrame call that
+	// evicted it returns, or an Admitted, Queued or Held frame discarded by
+	// Close (Reason gate_closed).
 	EventFrameDropped EventType = "speech_gate.frame_dropped"
 )
 
@@ -72,6 +76,21 @@ func (b *eventBuf) add(e Event) {
 	}
 	b.ev[b.n] = e
 	b.n++
+}
+
+// emitAll delivers events collected outside an eventBuf (Close).
+func (g *Gate) emitAll(evs []Event) {
+	panics := 0
+	for i := range evs {
+		if !g.callListener(&evs[i]) {
+			panics++
+		}
+	}
+	if panics > 0 {
+		g.mu.Lock()
+		g.m.ObserverPanics += uint64(panics)
+		g.mu.Unlock()
+	}
 }
 
 // emit delivers collected events; a panicking listener is counted and

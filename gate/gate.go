@@ -60,7 +60,12 @@ type Gate struct {
 
 	held heldAudio
 
-	queue    ring
+	// handoff: Admitted frames, each with an uplink slot reserved (counted
+	// in inflight), not yet picked up by a worker. Never evicted.
+	handoff ring
+	// queue: Queued frames waiting for a slot, bounded by MaxQueueDepth.
+	queue ring
+	// inflight: uplink slots in use, i.e. calls running plus handoff frames.
 	inflight int
 	workers  []*worker
 	progress chan struct{} // closed when work completes; made on demand by waiters
@@ -93,6 +98,7 @@ func newGate(cfg Config, deps Deps, det detectorFactory) (*Gate, error) {
 		turn:        newTurn(),
 		barrier:     barrier{tailHold: cfg.AssistantTailHold},
 		queue:       newRing(cfg.MaxQueueDepth),
+		handoff:     newRing(cfg.MaxConcurrentUplinks),
 		held:        newHeldAudio(cfg.MaxHeldFrames, cfg.MaxHoldBuffer, int(cfg.BargeInPreRoll/minFrameDuration)),
 	}
 	g.epoch = g.clock.Now()
@@ -526,8 +532,9 @@ func (g *Gate) wait(ctx context.Context, withHeld bool) error {
 	}
 }
 
-// Close stops the gate: queued and held audio is discarded, in-flight
-// uplink calls are cancelled, and Close waits for the gate's goroutines to
+// Close stops the gate: admitted frames not yet handed to the uplink,
+// queued and held audio are discarded (each reported by EventFrameDropped,
+// Reason gate_closed), in-flight uplink calls are cancelled, and Close waits for the gate's goroutines to
 // end (so an uplink must honour its context). Later frames are rejected with
 // ErrClosed. Close is idempotent and always returns nil.
 func (g *Gate) Close() error {
@@ -536,11 +543,17 @@ func (g *Gate) Close() error {
 	if g.onEvent != nil {
 		evs = &buf
 	}
+	var lost []Event
 	g.mu.Lock()
 	if !g.closed {
 		g.closed = true
 		now := g.clock.Now()
+		if evs != nil {
+			lost = g.discardEventsLocked(now)
+		}
 		g.m.HeldFramesDiscarded += uint64(g.held.discard())
+		g.inflight -= g.handoff.n
+		g.handoff.clear()
 		g.queue.clear()
 		g.barrierTimer.Stop()
 		for _, w := range g.workers {
@@ -552,8 +565,39 @@ func (g *Gate) Close() error {
 	}
 	g.mu.Unlock()
 	g.emit(evs)
+	g.emitAll(lost)
 	g.wg.Wait()
 	return nil
+}
+
+// discardEventsLocked reports, for Close, every frame that was admitted,
+// queued or held and will now never reach the uplink.
+func (g *Gate) discardEventsLocked(now time.Time) []Event {
+	n := g.handoff.n + g.queue.n + g.held.cur.r.n
+	for _, b := range g.held.ready {
+		n += b.r.n
+	}
+	if n == 0 {
+		return nil
+	}
+	evs := make([]Event, 0, n)
+	add := func(r *ring) {
+		for i := 0; i < r.n; i++ {
+			f := &r.at(i).f
+			evs = append(evs, Event{
+				Type: EventFrameDropped, At: now, StreamLabel: g.cfg.StreamLabel,
+				SessionID: f.SessionID, StreamID: f.StreamID, SpeakerID: f.SpeakerID, Seq: f.Seq,
+				Reason: string(ReasonGateClosed),
+			})
+		}
+	}
+	add(&g.handoff)
+	add(&g.queue)
+	for _, b := range g.held.ready {
+		add(&b.r)
+	}
+	add(&g.held.cur.r)
+	return evs
 }
 
 // Closed reports whether Close has been called.

@@ -6,9 +6,15 @@ import "github.com/inferflow/inferflow/gate/vad"
 type Action string
 
 const (
-	// Admitted: handed to an idle uplink slot at once.
+	// Admitted: given a free uplink slot at once. The frame counts as in
+	// flight from then on, is never evicted, and reaches Uplink.SendFrame
+	// unless the gate is closed first (then EventFrameDropped, Reason
+	// gate_closed).
 	Admitted Action = "admitted"
-	// Queued: waiting in the uplink queue for a slot.
+	// Queued: waiting in the bounded uplink queue for a slot. Under
+	// drop_oldest a later frame may evict it; EventFrameDropped (Reason
+	// queue_backpressure) reports that before the evicting ProcessFrame
+	// call returns.
 	Queued Action = "queued"
 	// Held: kept in the held buffer until the playback barrier opens.
 	Held Action = "held"
@@ -37,10 +43,11 @@ const (
 	ReasonEvicted           Reason = "evicted_drop_oldest"
 )
 
-// Outcome reports what happened to one microphone frame. A frame that is
-// Admitted, Queued or Held may still be lost later (drop_oldest eviction,
-// uplink failure, Close); EventFrameDropped and EventUplinkResult report
-// that by Seq.
+// Outcome reports what happened to one microphone frame. An Admitted frame
+// reaches the uplink (unless the gate closes first); a Queued or Held frame
+// may still be evicted by drop_oldest. Every later loss is reported by Seq:
+// EventFrameDropped for evictions and Close, EventUplinkResult (Err) or
+// EventError for a failed uplink call.
 type Outcome struct {
 	// Seq numbers the gate's frames from 1.
 	Seq uint64

@@ -126,14 +126,21 @@ func (w *worker) run() {
 	defer g.wg.Done()
 	for {
 		g.mu.Lock()
-		for !g.closed && g.queue.n == 0 && len(g.held.ready) == 0 {
+		for !g.closed && g.handoff.n == 0 && g.queue.n == 0 && len(g.held.ready) == 0 {
 			g.work.Wait()
 		}
 		if g.closed {
 			g.mu.Unlock()
 			return
 		}
-		if len(g.held.ready) > 0 && (g.queue.n == 0 || g.held.ready[0].order < g.queue.front().order) {
+		// Hand-off frames are older than anything queued or drained after
+		// them (they are only made when nothing waits) and already hold
+		// their slot in inflight.
+		if g.handoff.n > 0 {
+			w.cur, *g.handoff.front() = *g.handoff.front(), w.cur
+			g.handoff.pop()
+			w.sendOne()
+		} else if len(g.held.ready) > 0 && (g.queue.n == 0 || g.held.ready[0].order < g.queue.front().order) {
 			b := g.held.popReady()
 			g.inflight++
 			w.sendBatch(b) // unlocks and relocks
