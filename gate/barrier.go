@@ -6,8 +6,21 @@ import "time"
 // active and not done, while the playback probe says audio is playing, and
 // for the tail hold after the last assistant activity. Responses are matched
 // by id as in the seed: a response.done for another response is ignored.
+//
+// It is also bounded in time: once it has been closed for maxClosed on end
+// (a response.done that never came, a playback probe stuck at true) it is
+// forced open, and stays open whatever the tail or the probe say, until the
+// next response.created.
 type barrier struct {
-	tailHold time.Duration
+	tailHold  time.Duration
+	maxClosed time.Duration
+
+	// closedSince is when the current closure began (hasClosedSince), as
+	// seen by a closing server event or by the first check that found the
+	// barrier closed.
+	closedSince    time.Time
+	hasClosedSince bool
+	forcedOpen     bool
 
 	activeID        string
 	hasActive       bool // the seed's activeResponseId !== null
@@ -27,6 +40,11 @@ type BarrierSnapshot struct {
 	LastActivity     time.Time
 	PlaybackActive   bool
 	Closed           bool
+	// ClosedSince is when the current closure began (zero when open).
+	ClosedSince time.Time
+	// ForcedOpen: the barrier was opened by MaxBarrierClosed and stays open
+	// until the next response.created.
+	ForcedOpen bool
 }
 
 func (b *barrier) noteActivity(now time.Time) {
@@ -50,6 +68,8 @@ const (
 func (b *barrier) apply(ev ServerEvent, now time.Time) (barrierChange, string) {
 	switch ev.Type {
 	case "response.created":
+		b.forcedOpen = false
+		b.closing(now)
 		b.activeID, b.hasActive = ev.ResponseID, ev.ResponseID != ""
 		b.createdAt = now
 		b.doneAt = time.Time{}
@@ -60,6 +80,7 @@ func (b *barrier) apply(ev ServerEvent, now time.Time) (barrierChange, string) {
 		"response.output_audio.done",
 		"response.output_audio_transcript.delta",
 		"response.output_text.delta":
+		b.closing(now)
 		b.noteActivity(now)
 		return barrierActivity, ""
 	case "response.done":
@@ -87,8 +108,56 @@ func (b *barrier) withinTail(now time.Time) bool {
 	return b.hasLastActivity && now.Sub(b.lastActivity) <= b.tailHold
 }
 
-func (b *barrier) closed(now time.Time, playbackActive bool) bool {
+// closing notes that a server event closes the barrier, or keeps it
+// closed, at now: a closure that starts now is timed from now.
+func (b *barrier) closing(now time.Time) {
+	if !b.hasClosedSince || !((b.hasActive && !b.doneSeen) || b.withinTail(now)) {
+		b.closedSince, b.hasClosedSince = now, true
+	}
+}
+
+// causes reports whether anything keeps the barrier closed, the time bound
+// aside.
+func (b *barrier) causes(now time.Time, playbackActive bool) bool {
 	return (b.hasActive && !b.doneSeen) || playbackActive || b.withinTail(now)
+}
+
+// expired reports whether the current closure has lasted maxClosed.
+func (b *barrier) expired(now time.Time) bool {
+	return b.hasClosedSince && now.Sub(b.closedSince) >= b.maxClosed
+}
+
+// closed reports whether the barrier is closed at now, without changing it.
+func (b *barrier) closed(now time.Time, playbackActive bool) bool {
+	return !b.forcedOpen && b.causes(now, playbackActive) && !b.expired(now)
+}
+
+// check is closed for the audio path: it times the closure and, once it
+// has lasted maxClosed, forces the barrier open (expired is true that once).
+func (b *barrier) check(now time.Time, playbackActive bool) (closed, expired bool) {
+	if b.forcedOpen {
+		return false, false
+	}
+	if !b.causes(now, playbackActive) {
+		b.hasClosedSince = false
+		return false, false
+	}
+	if !b.hasClosedSince {
+		b.closedSince, b.hasClosedSince = now, true
+	}
+	if b.expired(now) {
+		b.forcedOpen, b.hasClosedSince = true, false
+		return false, true
+	}
+	return true, false
+}
+
+// expiresAt is when the current closure reaches maxClosed.
+func (b *barrier) expiresAt() (time.Time, bool) {
+	if b.forcedOpen || !b.hasClosedSince {
+		return time.Time{}, false
+	}
+	return b.closedSince.Add(b.maxClosed), true
 }
 
 // tailEnd is the first instant at which the tail hold no longer keeps the
@@ -110,6 +179,11 @@ func (b *barrier) clearIfOpen(now time.Time, playbackActive bool) {
 }
 
 func (b *barrier) snapshot(now time.Time, playbackActive bool) BarrierSnapshot {
+	closed := b.closed(now, playbackActive)
+	var since time.Time
+	if closed && b.hasClosedSince {
+		since = b.closedSince
+	}
 	return BarrierSnapshot{
 		ActiveResponseID: b.activeID,
 		ResponseCreated:  b.createdAt,
@@ -117,6 +191,8 @@ func (b *barrier) snapshot(now time.Time, playbackActive bool) BarrierSnapshot {
 		DoneSeen:         b.doneSeen,
 		LastActivity:     b.lastActivity,
 		PlaybackActive:   playbackActive,
-		Closed:           b.closed(now, playbackActive),
+		Closed:           closed,
+		ClosedSince:      since,
+		ForcedOpen:       b.forcedOpen,
 	}
 }

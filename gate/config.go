@@ -44,6 +44,13 @@ type Config struct {
 	// AssistantTailHold keeps the barrier closed this long after the last
 	// assistant activity [180ms].
 	AssistantTailHold time.Duration
+	// MaxBarrierClosed bounds how long the barrier stays closed on end: a
+	// lost response.done or a playback probe stuck at true would otherwise
+	// mute the user for the rest of the session. When a closure reaches it,
+	// the barrier opens (EventBarrierForcedOpen), held audio is flushed, and
+	// the barrier stays open until the next response.created. Must exceed
+	// AssistantTailHold [30s].
+	MaxBarrierClosed time.Duration
 	// MaxHoldBuffer bounds the held audio by duration [2200ms].
 	MaxHoldBuffer time.Duration
 	// MaxHeldFrames bounds the held audio by frame count [80].
@@ -96,6 +103,7 @@ const (
 	DefaultStreamLabel          = "default"
 	DefaultMaxStreams           = 8
 	DefaultBargeInPreRoll       = 100 * time.Millisecond
+	DefaultMaxBarrierClosed     = 30 * time.Second
 
 	minBatchTimeout = 250 * time.Millisecond
 )
@@ -107,6 +115,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.AssistantTailHold == 0 {
 		c.AssistantTailHold = DefaultAssistantTailHold
+	}
+	if c.MaxBarrierClosed == 0 {
+		c.MaxBarrierClosed = DefaultMaxBarrierClosed
 	}
 	if c.MaxHoldBuffer == 0 {
 		c.MaxHoldBuffer = DefaultMaxHoldBuffer
@@ -142,8 +153,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.BargeInPreRoll = 0
 	}
 	switch {
-	case c.Hangover < 0, c.AssistantTailHold < 0, c.MaxHoldBuffer < 0, c.UplinkTimeout < 0:
+	case c.Hangover < 0, c.AssistantTailHold < 0, c.MaxHoldBuffer < 0, c.UplinkTimeout < 0, c.MaxBarrierClosed < 0:
 		return c, fmt.Errorf("%w: durations must not be negative", ErrInvalidConfig)
+	case c.MaxBarrierClosed <= c.AssistantTailHold:
+		return c, fmt.Errorf("%w: MaxBarrierClosed %v must exceed AssistantTailHold %v", ErrInvalidConfig, c.MaxBarrierClosed, c.AssistantTailHold)
 	case c.MaxHeldFrames < 0, c.MaxQueueDepth < 0, c.MaxConcurrentUplinks < 0, c.MaxStreams < 0:
 		return c, fmt.Errorf("%w: limits must not be negative", ErrInvalidConfig)
 	}

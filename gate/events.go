@@ -13,6 +13,11 @@ const (
 	EventResponseCreated EventType = "speech_gate.barrier_response_created"
 	// EventResponseDone: response.done for the active response (ResponseID).
 	EventResponseDone EventType = "speech_gate.barrier_response_done"
+	// EventBarrierForcedOpen: the barrier had been closed for
+	// MaxBarrierClosed (a lost response.done, a stuck playback probe) and
+	// opened by itself (Reason max_closed_time, ResponseID of the response
+	// it gave up on); it stays open until the next response.created.
+	EventBarrierForcedOpen EventType = "speech_gate.barrier_forced_open"
 	// EventHeldFlushComplete: a held batch reached the uplink (Generation,
 	// Frames, Lane, Latency).
 	EventHeldFlushComplete EventType = "speech_gate.held_flush_complete"
@@ -34,6 +39,9 @@ const (
 	// Close (Reason gate_closed).
 	EventFrameDropped EventType = "speech_gate.frame_dropped"
 )
+
+// ReasonMaxClosedTime is the Reason of EventBarrierForcedOpen.
+const ReasonMaxClosedTime = "max_closed_time"
 
 // Event is what the listener (Deps.OnEvent) receives. Fields that do not
 // apply to a type are zero. Events are built only when a listener is set.

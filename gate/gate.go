@@ -96,7 +96,7 @@ func newGate(cfg Config, deps Deps, det detectorFactory) (*Gate, error) {
 		onEvent:     deps.OnEvent,
 		newDetector: det,
 		turn:        newTurn(),
-		barrier:     barrier{tailHold: cfg.AssistantTailHold},
+		barrier:     barrier{tailHold: cfg.AssistantTailHold, maxClosed: cfg.MaxBarrierClosed},
 		queue:       newRing(cfg.MaxQueueDepth),
 		handoff:     newRing(cfg.MaxConcurrentUplinks),
 		held:        newHeldAudio(cfg.MaxHeldFrames, cfg.MaxHoldBuffer, int(cfg.BargeInPreRoll/minFrameDuration)),
@@ -159,7 +159,7 @@ func (g *Gate) processFrame(f *Frame, evs *eventBuf) (out Outcome, err error) {
 	out.Echo = echo
 
 	playing := g.probeLocked()
-	closed := g.barrier.closed(now, playing)
+	closed := g.barrierClosedLocked(evs, now, playing)
 	if !closed {
 		g.barrierOpenLocked(evs, now, playing, f)
 	}
@@ -372,6 +372,7 @@ func (g *Gate) MarkPlaybackActivity() {
 	g.mu.Lock()
 	if !g.closed {
 		now := g.clock.Now()
+		g.barrier.closing(now)
 		g.barrier.noteActivity(now)
 		g.armBarrierTimerLocked(now, g.probeLocked())
 	}
@@ -382,11 +383,27 @@ func (g *Gate) MarkPlaybackActivity() {
 // sure the barrier timer will look again.
 func (g *Gate) recheckBarrierLocked(evs *eventBuf, now time.Time) {
 	playing := g.probeLocked()
-	if g.barrier.closed(now, playing) {
+	if g.barrierClosedLocked(evs, now, playing) {
 		g.armBarrierTimerLocked(now, playing)
 		return
 	}
 	g.barrierOpenLocked(evs, now, playing, nil)
+}
+
+// barrierClosedLocked checks the barrier for the audio path and reports a
+// closure that reached MaxBarrierClosed.
+func (g *Gate) barrierClosedLocked(evs *eventBuf, now time.Time, playing bool) bool {
+	closed, expired := g.barrier.check(now, playing)
+	if expired {
+		g.m.BarrierForcedOpens++
+		if evs != nil {
+			evs.add(Event{
+				Type: EventBarrierForcedOpen, At: now, StreamLabel: g.cfg.StreamLabel,
+				ResponseID: g.barrier.activeID, Reason: ReasonMaxClosedTime,
+			})
+		}
+	}
+	return closed
 }
 
 // barrierOpenLocked runs when the barrier is seen open: the interruption is
@@ -407,18 +424,30 @@ func (g *Gate) armBarrierTimerLocked(now time.Time, playing bool) {
 	if g.closed || g.held.frames() == 0 {
 		return
 	}
+	exp, bounded := g.barrier.expiresAt()
+	var at time.Time
 	if g.barrier.hasActive && !g.barrier.doneSeen {
-		return // an active response: its response.done will recheck
-	}
-	at, ok := g.barrier.tailEnd()
-	if !ok || !at.After(now) {
-		if g.deps.PlaybackActive == nil {
-			return // nothing keeps the barrier closed
+		// An active response: its response.done will recheck, or else the
+		// max closed time will.
+		if !bounded {
+			return
 		}
-		at = now
-	}
-	if g.deps.PlaybackActive != nil && (playing || !at.After(now)) {
-		at = now.Add(probePoll)
+		at = exp
+	} else {
+		var ok bool
+		at, ok = g.barrier.tailEnd()
+		if !ok || !at.After(now) {
+			if g.deps.PlaybackActive == nil {
+				return // nothing keeps the barrier closed
+			}
+			at = now
+		}
+		if g.deps.PlaybackActive != nil && (playing || !at.After(now)) {
+			at = now.Add(probePoll)
+		}
+		if bounded && exp.Before(at) {
+			at = exp
+		}
 	}
 	if g.timerArmed && g.timerAt.Equal(at) {
 		return

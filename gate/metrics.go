@@ -42,6 +42,7 @@ type Metrics struct {
 	ObserverPanics          uint64 // listener calls that panicked
 	PlaybackProbeFailures   uint64 // playback probe panics (treated as "not playing")
 	EventsLost              uint64 // events beyond the per-call event budget
+	BarrierForcedOpens      uint64 // barrier closures ended by MaxBarrierClosed
 	TotalBatchUplinkLatency time.Duration
 }
 
