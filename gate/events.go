@@ -38,6 +38,11 @@ const (
 	// evicted it returns, or an Admitted, Queued or Held frame discarded by
 	// Close (Reason gate_closed).
 	EventFrameDropped EventType = "speech_gate.frame_dropped"
+	// EventTurnEnded: a user turn ended, i.e. the hangover after its last
+	// speech frame ran out, or the gate closed (Duration: from the start of
+	// its first speech frame to the end of its last; ids of the frame that
+	// ended it). One per counted SpeechEndEvents.
+	EventTurnEnded EventType = "speech_gate.turn_ended"
 )
 
 // ReasonMaxClosedTime is the Reason of EventBarrierForcedOpen.
@@ -66,6 +71,8 @@ type Event struct {
 	Generation uint64
 	Frames     int
 	Latency    time.Duration
+	// Duration is the length of the turn (EventTurnEnded).
+	Duration time.Duration
 }
 
 // eventBuf collects events under the gate's lock so they can be delivered
@@ -74,7 +81,7 @@ type Event struct {
 type eventBuf struct {
 	n    int
 	lost int
-	ev   [6]Event
+	ev   [8]Event
 }
 
 func (b *eventBuf) add(e Event) {

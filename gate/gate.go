@@ -171,6 +171,7 @@ func (g *Gate) processFrame(f *Frame, evs *eventBuf) (out Outcome, err error) {
 		// user), as any other hangover frame.
 		g.m.FramesEcho++
 		out.Action, out.Reason = Dropped, ReasonEcho
+		g.endTurnLocked(evs, f)
 		if closed {
 			g.transition(evs, StateAssistantBlocked, ReasonAssistantEcho, f)
 			if g.keepPreRollLocked(f) {
@@ -190,17 +191,20 @@ func (g *Gate) processFrame(f *Frame, evs *eventBuf) (out Outcome, err error) {
 	bargeIn := closed && g.cfg.BargeIn == BargeInAdmit && st.farEndSeen
 	if user {
 		g.m.FramesSpeechDetected++
-		g.turn.speech(at)
-		reason := ReasonSpeechDetected
-		if bargeIn {
-			reason = ReasonBargeIn
+		g.startTurnLocked(f, at)
+		// Speech held under the barrier goes straight to assistant_blocked
+		// below: passing through speaking would flip the state every frame.
+		if !closed {
+			g.transition(evs, StateSpeaking, ReasonSpeechDetected, f)
+		} else if bargeIn {
+			g.transition(evs, StateSpeaking, ReasonBargeIn, f)
 		}
-		g.transition(evs, StateSpeaking, reason, f)
 	} else {
 		g.m.FramesSilenceDetected++
 	}
 	if !user && !g.turn.inHangover(at, g.cfg.Hangover) {
 		g.m.FramesDroppedSilence++
+		g.endTurnLocked(evs, f)
 		g.transition(evs, StateIdle, ReasonSilenceAfterHang, f)
 		out.Action, out.Reason = Dropped, ReasonSilence
 		return out, nil
@@ -588,6 +592,7 @@ func (g *Gate) Close() error {
 		for _, w := range g.workers {
 			w.ctx.cancel(context.Canceled, now)
 		}
+		g.endTurnLocked(evs, nil)
 		g.transition(evs, StateIdle, ReasonGateClosedTransit, nil)
 		g.work.Broadcast()
 		g.notifyProgressLocked()

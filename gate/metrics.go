@@ -22,8 +22,8 @@ type Metrics struct {
 	UplinksErrored                 uint64 // uplink calls that failed (batches included)
 	UplinksTimedOut                uint64 // uplink calls that timed out (batches included)
 	TotalUplinkLatency             time.Duration
-	SpeechStartEvents              uint64 // transitions into speaking
-	SpeechEndEvents                uint64 // transitions out of speaking
+	SpeechStartEvents              uint64 // user turns started (first speech frame after the last turn ended)
+	SpeechEndEvents                uint64 // user turns ended (hangover ran out, or Close)
 	BarrierBlockedFrames           uint64 // speech/hangover frames met by a closed barrier
 	LaneResolutionFailures         uint64 // lane resolver errors and panics
 
