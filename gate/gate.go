@@ -51,6 +51,7 @@ type Gate struct {
 
 	streams    []*stream
 	lastStream *stream
+	lastMic    *stream // stream of the latest microphone frame
 	farEndSeen bool
 
 	barrier      barrier
@@ -154,6 +155,8 @@ func (g *Gate) processFrame(f *Frame, evs *eventBuf) (out Outcome, err error) {
 		at = now.Sub(g.epoch)
 	}
 	dec := st.det.Process(samples(f, st.micBuf))
+	st.micSeen = true
+	g.lastMic = st
 	out.Decision = dec
 	echo := dec.Echo && st.farEndSeen
 	out.Echo = echo

@@ -48,16 +48,22 @@ type Metrics struct {
 
 // Snapshot is a consistent view of the gate at one instant.
 type Snapshot struct {
-	Closed           bool
-	TurnState        TurnState
-	QueueDepth       int
-	Inflight         int
-	PendingBatches   int
-	FlushInProgress  bool
-	Held             HeldSnapshot
-	Barrier          BarrierSnapshot
-	FarEndSeen       bool
-	Streams          int
+	Closed          bool
+	TurnState       TurnState
+	QueueDepth      int
+	Inflight        int
+	PendingBatches  int
+	FlushInProgress bool
+	Held            HeldSnapshot
+	Barrier         BarrierSnapshot
+	FarEndSeen      bool
+	Streams         int
+	// NoiseFloorDB is the noise floor of the stream of the latest
+	// microphone frame (StreamNoise.FloorDB; 0 before the first frame).
+	NoiseFloorDB float32
+	// Noise describes, per stream that has had microphone frames, what its
+	// detector hears as background.
+	Noise            []StreamNoise
 	AvgUplinkLatency time.Duration
 	Metrics          Metrics
 	Config           Config
@@ -93,6 +99,14 @@ func (g *Gate) Snapshot() Snapshot {
 		Streams:    len(g.streams),
 		Metrics:    g.m,
 		Config:     g.cfg,
+	}
+	for _, st := range g.streams {
+		if n, ok := st.noise(); ok {
+			s.Noise = append(s.Noise, n)
+			if st == g.lastMic {
+				s.NoiseFloorDB = n.FloorDB
+			}
+		}
 	}
 	if g.m.UplinksSucceeded > 0 {
 		s.AvgUplinkLatency = g.m.TotalUplinkLatency / time.Duration(g.m.UplinksSucceeded)

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"math"
 	"time"
 
 	"github.com/inferflow/inferflow/gate/vad"
@@ -37,6 +38,62 @@ type stream struct {
 
 	lastMicTS, lastFarTS time.Duration
 	farEndSeen           bool
+	micSeen              bool
+}
+
+// statsDetector is a detector that exposes its measures (*vad.Detector).
+type statsDetector interface {
+	Stats() vad.Stats
+}
+
+// StreamNoise is what one stream's detector hears as background, for
+// display. Levels are in the detector's dB scale: band power of samples in
+// [-1, 1] over 250-3800 Hz, averaged over its analysis bands, so a
+// full-scale sine reads about -3 dB in its band and digital silence about
+// -90 dB. Compare them with each other, not with a dBFS meter.
+type StreamNoise struct {
+	StreamID   string
+	SampleRate int
+	// FloorDB is the noise floor the detector tracks (its band floors,
+	// power-averaged).
+	FloorDB float32
+	// LevelDB is the level of the latest microphone frame, same scale.
+	LevelDB float32
+	// ExcessDB is the latest frame's speech evidence: the mean excess of its
+	// loudest bands over their floors (vad.Stats.ExcessDB).
+	ExcessDB float32
+	// Babble: the detector takes the background for babble (other voices).
+	Babble bool
+}
+
+// noise reports the stream's noise measures; ok is false when its detector
+// exposes none or it has had no microphone frame.
+func (s *stream) noise() (n StreamNoise, ok bool) {
+	sd, isStats := s.det.(statsDetector)
+	if !isStats || !s.micSeen {
+		return n, false
+	}
+	st := sd.Stats()
+	return StreamNoise{
+		StreamID:   s.id,
+		SampleRate: s.rate,
+		FloorDB:    meanDB(st.FloorDB[:]),
+		LevelDB:    meanDB(st.LevelDB[:]),
+		ExcessDB:   st.ExcessDB,
+		Babble:     st.Babble,
+	}, true
+}
+
+// meanDB is the power average of dB values, in dB.
+func meanDB(v []float32) float32 {
+	if len(v) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, x := range v {
+		sum += math.Pow(10, float64(x)/10)
+	}
+	return float32(10 * math.Log10(sum/float64(len(v))))
 }
 
 // samples returns the frame as float32, converting int16 into buf without
