@@ -33,16 +33,30 @@
 //
 // The turn state machine moves between idle, speaking, hangover (the
 // Hangover window after the last speech frame, during which frames are
-// still admitted) and assistant_blocked. The assistant playback barrier
-// closes on response.created until the matching response.done or
-// output_audio_buffer.cleared (responses are matched by id), on any output
-// delta for the AssistantTailHold after it, and while the optional
-// Deps.PlaybackActive probe reports playback. While it is closed, speech and
-// hangover frames are held, bounded by MaxHeldFrames and MaxHoldBuffer, and
-// flushed to the uplink as one batch when it opens (by an event, a frame, a
-// timer at the end of the tail hold, or Flush). Every batch carries a flush
-// generation; a batch is drained once and a generation is never started
-// twice, so held audio is never replayed.
+// still admitted) and assistant_blocked (speech or hangover met by a closed
+// barrier; such frames go straight there, never through speaking). A user
+// turn runs from its first speech frame until a frame finds its hangover
+// over (or Close), whatever the barrier does meanwhile: it counts one
+// SpeechStartEvents and one SpeechEndEvents, and its end is reported by
+// EventTurnEnded with its length. (The seed counted every entry into and
+// exit from speaking instead, so a pause inside the hangover, or speech
+// under the barrier, counted again.)
+//
+// The assistant playback barrier closes on response.created until the
+// matching response.done or output_audio_buffer.cleared (responses are
+// matched by id), on any output delta for the AssistantTailHold after it,
+// and while the optional Deps.PlaybackActive probe reports playback. It is
+// never closed longer than MaxBarrierClosed (30 s): a lost response.done or
+// a stuck probe would otherwise mute the user for the rest of the call.
+// When a closure reaches it the barrier opens by itself
+// (EventBarrierForcedOpen, Reason max_closed_time, counted in
+// BarrierForcedOpens) and stays open, whatever deltas, tail or probe say,
+// until the next response.created. While it is closed, speech and hangover
+// frames are held, bounded by MaxHeldFrames and MaxHoldBuffer, and flushed
+// to the uplink as one batch when it opens (by an event, a frame, a timer at
+// the end of the tail hold or at MaxBarrierClosed, or Flush). Every batch
+// carries a flush generation; a batch is drained once and a generation is
+// never started twice, so held audio is never replayed.
 //
 // # Echo and barge-in
 //
@@ -81,7 +95,8 @@
 // # Configuration
 //
 // Zero Config fields take the seed's defaults: Hangover 220ms,
-// AssistantTailHold 180ms, MaxHoldBuffer 2200ms, MaxHeldFrames 80,
+// AssistantTailHold 180ms (and, beyond the seed, MaxBarrierClosed 30s,
+// which must exceed it), MaxHoldBuffer 2200ms, MaxHeldFrames 80,
 // UplinkTimeout 120ms, MaxQueueDepth 4, MaxConcurrentUplinks 1,
 // OverflowPolicy drop_oldest, BargeIn hold, StreamLabel "default",
 // MaxStreams 8. DisableStateTransitionEvents and DropDuringAssistantPlayback
@@ -100,9 +115,10 @@
 //
 // Deps.OnEvent receives Event values after the gate's lock is released:
 // state transitions (with reason and ids), barrier response created/done,
-// held flush complete (generation, frames), interruption, uplink result per
-// frame (latency, error), frames evicted by drop_oldest, and errors with the
-// seed's codes (INVALID_FRAME, UPLINK_TIMEOUT, UPLINK_ERROR,
+// barrier forced open, held flush complete (generation, frames),
+// interruption, uplink result per frame (latency, error), user turn ended
+// (duration), frames evicted by drop_oldest or discarded by Close, and
+// errors with the seed's codes (INVALID_FRAME, UPLINK_TIMEOUT, UPLINK_ERROR,
 // LANE_RESOLUTION_FAILED). A panicking listener is counted (ObserverPanics)
 // and never disturbs the audio path. With no listener no event is built.
 //
@@ -114,7 +130,11 @@
 // out, total uplink latency, speech start/end, barrier-blocked frames, lane
 // failures) and this gate's additions (echo frames, far-end frames,
 // interruptions, barge-in frames admitted, flush failures, discarded held
-// frames, stale flushes, uplink/observer/probe panics). Snapshot returns
-// them with the turn state, queue, held buffer, barrier, average uplink
-// latency and effective config; ResetMetrics zeroes the counters.
+// frames, stale flushes, uplink/observer/probe panics, barrier forced
+// opens). SpeechStartEvents and SpeechEndEvents count user turns (see above).
+// Snapshot returns them with the turn state, queue, held buffer, barrier,
+// each stream's noise floor as its detector tracks it (NoiseFloorDB, Noise),
+// average uplink latency and effective config; ResetMetrics zeroes the
+// counters. Package gateprom exports the counters and state of all of a
+// process's gates to Prometheus.
 package gate
