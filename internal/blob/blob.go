@@ -1,7 +1,8 @@
-// Package blob is the claim-check store for images: the starter puts an image
-// here and the workflow carries only a Ref (key, media type, size, SHA-256),
-// so large payloads never travel through workflow history. Activities read the
-// bytes back and verify them against the Ref.
+// Package blob is the claim-check store for images
+// (CONTRACT.md#consensus-inputs): the starter puts an image here and the
+// workflow carries only a Ref (key, media type, size, SHA-256), so large
+// payloads never travel through workflow history. Activities read the bytes
+// back and verify them against the Ref.
 //
 // The store is a local folder, content-addressed by SHA-256: putting the same
 // bytes twice is a no-op, and a worker on the same machine (or sharing the

@@ -2,8 +2,8 @@ package ledger
 
 import "context"
 
-// auditChecks are the ledger invariants as queries that return one text
-// column per violation. They use only SQL common to SQLite and PostgreSQL.
+// auditChecks are the ledger invariants (CONTRACT.md#ledger-audit) as queries
+// that return one text column per violation. They use only SQL common to SQLite and PostgreSQL.
 var auditChecks = []string{
 	// Double entry: every transaction sums to zero.
 	`SELECT 'journal tx ' || tx_id || ' sums to ' || SUM(amount)

@@ -42,7 +42,8 @@ func (m Model) Validate() error {
 }
 
 // Cost is the price of the given token counts at this model's prices:
-// ceil((prompt*PromptPer1K + completion*CompletionPer1K) / 1000).
+// ceil((prompt*PromptPer1K + completion*CompletionPer1K) / 1000)
+// (CONTRACT.md#charges-and-rounding).
 // Rounding happens once, on the sum, and always up, so a request is never
 // billed below its exact fractional price and never more than one
 // micro-credit above it. Callers bound the counts (see MaxTokens).

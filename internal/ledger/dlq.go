@@ -15,8 +15,9 @@ const (
 )
 
 // DLQRecord is one of the saga's versioned dead-letter records
-// (RELEASE_FAILED, CAPTURE_FAILED, TRANSITION_FAILED). The payload is kept
-// verbatim; consumers are idempotent on (Type, JobID, SchemaVersion).
+// (RELEASE_FAILED, CAPTURE_FAILED, TRANSITION_FAILED; payload schema in
+// CONTRACT.md#dlq-records). The payload is kept verbatim; consumers are
+// idempotent on (Type, JobID, SchemaVersion).
 type DLQRecord struct {
 	Type          string          `json:"type"`
 	JobID         string          `json:"jobId"`

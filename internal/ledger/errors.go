@@ -8,6 +8,7 @@ import (
 // Reason is the machine-readable cause of a business rejection. The saga maps
 // a rejection to a non-retryable failure (RESERVATION_FAILED / CAPTURE_FAILED,
 // dlq_only); anything that is not a rejection is infrastructure and retryable.
+// See CONTRACT.md#ledger-rejections.
 type Reason string
 
 const (

@@ -1,6 +1,7 @@
 // Package ledger is inferflow's credit ledger (the saga's "billing service"):
 // per-user credit accounts, reservations (holds) priced from a model catalog,
 // an append-only double-entry journal, the saga's DLQ records and job states.
+// Its rules are specified in CONTRACT.md#ledger.
 //
 // Money is integer micro-credits (int64). Every mutating call is idempotent on
 // its key. Business rejections are *RejectedError; everything else is an
@@ -19,7 +20,7 @@ import (
 )
 
 // DefaultHoldTTL is the reservation lifetime when ReserveRequest.TTL is zero
-// (the seed's billing contract: 10 minutes).
+// (see CONTRACT.md#hold-expiry).
 const DefaultHoldTTL = 10 * time.Minute
 
 // MaxHoldTTL bounds a hold so a typo cannot lock credits for years.
@@ -60,7 +61,7 @@ type Ledger interface {
 	RecordDLQAttempt(ctx context.Context, typ, jobID string, schemaVersion int) (int, error)
 
 	// SetJobState records a job's saga state (upsert); JobState returns ""
-	// for a job never recorded (the seed's [absent] state).
+	// for a job never recorded (see CONTRACT.md#dlq-records).
 	SetJobState(ctx context.Context, jobID, state string) error
 	JobState(ctx context.Context, jobID string) (string, error)
 

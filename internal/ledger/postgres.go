@@ -229,6 +229,13 @@ func outcomeErr(outcome, body, msg, key string, dst any) error {
 	}
 }
 
+// pgRowTo adapts a scanner shared with the SQLite backend to pgx's row
+// collectors. (pgx.RowToStructByName would need a second, tagged struct for
+// the micro-second timestamps; the positional scanners serve both backends.)
+func pgRowTo[T any](scan func(rowScanner) (T, error)) pgx.RowToFunc[T] {
+	return func(row pgx.CollectableRow) (T, error) { return scan(row) }
+}
+
 func rfc3339(t time.Time) string { return t.Format(time.RFC3339Nano) }
 
 func (l *pgLedger) Credit(ctx context.Context, userID string, amount int64, key string) error {
@@ -388,15 +395,8 @@ func (l *pgLedger) Holds(ctx context.Context, userID string) ([]Reservation, err
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanReservation(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return rows.Err()
+		out, err = pgx.AppendRows([]Reservation(nil), rows, pgRowTo(scanReservation))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: postgres holds: %w", err)

@@ -69,15 +69,8 @@ func (l *pgLedger) ListDLQ(ctx context.Context, status DLQStatus) ([]DLQRecord, 
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			d, err := scanDLQ(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return rows.Err()
+		out, err = pgx.AppendRows([]DLQRecord(nil), rows, pgRowTo(scanDLQ))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: postgres list dlq: %w", err)

@@ -324,17 +324,10 @@ func (l *sqliteLedger) Balance(ctx context.Context, userID string) (Balance, err
 	if err != nil {
 		return Balance{}, fmt.Errorf("ledger: balance: %w", err)
 	}
-	defer rows.Close()
 	var b Balance
-	for rows.Next() {
-		var kind string
-		var v int64
-		if err := rows.Scan(&kind, &v); err != nil {
-			return Balance{}, fmt.Errorf("ledger: balance: %w", err)
-		}
-		b.set(kind, v)
-	}
-	if err := rows.Err(); err != nil {
+	var kind string
+	var v int64
+	if err := forEachRow(rows, []any{&kind, &v}, func() error { b.set(kind, v); return nil }); err != nil {
 		return Balance{}, fmt.Errorf("ledger: balance: %w", err)
 	}
 	return b, nil
@@ -412,7 +405,7 @@ func decodeResult(js string, dst any) error {
 	return nil
 }
 
-func scanReservation(row interface{ Scan(...any) error }) (Reservation, error) {
+func scanReservation(row rowScanner) (Reservation, error) {
 	var r Reservation
 	var status string
 	var created, expires, resolved int64
@@ -589,17 +582,8 @@ func (l *sqliteLedger) ExpireHolds(ctx context.Context, now time.Time) (int, err
 			if err != nil {
 				return fmt.Errorf("ledger: expire: %w", err)
 			}
-			var due []Reservation
-			for rows.Next() {
-				r, err := scanReservation(rows)
-				if err != nil {
-					rows.Close()
-					return fmt.Errorf("ledger: expire: %w", err)
-				}
-				due = append(due, r)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+			due, err := collectRows(rows, scanReservation)
+			if err != nil {
 				return fmt.Errorf("ledger: expire: %w", err)
 			}
 			for _, r := range due {
@@ -628,16 +612,8 @@ func (l *sqliteLedger) Holds(ctx context.Context, userID string) ([]Reservation,
 	if err != nil {
 		return nil, fmt.Errorf("ledger: holds: %w", err)
 	}
-	defer rows.Close()
-	var out []Reservation
-	for rows.Next() {
-		r, err := scanReservation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("ledger: holds: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectRows(rows, scanReservation)
+	if err != nil {
 		return nil, fmt.Errorf("ledger: holds: %w", err)
 	}
 	return out, nil
@@ -680,15 +656,10 @@ func (l *sqliteLedger) Audit(ctx context.Context) (AuditReport, error) {
 			if err != nil {
 				return nil, fmt.Errorf("ledger: audit %q: %w", q, err)
 			}
-			defer rows.Close()
-			var out []string
-			for rows.Next() {
-				var s string
-				if err := rows.Scan(&s); err != nil {
-					return nil, fmt.Errorf("ledger: audit: %w", err)
-				}
-				out = append(out, s)
+			out, err := collectRows(rows, scanString)
+			if err != nil {
+				return nil, fmt.Errorf("ledger: audit: %w", err)
 			}
-			return out, rows.Err()
+			return out, nil
 		})
 }

@@ -31,7 +31,7 @@ func (l *sqliteLedger) PutDLQ(ctx context.Context, rec DLQRecord) (bool, error) 
 
 const sqlDLQCols = `type, job_id, schema_version, payload, status, attempts, note, created_at, updated_at`
 
-func scanDLQ(row interface{ Scan(...any) error }) (DLQRecord, error) {
+func scanDLQ(row rowScanner) (DLQRecord, error) {
 	var d DLQRecord
 	var payload, status string
 	var created, updated int64
@@ -67,16 +67,8 @@ func (l *sqliteLedger) ListDLQ(ctx context.Context, status DLQStatus) ([]DLQReco
 	if err != nil {
 		return nil, fmt.Errorf("ledger: list dlq: %w", err)
 	}
-	defer rows.Close()
-	var out []DLQRecord
-	for rows.Next() {
-		d, err := scanDLQ(rows)
-		if err != nil {
-			return nil, fmt.Errorf("ledger: list dlq: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectRows(rows, scanDLQ)
+	if err != nil {
 		return nil, fmt.Errorf("ledger: list dlq: %w", err)
 	}
 	return out, nil

@@ -89,6 +89,7 @@ func fields(kv []any) []zap.Field {
 	return out
 }
 
-// Critical is the key/value pair that marks a paging-severity entry. zap has
-// no level above error that does not panic or exit, so severity is a field.
+// Critical is the key/value pair that marks a paging-severity entry
+// (CONTRACT.md#log-events). zap has no level above error that does not panic
+// or exit, so severity is a field.
 var Critical = []any{"severity", "CRITICAL"}

@@ -1,7 +1,8 @@
 // Package metrics exposes the worker's Prometheus /metrics endpoint and a
 // Temporal SDK metrics handler that writes into it. Both the SDK's own metrics
-// and the seed's metrics (emitted through workflow.GetMetricsHandler and
-// activity.GetMetricsHandler, so they are replay-safe) end up in one registry.
+// and inferflow's (CONTRACT.md#metrics; emitted through
+// workflow.GetMetricsHandler and activity.GetMetricsHandler, so they are
+// replay-safe) end up in one registry.
 //
 // Naming follows Prometheus conventions: dots become underscores, counters
 // get "_total", timers become histograms in seconds ("_duration_ms" becomes
@@ -77,7 +78,8 @@ type timer struct{ o prometheus.Observer }
 
 func (t timer) Record(d time.Duration) { t.o.Observe(d.Seconds()) }
 
-// BaseName turns a dotted seed name into a Prometheus name.
+// BaseName turns a dotted metric name (CONTRACT.md#metrics) into a Prometheus
+// name.
 func BaseName(name string) string {
 	return strings.NewReplacer(".", "_", "-", "_").Replace(name)
 }

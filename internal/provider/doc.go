@@ -12,9 +12,10 @@
 //     Ollama, LM Studio, OpenRouter) with image input and JSON output.
 //
 // Retries belong to Temporal, not to this package: every call makes exactly
-// one attempt. Failures are *Error values carrying the seed's error codes
-// (TIMEOUT, RATE_LIMITED, SERVER_ERROR, CLIENT_ERROR, INVALID_OUTPUT) and,
-// for 429s, the server's Retry-After, so an activity can map them to a
-// retry policy. A cancelled context is returned as a wrapped ctx.Err(), never
-// as an *Error, so callers can tell an intentional cancel from a failure.
+// one attempt. Failures are *Error values carrying the model call codes
+// (TIMEOUT, RATE_LIMITED, SERVER_ERROR, CLIENT_ERROR, INVALID_OUTPUT; see
+// CONTRACT.md#model-call-codes) and, for 429s, the server's Retry-After, so
+// an activity can map them to a retry policy. A cancelled context is returned
+// as a wrapped ctx.Err(), never as an *Error, so callers can tell an
+// intentional cancel from a failure.
 package provider

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Code is a model-call error code from the specification. Its string form is
+// Code is a model call code (CONTRACT.md#model-call-codes). Its string form is
 // what activities put into Temporal application errors, so it must not change.
 type Code string
 
@@ -23,7 +23,8 @@ const (
 	CodeClientError   Code = "CLIENT_ERROR"
 	CodeInvalidOutput Code = "INVALID_OUTPUT"
 	// CodeInvalidInput is the judge's own code for malformed valuations
-	// (JudgeErrorCode INVALID_INPUT in the seed). It is never retried.
+	// (judgeErrorCode INVALID_INPUT, CONTRACT.md#judge-input). It is never
+	// retried.
 	CodeInvalidInput Code = "INVALID_INPUT"
 )
 
@@ -100,15 +101,14 @@ func (e *InvalidInputError) Error() string {
 
 func (e *InvalidInputError) Unwrap() error { return e.Err }
 
-// CodeOf classifies any error from a provider call, following the seed's
-// classifyVisionError / classifyModelError: an *Error keeps its code; timeouts
-// and aborts are TIMEOUT; connection failures and anything unknown are
-// SERVER_ERROR (the seed's safe default: assume transient). It returns "" for
-// a nil error.
+// CodeOf classifies any error from a provider call (CONTRACT.md#model-providers):
+// an *Error keeps its code; timeouts and aborts are TIMEOUT; connection
+// failures and anything unknown are SERVER_ERROR (the safe default: assume
+// transient). It returns "" for a nil error.
 //
-// A cancelled context is classified TIMEOUT, as the seed classifies any
-// AbortError; callers that need to tell an intentional cancel apart must
-// check errors.Is(err, context.Canceled) first.
+// A cancelled context is classified TIMEOUT, like any aborted call; callers
+// that need to tell an intentional cancel apart must check
+// errors.Is(err, context.Canceled) first.
 func CodeOf(err error) Code {
 	if err == nil {
 		return ""

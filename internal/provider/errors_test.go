@@ -33,7 +33,7 @@ func TestCodeOf(t *testing.T) {
 		{"deadline", context.DeadlineExceeded, CodeTimeout},
 		{"wrapped deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), CodeTimeout},
 		{"os deadline", os.ErrDeadlineExceeded, CodeTimeout},
-		{"cancel is an abort like the seed's AbortError", context.Canceled, CodeTimeout},
+		{"a cancel is an abort: TIMEOUT", context.Canceled, CodeTimeout},
 		{"net timeout", &net.OpError{Op: "read", Err: timeoutErr{}}, CodeTimeout},
 		{"conn reset", &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, CodeServerError},
 		{"conn refused", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, CodeServerError},

@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// Supported media types, as in the seed's ImageInputSchema.
+// Supported media types (CONTRACT.md#consensus-inputs).
 const (
 	MediaTypeJPEG = "image/jpeg"
 	MediaTypePNG  = "image/png"

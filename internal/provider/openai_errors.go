@@ -10,8 +10,8 @@ import (
 )
 
 // statusError maps a non-2xx response: 429 → RATE_LIMITED, 5xx →
-// SERVER_ERROR, other 4xx → CLIENT_ERROR (as the seed's classifier does), and
-// anything else unexpected → SERVER_ERROR.
+// SERVER_ERROR, other 4xx → CLIENT_ERROR, and anything else unexpected →
+// SERVER_ERROR (CONTRACT.md#model-call-codes).
 func (c *OpenAI) statusError(op string, resp *http.Response, body []byte) error {
 	code := CodeServerError
 	switch s := resp.StatusCode; {

@@ -5,23 +5,26 @@ import "context"
 // VisionRequest asks a vision model to value one item image.
 type VisionRequest struct {
 	Image Image
-	// ModelID selects the model; "" means the configured default. The seed
-	// lets each of the three call slots name its own model.
+	// ModelID selects the model; "" means the configured default. Each of the
+	// three call slots may name its own model (CONTRACT.md#consensus-options).
 	ModelID string
-	// RequestID correlates logs and server-side traces (the seed uses
-	// itemId_v<slot>_a<attempt>); it is not an idempotency key.
+	// RequestID correlates logs and server-side traces
+	// (<itemId>_v<slot>_a<attempt>, CONTRACT.md#consensus-retries); it is not
+	// an idempotency key.
 	RequestID string
 }
 
-// VisionOutput is a vision model's valuation (the seed's RawVisionOutput).
+// VisionOutput is a vision model's valuation, before the output contract is
+// checked (CONTRACT.md#model-output-contract).
 type VisionOutput struct {
 	Value      float64
 	Confidence float64
 	ModelID    string
 }
 
-// Valuation is one anonymous judge input: the seed hands the judge ordered
-// {value, confidence} pairs without call indexes or model ids.
+// Valuation is one anonymous judge input: the judge gets ordered
+// {value, confidence} pairs without call indexes or model ids
+// (CONTRACT.md#judge-input).
 type Valuation struct {
 	Value      float64 `json:"value"`
 	Confidence float64 `json:"confidence"`
@@ -33,7 +36,8 @@ type JudgeRequest struct {
 	RequestID  string
 }
 
-// JudgeOutput is the consensus (the seed's RawJudgeOutput).
+// JudgeOutput is the judge's consensus, before the output contract is checked
+// (CONTRACT.md#model-output-contract).
 type JudgeOutput struct {
 	Value      float64
 	Confidence float64

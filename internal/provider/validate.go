@@ -6,10 +6,10 @@ import (
 	"strings"
 )
 
-// These mirror the seed's zod schemas for model output. A model that breaks
-// them has broken its contract: INVALID_OUTPUT, never retried.
+// These are the model output contract (CONTRACT.md#model-output-contract). A
+// model that breaks it fails with INVALID_OUTPUT, never retried.
 
-// ValidateVision checks a vision result (RawVisionOutputSchema).
+// ValidateVision checks a vision result.
 func ValidateVision(o VisionOutput) error {
 	if err := checkValue("vision", o.Value); err != nil {
 		return err
@@ -23,7 +23,7 @@ func ValidateVision(o VisionOutput) error {
 	return nil
 }
 
-// ValidateJudge checks a judge result (RawJudgeOutputSchema).
+// ValidateJudge checks a judge result.
 func ValidateJudge(o JudgeOutput) error {
 	if err := checkValue("judge", o.Value); err != nil {
 		return err
@@ -59,7 +59,7 @@ func ValidateCompletion(o CompletionOutput) error {
 }
 
 // ValidateJudgeInput checks valuations before they reach a judge
-// (JudgeInputSchema). A failure is the caller's bug, so it is an
+// (CONTRACT.md#judge-input). A failure is the caller's bug, so it is an
 // *InvalidInputError (code INVALID_INPUT), distinct from INVALID_OUTPUT.
 func ValidateJudgeInput(vs []Valuation) error {
 	if len(vs) == 0 {
