@@ -299,11 +299,15 @@ func (w *wireServerEvent) build() (ServerMessage, error) {
 // EncodeAudio encodes PCM16 mono as the protocol's base64 little-endian
 // bytes.
 func EncodeAudio(pcm []int16) string {
-	b := make([]byte, 2*len(pcm))
-	for i, s := range pcm {
-		binary.LittleEndian.PutUint16(b[2*i:], uint16(s))
+	return base64.StdEncoding.EncodeToString(appendPCM(make([]byte, 0, 2*len(pcm)), pcm))
+}
+
+// appendPCM appends pcm as little-endian bytes.
+func appendPCM(dst []byte, pcm []int16) []byte {
+	for _, s := range pcm {
+		dst = binary.LittleEndian.AppendUint16(dst, uint16(s))
 	}
-	return base64.StdEncoding.EncodeToString(b)
+	return dst
 }
 
 // DecodeAudio decodes base64 little-endian PCM16, at most

@@ -2,6 +2,7 @@ package realtimemodel
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -143,6 +144,7 @@ type Simulated struct {
 	resp                 *simResponse
 	deltas               int
 	pace, slow           *time.Timer
+	pcmBuf               []byte // emitDelta's scratch
 }
 
 type simResponse struct {
@@ -448,7 +450,7 @@ func (s *Simulated) step() bool {
 	}
 	pcm := make([]int16, n)
 	r.plan.render(pcm, r.sent)
-	if !s.emit(&ResponseOutputAudioDelta{ResponseID: r.id, ItemID: r.item, Delta: EncodeAudio(pcm), Audio: pcm}) {
+	if !s.emitDelta(r, pcm) {
 		return false
 	}
 	r.sent += n
@@ -543,7 +545,35 @@ func (s *Simulated) emit(v ServerMessage) bool {
 		s.setErr(fmt.Errorf("realtimemodel: encode %s: %w", v.ServerEventType(), err))
 		return false
 	}
-	ev := ServerEvent{Type: v.ServerEventType(), Raw: raw, Value: v}
+	return s.deliver(ServerEvent{Type: v.ServerEventType(), Raw: raw, Value: v})
+}
+
+// emitDelta is emit for audio deltas, the bulk of the traffic: the JSON is
+// written directly, base64 straight into it, instead of through
+// encoding/json. The ids are ours and need no escaping.
+func (s *Simulated) emitDelta(r *simResponse, pcm []int16) bool {
+	s.nEvent++
+	id := "event_" + strconv.Itoa(s.nEvent)
+	raw := make([]byte, 0, 160+base64.StdEncoding.EncodedLen(2*len(pcm)))
+	raw = append(raw, `{"event_id":"`...)
+	raw = append(raw, id...)
+	raw = append(raw, `","type":"response.output_audio.delta","response_id":"`...)
+	raw = append(raw, r.id...)
+	raw = append(raw, `","item_id":"`...)
+	raw = append(raw, r.item...)
+	raw = append(raw, `","output_index":0,"content_index":0,"delta":"`...)
+	start := len(raw)
+	s.pcmBuf = appendPCM(s.pcmBuf[:0], pcm)
+	raw = base64.StdEncoding.AppendEncode(raw, s.pcmBuf)
+	end := len(raw)
+	raw = append(raw, `"}`...)
+	return s.deliver(ServerEvent{Type: TypeResponseOutputAudioDelta, Raw: raw, Value: &ResponseOutputAudioDelta{
+		EventID: id, Type: TypeResponseOutputAudioDelta, ResponseID: r.id, ItemID: r.item,
+		Delta: string(raw[start:end]), Audio: pcm}})
+}
+
+// deliver sends ev on Events, waiting at most SlowConsumerTimeout for room.
+func (s *Simulated) deliver(ev ServerEvent) bool {
 	select {
 	case s.events <- ev:
 		return true
