@@ -124,7 +124,8 @@ type Simulated struct {
 	events chan ServerEvent
 	cmds   chan command
 	done   chan struct{} // closed by Close
-	ended  chan struct{} // closed when the loop has returned
+	ended  chan struct{} // closed when the loop stops, before events is closed
+	exited chan struct{} // closed last, when the loop has returned
 
 	closeOnce sync.Once
 	mu        sync.Mutex
@@ -175,6 +176,7 @@ func NewSimulated(cfg SimConfig) (*Simulated, error) {
 		cmds:   make(chan command, commandBuffer),
 		done:   make(chan struct{}),
 		ended:  make(chan struct{}),
+		exited: make(chan struct{}),
 		rs:     newResampler(InputRate, ServiceRate),
 	}
 	go s.run()
@@ -205,7 +207,7 @@ func (s *Simulated) Close() error {
 		s.setErr(ErrClosed)
 		close(s.done)
 	})
-	<-s.ended
+	<-s.exited
 	return nil
 }
 
@@ -294,8 +296,11 @@ func (s *Simulated) send(ctx context.Context, op string, c command) error {
 // ---- the service side: everything below runs on the loop goroutine ----
 
 func (s *Simulated) run() {
+	// On return, in this order: methods refuse work, Events is closed (err
+	// is set by then), Close may return.
+	defer close(s.exited)
+	defer close(s.events)
 	defer close(s.ended)
-	defer close(s.events) // after err is set, before ended
 	defer func() {
 		if s.pace != nil {
 			s.pace.Stop()
