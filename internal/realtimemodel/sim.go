@@ -130,6 +130,7 @@ type Simulated struct {
 	closeOnce sync.Once
 	mu        sync.Mutex
 	err       error
+	stats     SimStats
 
 	sendMu  sync.Mutex // orders resampling and enqueueing of SendAudio
 	rs      *resampler
@@ -183,6 +184,28 @@ func NewSimulated(cfg SimConfig) (*Simulated, error) {
 	return s, nil
 }
 
+// SimStats counts what a Simulated received and produced, so a session
+// test can check what reached the model.
+type SimStats struct {
+	AudioIn   int64 // samples at InputRate taken by SendAudio
+	Committed int64 // samples at ServiceRate committed into user items
+	Responses int   // responses created
+	AudioOut  int64 // reply samples at ServiceRate sent in audio deltas
+}
+
+// Stats returns the counters so far.
+func (s *Simulated) Stats() SimStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+func (s *Simulated) count(f func(*SimStats)) {
+	s.mu.Lock()
+	f(&s.stats)
+	s.mu.Unlock()
+}
+
 // Events implements Upstream.
 func (s *Simulated) Events() <-chan ServerEvent { return s.events }
 
@@ -229,7 +252,11 @@ func (s *Simulated) SendAudio(ctx context.Context, pcm []int16) error {
 	for _, v := range s.scratch {
 		h = (h ^ uint64(uint16(v))) * 1099511628211
 	}
-	return s.send(ctx, "send audio", command{kind: cmdAppend, n: len(s.scratch), hash: h})
+	if err := s.send(ctx, "send audio", command{kind: cmdAppend, n: len(s.scratch), hash: h}); err != nil {
+		return err
+	}
+	s.count(func(st *SimStats) { st.AudioIn += int64(len(pcm)) })
+	return nil
 }
 
 // CommitTurn implements Upstream.
@@ -378,6 +405,7 @@ func (s *Simulated) handle(c command) bool {
 		ok := s.emit(&InputAudioBufferCommitted{PreviousItemID: s.lastItem, ItemID: item})
 		s.lastItem = item
 		s.committed += s.input
+		s.count(func(st *SimStats) { st.Committed += s.input })
 		s.committedHash = (s.committedHash ^ s.inputHash) * 1099511628211
 		s.input, s.inputHash = 0, 0
 		return ok
@@ -403,6 +431,7 @@ func (s *Simulated) create(tag string) bool {
 	}
 	s.nResp++
 	s.nItem++
+	s.count(func(st *SimStats) { st.Responses++ })
 	r := &simResponse{
 		id:    "resp_" + strconv.Itoa(s.nResp),
 		item:  "item_" + strconv.Itoa(s.nItem),
@@ -461,6 +490,7 @@ func (s *Simulated) step() bool {
 	r.sent += n
 	r.chunks++
 	s.deltas++
+	s.count(func(st *SimStats) { st.AudioOut += int64(n) })
 	if s.cfg.FailAfterDeltas > 0 && s.deltas == s.cfg.FailAfterDeltas {
 		return s.fail()
 	}

@@ -92,6 +92,12 @@ func TestTurnEventSequence(t *testing.T) {
 				t.Fatalf("tag not echoed in response.done")
 			}
 
+			wantStats := SimStats{AudioIn: int64(tc.samples), Committed: int64(tc.samples) * 3 / 2,
+				Responses: 1, AudioOut: int64(tc.wantOutLen)}
+			if st := s.Stats(); st != wantStats {
+				t.Fatalf("Stats = %+v, want %+v", st, wantStats)
+			}
+
 			// Value and Raw agree, and event ids are unique.
 			seen := map[string]bool{}
 			for _, ev := range evs {

@@ -19,7 +19,10 @@ import (
 // longer than the slow-consumer timeout the upstream ends, Err returns an
 // error matching ErrSlowConsumer and Events is closed. Nothing is dropped
 // or coalesced silently: a consumer sees every event or learns that the
-// upstream ended.
+// upstream ended. Methods may be called from the goroutine that reads
+// Events (e.g. CancelResponse on a barge-in); they block only while the
+// upstream is itself waiting for room in Events, and never past ctx.
+// After the upstream ended they return an error wrapping Err().
 type Upstream interface {
 	// SendAudio appends admitted user audio: PCM16 mono at InputRate
 	// (16 kHz), at most MaxAppendSamples. The upstream resamples it to
