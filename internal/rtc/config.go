@@ -35,7 +35,7 @@ const (
 	maxBufferedEventBytes = 1 << 20
 	// maxAudioPayload bounds one outbound Opus packet (RFC 6716: 1275 bytes
 	// per frame, up to 120 ms per packet fits a 1500-byte MTU anyway).
-	maxAudioPayload = 1500
+	maxAudioPayload  = 1500
 	maxAudioDuration = 120 * time.Millisecond
 )
 
@@ -174,7 +174,7 @@ func (c Config) validate() error {
 		return &ConfigError{"MaxSessionsPerToken", fmt.Sprintf("%d: want 1..MaxSessions (%d)", c.MaxSessionsPerToken, c.MaxSessions)}
 	}
 	for _, d := range []struct {
-		field    string
+		field     string
 		v, lo, hi time.Duration
 	}{
 		{"IdleTimeout", c.IdleTimeout, 100 * time.Millisecond, time.Hour},
@@ -244,9 +244,10 @@ func (n Network) iceServers() []webrtc.ICEServer {
 	return out
 }
 
-// newAPI builds the Pion API for n. The returned closer frees the UDP mux
-// socket, if one was opened; it must run after every peer connection closed.
-func newAPI(n Network, log *zap.Logger, disconnected time.Duration) (*webrtc.API, func() error, error) {
+// newAPI builds the Pion API for n. When muxConn is set, all ICE traffic
+// goes through it (the client's case). The returned closer frees the UDP mux
+// and its socket, if any; it must run after every peer connection closed.
+func newAPI(n Network, log *zap.Logger, muxConn net.PacketConn) (*webrtc.API, func() error, error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range []struct {
 		cap webrtc.RTPCodecCapability
@@ -281,12 +282,12 @@ func newAPI(n Network, log *zap.Logger, disconnected time.Duration) (*webrtc.API
 	} else {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	}
-	if disconnected > 0 {
-		// Pion's failed timeout stays longer than ours so that our grace decides.
-		se.SetICETimeouts(disconnected, 25*time.Second, disconnected/3)
-	}
 	closer := func() error { return nil }
 	switch {
+	case muxConn != nil:
+		mux := webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), muxConn)
+		se.SetICEUDPMux(mux)
+		closer = mux.Close
 	case n.UDPPortMin != 0:
 		if err := se.SetEphemeralUDPPortRange(n.UDPPortMin, n.UDPPortMax); err != nil {
 			return nil, nil, &ConfigError{"UDPPortMin/UDPPortMax", err.Error()}

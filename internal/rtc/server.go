@@ -36,7 +36,7 @@ type Server struct {
 	closeMux  func() error
 	onSession func(ctx context.Context, s *Session)
 
-	muxOnce  sync.Once
+	muxOnce sync.Once
 
 	mu       sync.Mutex
 	closed   bool
@@ -62,7 +62,7 @@ func NewServer(cfg Config, onSession func(ctx context.Context, s *Session)) (*Se
 		tokens[k] = v
 	}
 	cfg.Tokens = tokens
-	api, closeMux, err := newAPI(cfg.Network, cfg.Logger, 0)
+	api, closeMux, err := newAPI(cfg.Network, cfg.Logger, nil)
 	if err != nil {
 		return nil, err
 	}
