@@ -36,6 +36,9 @@ type ClientOptions struct {
 	// ServerOpensEvents makes the client open a "control" data channel (so the
 	// offer has a data section) and wait for the server's "events" channel.
 	ServerOpensEvents bool
+	// NoDataChannel offers no data section at all: the server cannot open
+	// "events" and drops what the session sends.
+	NoDataChannel bool
 	// DropRate (0..1) of WriteAudio packets silently not sent; ReorderRate
 	// (0..1) of packets held back and sent after the next one. Sequence
 	// numbers advance as if nothing happened. Seed makes both repeatable.
@@ -210,7 +213,9 @@ func (c *Client) setup(ctx context.Context, api *webrtc.API, whipURL string, cod
 			}
 		})
 	}
-	if opts.ServerOpensEvents {
+	switch {
+	case opts.NoDataChannel:
+	case opts.ServerOpensEvents:
 		if _, err := pc.CreateDataChannel("control", nil); err != nil {
 			return fmt.Errorf("rtc: control data channel: %w", err)
 		}
@@ -219,7 +224,7 @@ func (c *Client) setup(ctx context.Context, api *webrtc.API, whipURL string, cod
 				onEvents(dc)
 			}
 		})
-	} else {
+	default:
 		dc, err := pc.CreateDataChannel(EventsLabel, nil)
 		if err != nil {
 			return fmt.Errorf("rtc: events data channel: %w", err)

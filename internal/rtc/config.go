@@ -125,7 +125,7 @@ func (c Config) withDefaults() Config {
 		c.MaxSessions = DefaultMaxSessions
 	}
 	if c.MaxSessionsPerToken == 0 {
-		c.MaxSessionsPerToken = DefaultMaxSessionsPerToken
+		c.MaxSessionsPerToken = min(DefaultMaxSessionsPerToken, c.MaxSessions)
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout

@@ -3,14 +3,19 @@ package rtc
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 )
 
 // TestMain fails the package if any test leaves a goroutine behind: every
@@ -445,4 +450,317 @@ func TestLimits(t *testing.T) {
 	eventually(t, 2*time.Second, "slot released", func() bool { return h.srv.Len() == 1 })
 	h.mustDial(carolToken, ClientOptions{})
 	h.nextSession()
+}
+
+// makeOffer builds a real Pion offer (no candidates needed: these offers
+// never get as far as ICE).
+func makeOffer(t *testing.T, audio, data bool) string {
+	t.Helper()
+	api, closeMux, err := newAPI(loopbackNetwork(t), zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = closeMux() }()
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pc.Close() }()
+	if audio {
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if data {
+		if _, err := pc.CreateDataChannel("x", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return offer.SDP
+}
+
+const pcmuOnlyOffer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
+	"m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+
+// Parses and offers Opus, but has no ICE credentials or DTLS fingerprint:
+// only Pion's SetRemoteDescription can refuse it.
+const opusWithoutICEOffer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
+	"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=rtpmap:111 opus/48000/2\r\na=sendrecv\r\n"
+
+func TestBadRequests(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxSessions, cfg.MaxSessionsPerToken = 2, 1
+	h := newHarness(t, cfg)
+	good := makeOffer(t, true, true)
+	noAudio := makeOffer(t, false, true)
+	rejectedAudio := strings.Replace(good, "m=audio 9 ", "m=audio 0 ", 1)
+	if rejectedAudio == good {
+		t.Fatal("offer has no m=audio 9 line to reject")
+	}
+
+	// A live session of bob's, to prove other tokens cannot see or end it.
+	bob := h.mustDial(bobToken, ClientOptions{})
+	bobSession := h.nextSession()
+	bobPath := WHIPPath + "/" + bobSession.ID()
+	// Let bob's session finish starting (data channel open) so that its
+	// goroutines are not mistaken for leaks below.
+	bobSession.SendEvent([]byte("{}"))
+	select {
+	case <-bob.Events():
+	case <-time.After(2 * time.Second):
+		t.Fatal("bob's events channel never opened")
+	}
+
+	tests := []struct {
+		name        string
+		method      string
+		path        string
+		auth        string
+		contentType string
+		body        string
+		status      int
+		code        string
+	}{
+		{"no token", "POST", WHIPPath, "", "application/sdp", good, 401, "unauthorized"},
+		{"not a bearer token", "POST", WHIPPath, "Basic " + aliceToken, "application/sdp", good, 401, "unauthorized"},
+		{"wrong token", "POST", WHIPPath, "Bearer token-mallory-99", "application/sdp", good, 401, "unauthorized"},
+		{"not SDP", "POST", WHIPPath, "Bearer " + aliceToken, "application/json", `{"sdp":"x"}`, 415, "unsupported_media_type"},
+		{"no content type", "POST", WHIPPath, "Bearer " + aliceToken, "", good, 415, "unsupported_media_type"},
+		{"offer over 64 KiB", "POST", WHIPPath, "Bearer " + aliceToken, "application/sdp", good + strings.Repeat("a=x-pad:0123456789\r\n", 4000), 413, "payload_too_large"},
+		{"offer over 64 KiB, chunked", "POST", WHIPPath, "Bearer " + aliceToken, "application/sdp", "chunked:" + good + strings.Repeat("a=x-pad:0123456789\r\n", 4000), 413, "payload_too_large"},
+		{"unparsable offer", "POST", WHIPPath, "Bearer " + aliceToken, "application/sdp", "hello", 400, "bad_offer"},
+		{"no audio m-line", "POST", WHIPPath, "Bearer " + aliceToken, "application/sdp", noAudio, 400, "bad_offer"},
+		{"audio m-line rejected", "POST", WHIPPath, "Bearer " + aliceToken, "application/sdp", rejectedAudio, 400, "bad_offer"},
+		{"audio without opus", "POST", WHIPPath, "Bearer " + aliceToken, "application/sdp", pcmuOnlyOffer, 400, "bad_offer"},
+		{"offer Pion refuses", "POST", WHIPPath, "Bearer " + aliceToken, "application/sdp; charset=utf-8", opusWithoutICEOffer, 400, "bad_offer"},
+		{"over the per-token limit", "POST", WHIPPath, "Bearer " + bobToken, "application/sdp", good, 429, "too_many_sessions"},
+		{"GET on the endpoint", "GET", WHIPPath, "Bearer " + aliceToken, "", "", 405, "method_not_allowed"},
+		{"PATCH (trickle) on a session", "PATCH", bobPath, "Bearer " + bobToken, "application/trickle-ice-sdpfrag", "a=end-of-candidates\r\n", 405, "method_not_allowed"},
+		{"GET an unknown session", "GET", WHIPPath + "/nope", "Bearer " + aliceToken, "", "", 404, "not_found"},
+		{"DELETE an unknown session", "DELETE", WHIPPath + "/nope", "Bearer " + aliceToken, "", "", 404, "not_found"},
+		{"DELETE another token's session", "DELETE", bobPath, "Bearer " + aliceToken, "", "", 404, "not_found"},
+		{"GET another token's session", "GET", bobPath, "Bearer " + aliceToken, "", "", 404, "not_found"},
+		{"DELETE without a token", "DELETE", bobPath, "", "", "", 401, "unauthorized"},
+		{"outside the endpoint", "GET", "/other", "Bearer " + aliceToken, "", "", 404, "not_found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := goleak.IgnoreCurrent()
+			var body io.Reader = strings.NewReader(tt.body)
+			if rest, ok := strings.CutPrefix(tt.body, "chunked:"); ok {
+				body = io.MultiReader(strings.NewReader(rest)) // hides the length
+			}
+			req, err := http.NewRequest(tt.method, h.http.URL+tt.path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Close = true
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var eb errorBody
+			if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil {
+				t.Fatalf("body is not the JSON error: %v", err)
+			}
+			if resp.StatusCode != tt.status || eb.Error != tt.code || eb.Message == "" {
+				t.Fatalf("got %d %+v, want %d %s with a message", resp.StatusCode, eb, tt.status, tt.code)
+			}
+			switch tt.status {
+			case 401:
+				if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+					t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
+				}
+			case 429:
+				if resp.Header.Get("Retry-After") == "" {
+					t.Error("429 without Retry-After")
+				}
+			case 405:
+				if resp.Header.Get("Allow") == "" {
+					t.Error("405 without Allow")
+				}
+			}
+			// Nothing left behind: only bob's session, no reserved slots, no goroutines.
+			h.srv.mu.Lock()
+			pending, tokens, live := h.srv.pending, len(h.srv.perToken), len(h.srv.sessions)
+			h.srv.mu.Unlock()
+			if pending != 0 || tokens != 1 || live != 1 {
+				t.Errorf("after refusal: pending %d, tokens %d, sessions %d; want 0, 1, 1", pending, tokens, live)
+			}
+			if bobSession.Context().Err() != nil {
+				t.Errorf("bob's session ended: %s", bobSession.Reason())
+			}
+			http.DefaultClient.CloseIdleConnections()
+			// netctx runs one helper goroutine per in-flight DTLS read of
+			// bob's live connection; they come and go with each read.
+			goleak.VerifyNone(t, before, goleak.IgnoreTopFunction("github.com/pion/transport/v5/netctx.(*packetConn).ReadFromContext.func1"))
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := bob.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, bobSession, 2*time.Second)
+}
+
+func TestSnapshot(t *testing.T) {
+	h := newHarness(t, testConfig(t))
+	c := h.mustDial(aliceToken, ClientOptions{})
+	s := h.nextSession()
+	get := func() (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", c.Location(), nil)
+		req.Header.Set("Authorization", "Bearer "+aliceToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		if ct := resp.Header.Get("Content-Type"); resp.StatusCode == 200 && ct != "application/json" {
+			t.Errorf("Content-Type %q", ct)
+		}
+		return resp.StatusCode, m
+	}
+	if !strings.HasSuffix(c.Location(), WHIPPath+"/"+s.ID()) {
+		t.Fatalf("Location %q does not name session %s", c.Location(), s.ID())
+	}
+	status, m := get()
+	if status != 200 || m["id"] != s.ID() || m["userId"] != "alice" || m["stats"] == nil {
+		t.Fatalf("default snapshot: %d %v", status, m)
+	}
+	s.SetSnapshot(func() any { return map[string]any{"turns": 3, "state": "listening"} })
+	status, m = get()
+	if status != 200 || m["turns"] != float64(3) || m["state"] != "listening" {
+		t.Fatalf("handler snapshot: %d %v", status, m)
+	}
+	s.SetSnapshot(func() any { return func() {} }) // cannot be JSON
+	if status, m = get(); status != 500 || m["error"] != "internal" {
+		t.Fatalf("unmarshalable snapshot: %d %v", status, m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, s, 2*time.Second)
+	eventually(t, 2*time.Second, "session gone", func() bool { return h.srv.Len() == 0 })
+	if status, _ = get(); status != 404 {
+		t.Fatalf("snapshot of an ended session: %d, want 404", status)
+	}
+}
+
+func TestSendEventNeverBlocks(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.EventQueue = 4
+	h := newHarness(t, cfg)
+	// A caller whose offer has no data section: the events channel never
+	// opens, so the queue fills and the rest is dropped, without blocking.
+	c := h.mustDial(aliceToken, ClientOptions{NoDataChannel: true})
+	s := h.nextSession()
+	start := time.Now()
+	queued := 0
+	for range 1000 {
+		if s.SendEvent(make([]byte, 1000)) {
+			queued++
+		}
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("1000 SendEvent calls took %s", d)
+	}
+	st := s.Stats()
+	if queued != 4 || st.EventsDropped != 996 || st.EventsSent != 0 {
+		t.Errorf("queued %d, stats %+v; want 4 queued, 996 dropped, 0 sent", queued, st)
+	}
+	if s.SendEvent(nil) || s.SendEvent(make([]byte, maxEventBytes+1)) {
+		t.Error("empty or oversized event queued")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = c.Close(ctx)
+	waitDone(t, s, 2*time.Second)
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	base := func() Config {
+		return Config{Tokens: map[string]string{aliceToken: "alice"}}
+	}
+	tests := []struct {
+		field  string
+		change func(*Config)
+	}{
+		{"Tokens", func(c *Config) { c.Tokens = nil }},
+		{"Tokens", func(c *Config) { c.Tokens = map[string]string{"short": "u"} }},
+		{"Tokens", func(c *Config) { c.Tokens = map[string]string{aliceToken: ""} }},
+		{"MaxSessions", func(c *Config) { c.MaxSessions = -1 }},
+		{"MaxSessionsPerToken", func(c *Config) { c.MaxSessions, c.MaxSessionsPerToken = 2, 3 }},
+		{"IdleTimeout", func(c *Config) { c.IdleTimeout = time.Millisecond }},
+		{"GatherTimeout", func(c *Config) { c.GatherTimeout = 2 * time.Minute }},
+		{"RetryAfter", func(c *Config) { c.RetryAfter = time.Millisecond }},
+		{"EventQueue", func(c *Config) { c.EventQueue = -3 }},
+		{"PacketQueue", func(c *Config) { c.PacketQueue = 1 << 20 }},
+		{"PublicIPs", func(c *Config) { c.PublicIPs = []string{"example.org"} }},
+		{"UDPPortMin/UDPPortMax", func(c *Config) { c.UDPPortMin = 5000 }},
+		{"UDPPortMin/UDPPortMax", func(c *Config) { c.UDPPortMin, c.UDPPortMax = 6000, 5000 }},
+		{"UDPMuxAddress", func(c *Config) { c.UDPPortMin, c.UDPPortMax, c.UDPMuxAddress = 5000, 6000, ":7000" }},
+		{"UDPMuxAddress", func(c *Config) { c.UDPMuxAddress = "no-port" }},
+		{"ICEServers[0].URLs", func(c *Config) { c.ICEServers = []ICEServer{{URLs: []string{"http://stun"}}} }},
+		{"ICEServers[0].URLs", func(c *Config) { c.ICEServers = []ICEServer{{}} }},
+	}
+	for _, tt := range tests {
+		cfg := base()
+		tt.change(&cfg)
+		_, err := NewServer(cfg, func(context.Context, *Session) {})
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != tt.field {
+			t.Errorf("want a ConfigError on %s, got %v", tt.field, err)
+		}
+	}
+	if _, err := NewServer(base(), nil); err == nil {
+		t.Error("nil session handler accepted")
+	}
+	srv, err := NewServer(base(), func(context.Context, *Session) {})
+	if err != nil {
+		t.Fatalf("minimal config: %v", err)
+	}
+	if err := srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDialRejectsBadOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		url  string
+		opts ClientOptions
+	}{
+		{"not a URL", "::", ClientOptions{}},
+		{"not http", "ftp://x/whip", ClientOptions{}},
+		{"drop everything", "http://127.0.0.1:1/whip", ClientOptions{DropRate: 1}},
+		{"negative reorder", "http://127.0.0.1:1/whip", ClientOptions{ReorderRate: -0.1}},
+		{"port range", "http://127.0.0.1:1/whip", ClientOptions{Network: Network{UDPPortMin: 1, UDPPortMax: 2}}},
+		{"nothing listening", "http://127.0.0.1:1/whip", ClientOptions{ListenAddress: "127.0.0.1:0"}},
+	}
+	for _, tt := range tests {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		c, err := Dial(ctx, tt.url, aliceToken, tt.opts)
+		cancel()
+		if err == nil {
+			c.Abort()
+			t.Errorf("%s: dial succeeded", tt.name)
+		}
+	}
 }
