@@ -82,6 +82,10 @@ type Network struct {
 	IPv4Only bool
 	// ICEServers are STUN/TURN servers.
 	ICEServers []ICEServer
+	// ICEDisconnectedTimeout is how long without any ICE traffic before a
+	// connection counts as disconnected (Pion's default 5 s when zero);
+	// keepalives go out at a third of it.
+	ICEDisconnectedTimeout time.Duration
 }
 
 // Config configures a Server. Zero durations and limits take the defaults above.
@@ -218,6 +222,9 @@ func (n Network) validate(prefix string) error {
 			return &ConfigError{prefix + "Interfaces", "empty interface name"}
 		}
 	}
+	if n.ICEDisconnectedTimeout != 0 && (n.ICEDisconnectedTimeout < 100*time.Millisecond || n.ICEDisconnectedTimeout > time.Minute) {
+		return &ConfigError{prefix + "ICEDisconnectedTimeout", fmt.Sprintf("%s: want 100ms..1m", n.ICEDisconnectedTimeout)}
+	}
 	for i, s := range n.ICEServers {
 		if len(s.URLs) == 0 {
 			return &ConfigError{fmt.Sprintf("%sICEServers[%d].URLs", prefix, i), "at least one URL"}
@@ -281,6 +288,10 @@ func newAPI(n Network, log *zap.Logger, muxConn net.PacketConn) (*webrtc.API, fu
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	} else {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	}
+	if d := n.ICEDisconnectedTimeout; d > 0 {
+		// Failed stays Pion's 25 s (or later): DisconnectGrace decides first.
+		se.SetICETimeouts(d, max(25*time.Second, 2*d), d/3)
 	}
 	closer := func() error { return nil }
 	switch {

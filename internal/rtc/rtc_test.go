@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -160,20 +161,22 @@ func payloadIndex(p []byte) int { return int(binary.BigEndian.Uint32(p)) }
 func TestRoundTrip(t *testing.T) {
 	tests := []struct {
 		name      string
-		mux       bool
+		network   func(*Network)
 		opts      ClientOptions
 		wantCodec string
 		wantClock uint32
 	}{
-		{"client opens events", false, ClientOptions{}, "audio/opus", 48000},
-		{"server opens events", false, ClientOptions{ServerOpensEvents: true}, "audio/opus", 48000},
-		{"PCMU microphone over one UDP mux port", true, ClientOptions{SendPCMU: true}, "audio/PCMU", 8000},
+		{"client opens events", nil, ClientOptions{}, "audio/opus", 48000},
+		{"server opens events, UDP port range", func(n *Network) { n.UDPPortMin, n.UDPPortMax = 42000, 42999 },
+			ClientOptions{ServerOpensEvents: true}, "audio/opus", 48000},
+		{"PCMU microphone, one UDP mux port", func(n *Network) { n.UDPMuxAddress = "127.0.0.1:0" },
+			ClientOptions{SendPCMU: true}, "audio/PCMU", 8000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(t)
-			if tt.mux {
-				cfg.UDPMuxAddress = "127.0.0.1:0"
+			if tt.network != nil {
+				tt.network(&cfg.Network)
 			}
 			h := newHarness(t, cfg)
 			// Queued before the channel opens: must still arrive, in order.
@@ -356,13 +359,17 @@ func TestLossAndReorderReachServer(t *testing.T) {
 func TestSessionEnds(t *testing.T) {
 	tests := []struct {
 		name   string
+		cfg    func(*Config)
 		end    func(h *harness, c *Client, s *Session)
 		reason string
 	}{
-		{"caller vanished: idle timeout", func(_ *harness, c *Client, _ *Session) { c.Vanish() }, "idle timeout"},
-		{"caller closed the peer connection", func(_ *harness, c *Client, _ *Session) { c.Abort() }, "peer connection closed"},
-		{"session handler closes", func(_ *harness, _ *Client, s *Session) { s.Close("model gone") }, "model gone"},
-		{"server closes", func(h *harness, _ *Client, _ *Session) {
+		{"caller vanished: idle timeout", nil, func(_ *harness, c *Client, _ *Session) { c.Vanish() }, "idle timeout"},
+		{"caller vanished: ICE disconnected beyond the grace", func(c *Config) {
+			c.IdleTimeout, c.ICEDisconnectedTimeout, c.DisconnectGrace = time.Minute, 300*time.Millisecond, 200*time.Millisecond
+		}, func(_ *harness, c *Client, _ *Session) { c.Vanish() }, "ice disconnected"},
+		{"caller closed the peer connection", nil, func(_ *harness, c *Client, _ *Session) { c.Abort() }, "peer connection closed"},
+		{"session handler closes", nil, func(_ *harness, _ *Client, s *Session) { s.Close("model gone") }, "model gone"},
+		{"server closes", nil, func(h *harness, _ *Client, _ *Session) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
 			if err := h.srv.Close(ctx); err != nil {
@@ -373,12 +380,15 @@ func TestSessionEnds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(t)
-			cfg.IdleTimeout = 400 * time.Millisecond
+			cfg.IdleTimeout = 300 * time.Millisecond
+			if tt.cfg != nil {
+				tt.cfg(&cfg)
+			}
 			h := newHarness(t, cfg)
 			c := h.mustDial(aliceToken, ClientOptions{})
 			s := h.nextSession()
 			// Keep the session alive past the idle timeout while the caller talks.
-			for range 25 {
+			for range 20 {
 				if err := c.WriteAudio(payload(0), 20*time.Millisecond); err != nil {
 					t.Fatal(err)
 				}
@@ -765,5 +775,60 @@ func TestDialRejectsBadOptions(t *testing.T) {
 			c.Abort()
 			t.Errorf("%s: dial succeeded", tt.name)
 		}
+	}
+}
+
+// The WHIP answer itself: 201, SDP, Location, and host candidates rewritten
+// to the configured public IP (NAT 1:1).
+func TestAnswerContract(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.PublicIPs = []string{"203.0.113.7"}
+	cfg.UDPPortMin, cfg.UDPPortMax = 43000, 43999
+	h := newHarness(t, cfg)
+	req, _ := http.NewRequest("POST", h.url(), strings.NewReader(makeOffer(t, true, false)))
+	req.Header.Set("Authorization", "Bearer "+aliceToken)
+	req.Header.Set("Content-Type", "application/sdp")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || resp.Header.Get("Content-Type") != "application/sdp" {
+		t.Fatalf("got %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), answer)
+	}
+	s := <-h.sessions
+	if loc := resp.Header.Get("Location"); loc != WHIPPath+"/"+s.ID() {
+		t.Errorf("Location %q, want %s/%s", loc, WHIPPath, s.ID())
+	}
+	sdpText := string(answer)
+	for _, want := range []string{"a=candidate:", " 203.0.113.7 ", "a=end-of-candidates", "opus/48000/2", "minptime=10;useinbandfec=1", "a=sendrecv"} {
+		if !strings.Contains(sdpText, want) {
+			t.Errorf("answer lacks %q:\n%s", want, sdpText)
+		}
+	}
+	for _, line := range strings.Split(sdpText, "\r\n") {
+		if f := strings.Fields(line); strings.HasPrefix(line, "a=candidate:") && len(f) > 5 {
+			if port, _ := strconv.Atoi(f[5]); port < 43000 || port > 43999 {
+				t.Errorf("candidate outside the UDP port range: %s", line)
+			}
+		}
+	}
+	if strings.Contains(sdpText, " 127.0.0.1 ") {
+		t.Errorf("answer still advertises the private address:\n%s", sdpText)
+	}
+	req, _ = http.NewRequest("DELETE", h.http.URL+resp.Header.Get("Location"), nil)
+	req.Header.Set("Authorization", "Bearer "+aliceToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("DELETE: %d", resp.StatusCode)
+	}
+	waitDone(t, s, 2*time.Second)
+	if s.Reason() != "deleted by caller" {
+		t.Errorf("reason %q", s.Reason())
 	}
 }

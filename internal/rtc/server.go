@@ -306,6 +306,7 @@ func (srv *Server) admit(token string) (status int, code, msg string) {
 	}
 	srv.pending++
 	srv.perToken[token]++
+	srv.wg.Add(1) // Close waits for offers being answered, too
 	return 0, "", ""
 }
 
@@ -315,6 +316,7 @@ func (srv *Server) release(token string) {
 	defer srv.mu.Unlock()
 	srv.pending--
 	srv.dropToken(token)
+	srv.wg.Done()
 }
 
 func (srv *Server) dropToken(token string) {
@@ -397,16 +399,13 @@ func (srv *Server) establish(ctx context.Context, token, user, offer string, has
 	}
 
 	srv.mu.Lock()
-	srv.pending--
 	if srv.closed {
-		srv.dropToken(token)
 		srv.mu.Unlock()
-		s.Close("server closed")
-		s.teardown()
-		return nil, "", http.StatusServiceUnavailable, errors.New("the server is shutting down")
+		return abort(http.StatusServiceUnavailable, errors.New("the server is shutting down"))
 	}
+	// The slot admit reserved (and its wg count) now belongs to the session.
+	srv.pending--
 	srv.sessions[id] = s
-	srv.wg.Add(1)
 	srv.mu.Unlock()
 
 	s.goTracked(s.drainEvents)
