@@ -83,6 +83,7 @@ type Client struct {
 
 	mu        sync.Mutex
 	closing   bool
+	dc        *webrtc.DataChannel // the open events channel
 	connected chan struct{}
 	connOnce  sync.Once
 	failed    chan struct{}
@@ -204,6 +205,15 @@ func (c *Client) setup(ctx context.Context, api *webrtc.API, whipURL string, cod
 	c.goTracked(func() { readRTCP(sender) })
 
 	onEvents := func(dc *webrtc.DataChannel) {
+		open := func() {
+			c.mu.Lock()
+			c.dc = dc
+			c.mu.Unlock()
+		}
+		dc.OnOpen(open)
+		if dc.ReadyState() == webrtc.DataChannelStateOpen {
+			open()
+		}
 		dc.OnMessage(func(m webrtc.DataChannelMessage) {
 			c.evIn.Add(1)
 			select {
@@ -317,6 +327,24 @@ func decodeHTTPError(resp *http.Response, body []byte) error {
 		e.Message = string(body)
 	}
 	return e
+}
+
+// SendEvent sends msg to the server on the events channel. It fails when
+// the channel is not open (yet).
+func (c *Client) SendEvent(msg []byte) error {
+	if len(msg) == 0 || len(msg) > maxEventBytes {
+		return fmt.Errorf("rtc: event of %d bytes, want 1..%d", len(msg), maxEventBytes)
+	}
+	c.mu.Lock()
+	dc := c.dc
+	c.mu.Unlock()
+	if dc == nil {
+		return errors.New("rtc: events channel not open")
+	}
+	if err := dc.Send(msg); err != nil {
+		return fmt.Errorf("rtc: send event: %w", err)
+	}
+	return nil
 }
 
 // Location is the session's WHIP resource URL.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -268,6 +269,19 @@ func TestRoundTrip(t *testing.T) {
 					}
 				case <-ctx.Done():
 					t.Fatalf("event %d never arrived", i)
+				}
+			}
+
+			// And the caller's messages the other way.
+			for i := range 3 {
+				if err := c.SendEvent([]byte(`{"cmd":"interrupt","i":` + strconv.Itoa(i) + `}`)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 3 {
+				m, err := s.ReadMessage(ctx)
+				if want := `{"cmd":"interrupt","i":` + strconv.Itoa(i) + `}`; err != nil || string(m) != want {
+					t.Fatalf("message %d = %s, %v; want %s", i, m, err, want)
 				}
 			}
 
@@ -830,5 +844,87 @@ func TestAnswerContract(t *testing.T) {
 	waitDone(t, s, 2*time.Second)
 	if s.Reason() != "deleted by caller" {
 		t.Errorf("reason %q", s.Reason())
+	}
+}
+
+// Several callers at once, each served by an echoing handler: every caller
+// gets its own audio back, in order, and everything is freed afterwards.
+func TestManyCallersEcho(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxSessions, cfg.MaxSessionsPerToken = 8, 8
+	srv, err := NewServer(cfg, func(ctx context.Context, s *Session) {
+		for {
+			p, err := s.ReadPacket(ctx)
+			if err != nil {
+				return
+			}
+			if err := s.WriteAudio(p.Payload, 20*time.Millisecond); err != nil {
+				return
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	const callers, n = 6, 50
+	errs := make(chan error, callers)
+	for k := range callers {
+		go func() {
+			errs <- func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				c, err := Dial(ctx, hs.URL+WHIPPath, aliceToken, ClientOptions{Network: loopbackNetwork(t), ListenAddress: "127.0.0.1:0"})
+				if err != nil {
+					return err
+				}
+				defer c.Close(ctx)
+				// The server side may finish DTLS a moment after the client.
+				var first Packet
+				for first.Payload == nil {
+					if err := c.WriteAudio(payload(k*1000), 20*time.Millisecond); err != nil {
+						return err
+					}
+					rctx, rcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+					first, _ = c.ReadPacket(rctx)
+					rcancel()
+				}
+				for i := 1; i <= n; i++ {
+					if err := c.WriteAudio(payload(k*1000+i), 20*time.Millisecond); err != nil {
+						return err
+					}
+				}
+				for got := 0; got < n; {
+					p, err := c.ReadPacket(ctx)
+					if err != nil {
+						return fmt.Errorf("caller %d after %d echoes: %w", k, got, err)
+					}
+					idx := payloadIndex(p.Payload)
+					if idx/1000 != k {
+						return fmt.Errorf("caller %d got caller %d's audio", k, idx/1000)
+					}
+					if idx%1000 == 0 {
+						continue // a retried first packet
+					}
+					got++
+					if idx%1000 != got {
+						return fmt.Errorf("caller %d: echo %d carries %d", k, got, idx%1000)
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	eventually(t, 3*time.Second, "all sessions deleted", func() bool { return srv.Len() == 0 })
+	if err := srv.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

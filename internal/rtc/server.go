@@ -363,6 +363,7 @@ func (srv *Server) establish(ctx context.Context, token, user, offer string, has
 		log: srv.log.With(zap.String("session", id), zap.String("user", user)),
 		ctx: sctx, cancel: cancel, pc: pc, out: out, sender: sender,
 		packets: make(chan Packet, srv.cfg.PacketQueue), events: make(chan []byte, srv.cfg.EventQueue),
+		inbox:    make(chan []byte, srv.cfg.EventQueue),
 		codecSet: make(chan struct{}), dcReady: make(chan struct{}), hasApp: hasApp,
 		done: make(chan struct{}), handlerDone: make(chan struct{}),
 	}
@@ -425,7 +426,10 @@ func (srv *Server) establish(ctx context.Context, token, user, offer string, has
 		delete(srv.sessions, id)
 		srv.dropToken(token)
 		srv.mu.Unlock()
-		s.log.Debug("session ended", zap.String("reason", s.Reason()))
+		st := s.Stats()
+		s.log.Info("session ended", zap.String("reason", s.Reason()),
+			zap.Uint64("packets_in", st.PacketsIn), zap.Uint64("packets_out", st.PacketsOut),
+			zap.Uint64("events_sent", st.EventsSent), zap.Uint64("events_dropped", st.EventsDropped))
 	}()
 	return s, ld.SDP, 0, nil
 }

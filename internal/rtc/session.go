@@ -48,6 +48,7 @@ type Stats struct {
 	BytesOut         uint64    `json:"bytesOut"`
 	EventsSent       uint64    `json:"eventsSent"`
 	EventsDropped    uint64    `json:"eventsDropped"`
+	MessagesDropped  uint64    `json:"messagesDropped"` // caller messages ReadMessage fell behind on
 	LastPacketAt     time.Time `json:"lastPacketAt,omitzero"`
 	ICEState         string    `json:"iceState"`
 	ConnectionState  string    `json:"connectionState"`
@@ -58,6 +59,7 @@ type counters struct {
 	packetsIn, bytesIn, packetsInDropped atomic.Uint64
 	packetsOut, bytesOut                 atomic.Uint64
 	eventsSent, eventsDropped            atomic.Uint64
+	inboxDropped                         atomic.Uint64
 	lastPacket                           atomic.Int64 // unix nanos
 }
 
@@ -66,6 +68,7 @@ func (c *counters) snapshot() Stats {
 		PacketsIn: c.packetsIn.Load(), BytesIn: c.bytesIn.Load(), PacketsInDropped: c.packetsInDropped.Load(),
 		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
 		EventsSent: c.eventsSent.Load(), EventsDropped: c.eventsDropped.Load(),
+		MessagesDropped: c.inboxDropped.Load(),
 	}
 	if n := c.lastPacket.Load(); n != 0 {
 		s.LastPacketAt = time.Unix(0, n)
@@ -89,6 +92,7 @@ type Session struct {
 
 	packets   chan Packet
 	events    chan []byte
+	inbox     chan []byte // caller's messages on the events channel
 	codec     Codec
 	codecOnce sync.Once
 	codecSet  chan struct{}
@@ -247,6 +251,21 @@ func (s *Session) SendEvent(msg []byte) bool {
 	}
 }
 
+// ReadMessage returns the next message the caller sent on the events
+// channel (e.g. a browser's control command). Up to Config.EventQueue
+// messages wait; beyond that they are dropped (Stats().MessagesDropped).
+// The returned slice is the caller's to keep.
+func (s *Session) ReadMessage(ctx context.Context) ([]byte, error) {
+	select {
+	case m := <-s.inbox:
+		return m, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.ctx.Done():
+		return nil, ErrClosed
+	}
+}
+
 // Stats returns the session's counters and connection states.
 func (s *Session) Stats() Stats {
 	st := s.stats.snapshot()
@@ -361,6 +380,16 @@ func (s *Session) openOwnDataChannel() {
 }
 
 func (s *Session) adoptDataChannel(dc *webrtc.DataChannel) {
+	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+		if len(m.Data) > maxEventBytes {
+			return
+		}
+		select {
+		case s.inbox <- m.Data: // Pion allocates Data per message
+		default:
+			s.stats.inboxDropped.Add(1)
+		}
+	})
 	ready := func() {
 		s.mu.Lock()
 		if s.dc == nil {
