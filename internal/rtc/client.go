@@ -83,7 +83,7 @@ type Client struct {
 
 	mu        sync.Mutex
 	closing   bool
-	dc        *webrtc.DataChannel // the open events channel
+	dc        *webrtc.DataChannel // the events channel
 	connected chan struct{}
 	connOnce  sync.Once
 	failed    chan struct{}
@@ -205,15 +205,11 @@ func (c *Client) setup(ctx context.Context, api *webrtc.API, whipURL string, cod
 	c.goTracked(func() { readRTCP(sender) })
 
 	onEvents := func(dc *webrtc.DataChannel) {
-		open := func() {
-			c.mu.Lock()
-			c.dc = dc
-			c.mu.Unlock()
-		}
-		dc.OnOpen(open)
-		if dc.ReadyState() == webrtc.DataChannelStateOpen {
-			open()
-		}
+		// Pion fires OnOpen on a goroutine of its own, possibly after the
+		// first message; SendEvent checks the ready state instead.
+		c.mu.Lock()
+		c.dc = dc
+		c.mu.Unlock()
 		dc.OnMessage(func(m webrtc.DataChannelMessage) {
 			c.evIn.Add(1)
 			select {
@@ -338,7 +334,7 @@ func (c *Client) SendEvent(msg []byte) error {
 	c.mu.Lock()
 	dc := c.dc
 	c.mu.Unlock()
-	if dc == nil {
+	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen {
 		return errors.New("rtc: events channel not open")
 	}
 	if err := dc.Send(msg); err != nil {
