@@ -377,7 +377,7 @@ func TestSessionEnds(t *testing.T) {
 		end    func(h *harness, c *Client, s *Session)
 		reason string
 	}{
-		{"caller vanished: idle timeout", nil, func(_ *harness, c *Client, _ *Session) { c.Vanish() }, "idle timeout"},
+		{"caller vanished: idle timeout", func(c *Config) { c.IdleTimeout = 300 * time.Millisecond }, func(_ *harness, c *Client, _ *Session) { c.Vanish() }, "idle timeout"},
 		{"caller vanished: ICE disconnected beyond the grace", func(c *Config) {
 			c.IdleTimeout, c.ICEDisconnectedTimeout, c.DisconnectGrace = time.Minute, 300*time.Millisecond, 200*time.Millisecond
 		}, func(_ *harness, c *Client, _ *Session) { c.Vanish() }, "ice disconnected"},
@@ -394,14 +394,15 @@ func TestSessionEnds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(t)
-			cfg.IdleTimeout = 300 * time.Millisecond
+			// Only the trigger under test may end the session.
+			cfg.IdleTimeout, cfg.DisconnectGrace = time.Minute, time.Minute
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
 			}
 			h := newHarness(t, cfg)
 			c := h.mustDial(aliceToken, ClientOptions{})
 			s := h.nextSession()
-			// Keep the session alive past the idle timeout while the caller talks.
+			// Talk for longer than the idle timeout: talking keeps the session.
 			for range 20 {
 				if err := c.WriteAudio(payload(0), 20*time.Millisecond); err != nil {
 					t.Fatal(err)

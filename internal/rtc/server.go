@@ -72,7 +72,10 @@ func NewServer(cfg Config, onSession func(ctx context.Context, s *Session)) (*Se
 	}, nil
 }
 
-// Handler serves POST /whip, GET and DELETE /whip/<id>.
+// Handler serves POST /whip (offer -> 201 answer), GET /whip/<id> (the
+// session's snapshot as JSON) and DELETE /whip/<id>, all with the bearer
+// token; it expects the unmodified request path, so mount it at both
+// WHIPPath and WHIPPath+"/" (or at "/"). Errors are JSON {"error","message"}.
 func (srv *Server) Handler() http.Handler { return http.HandlerFunc(srv.serveHTTP) }
 
 // Session returns a live session by id.
