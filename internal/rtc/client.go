@@ -26,7 +26,7 @@ type ClientOptions struct {
 	// Network: PublicIPs, UDPPortMin/Max and UDPMuxAddress are not for clients.
 	Network
 	// ListenAddress is the local UDP socket all ICE traffic uses
-	// (default "0.0.0.0:0"; tests use "127.0.0.1:0").
+	// (default ":0"; tests use "127.0.0.1:0").
 	ListenAddress string
 	// HTTPClient posts the offer and deletes the session (default: a client
 	// with a 10 s timeout).
@@ -98,7 +98,7 @@ type Client struct {
 // On error nothing is left behind (a session already created is deleted).
 func Dial(ctx context.Context, whipURL, token string, opts ClientOptions) (*Client, error) {
 	if opts.ListenAddress == "" {
-		opts.ListenAddress = "0.0.0.0:0"
+		opts.ListenAddress = ":0" // all interfaces, IPv4 and IPv6 (udp4 if IPv4Only)
 	}
 	if opts.GatherTimeout <= 0 {
 		opts.GatherTimeout = DefaultGatherTimeout
