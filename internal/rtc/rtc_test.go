@@ -32,7 +32,7 @@ const (
 
 // loopbackNetwork gathers only on the loopback interface, IPv4: the tests
 // must pass on a machine whose only interface is lo.
-func loopbackNetwork(t *testing.T) Network {
+func loopbackNetwork(t testing.TB) Network {
 	t.Helper()
 	ifs, err := net.Interfaces()
 	if err != nil {
@@ -47,7 +47,7 @@ func loopbackNetwork(t *testing.T) Network {
 	return Network{}
 }
 
-func testConfig(t *testing.T) Config {
+func testConfig(t testing.TB) Config {
 	return Config{
 		Tokens:              map[string]string{aliceToken: "alice", bobToken: "bob", carolToken: "carol"},
 		Network:             loopbackNetwork(t),
@@ -927,5 +927,54 @@ func TestManyCallersEcho(t *testing.T) {
 	eventually(t, 3*time.Second, "all sessions deleted", func() bool { return srv.Len() == 0 })
 	if err := srv.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkEcho measures one 20 ms Opus-sized packet caller -> server ->
+// caller over loopback through a handler that writes every packet back.
+func BenchmarkEcho(b *testing.B) {
+	cfg := testConfig(b)
+	srv, err := NewServer(cfg, func(ctx context.Context, s *Session) {
+		for {
+			p, err := s.ReadPacket(ctx)
+			if err != nil {
+				return
+			}
+			_ = s.WriteAudio(p.Payload, 20*time.Millisecond)
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	defer func() { _ = srv.Close(ctx) }()
+	c, err := Dial(ctx, hs.URL+WHIPPath, aliceToken, ClientOptions{Network: cfg.Network, ListenAddress: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close(ctx)
+	buf := make([]byte, 80) // about a 32 kbit/s Opus frame
+	// Wait until the echo path is up.
+	for {
+		_ = c.WriteAudio(buf, 20*time.Millisecond)
+		rctx, rcancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		_, err := c.ReadPacket(rctx)
+		rcancel()
+		if err == nil {
+			break
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := c.WriteAudio(buf, 20*time.Millisecond); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.ReadPacket(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
