@@ -141,12 +141,16 @@ func (s *Session) Reason() string {
 // goroutine, any number of times; the first reason wins. Wait on Done for
 // the resources to be freed.
 func (s *Session) Close(reason string) {
+	if reason == "" {
+		reason = "closed"
+	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.reason == "" {
 		s.reason = reason
+		// Under the lock, so that the context's cause matches Reason.
+		s.cancel(&EndedError{Reason: reason})
 	}
-	s.mu.Unlock()
-	s.cancel(&EndedError{Reason: reason})
 }
 
 // EndedError is the session context's cause.
@@ -522,9 +526,6 @@ func (s *Session) supervise(onFreed func()) {
 func (s *Session) teardown() {
 	s.mu.Lock()
 	s.closing = true
-	if s.reason == "" {
-		s.reason = "closed"
-	}
 	for _, t := range []*time.Timer{s.graceTimer, s.dcTimer} {
 		if t != nil {
 			t.Stop()
