@@ -25,6 +25,9 @@ import (
 	"go.uber.org/zap"
 )
 
+// deleteWait bounds how long DELETE waits for the session's slot to free.
+const deleteWait = 2 * time.Second
+
 // WHIPPath is where the Handler takes offers; sessions live under WHIPPath/<id>.
 const WHIPPath = "/whip"
 
@@ -194,6 +197,15 @@ func (srv *Server) handleResource(w http.ResponseWriter, r *http.Request, id str
 	}
 	if r.Method == http.MethodDelete {
 		s.Close("deleted by caller")
+		// Answer once the slot is free (bounded), so that a caller may
+		// reconnect at once without meeting its own session in the limits.
+		t := time.NewTimer(deleteWait)
+		defer t.Stop()
+		select {
+		case <-s.released:
+		case <-t.C:
+		case <-r.Context().Done():
+		}
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -368,7 +380,7 @@ func (srv *Server) establish(ctx context.Context, token, user, offer string, has
 		packets: make(chan Packet, srv.cfg.PacketQueue), events: make(chan []byte, srv.cfg.EventQueue),
 		inbox:    make(chan []byte, srv.cfg.EventQueue),
 		codecSet: make(chan struct{}), dcReady: make(chan struct{}), hasApp: hasApp,
-		done: make(chan struct{}), handlerDone: make(chan struct{}),
+		done: make(chan struct{}), handlerDone: make(chan struct{}), released: make(chan struct{}),
 	}
 	s.wire()
 	abort := func(status int, err error) (*Session, string, int, error) {
@@ -429,6 +441,7 @@ func (srv *Server) establish(ctx context.Context, token, user, offer string, has
 		delete(srv.sessions, id)
 		srv.dropToken(token)
 		srv.mu.Unlock()
+		close(s.released)
 		st := s.Stats()
 		s.log.Info("session ended", zap.String("reason", s.Reason()),
 			zap.Uint64("packets_in", st.PacketsIn), zap.Uint64("packets_out", st.PacketsOut),

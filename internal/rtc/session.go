@@ -113,8 +113,10 @@ type Session struct {
 
 	wg   sync.WaitGroup
 	done chan struct{}
-	// handlerDone closes when the onSession callback returned.
+	// handlerDone closes when the onSession callback returned, released
+	// when, after that and Done, the server gave back the session's slot.
 	handlerDone chan struct{}
+	released    chan struct{}
 }
 
 // ID is the session id used in the WHIP resource URL.
