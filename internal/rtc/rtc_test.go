@@ -377,7 +377,7 @@ func TestSessionEnds(t *testing.T) {
 		end    func(h *harness, c *Client, s *Session)
 		reason string
 	}{
-		{"caller vanished: idle timeout", func(c *Config) { c.IdleTimeout = 300 * time.Millisecond }, func(_ *harness, c *Client, _ *Session) { c.Vanish() }, "idle timeout"},
+		{"caller vanished: idle timeout", func(c *Config) { c.IdleTimeout = 500 * time.Millisecond }, func(_ *harness, c *Client, _ *Session) { c.Vanish() }, "idle timeout"},
 		{"caller vanished: ICE disconnected beyond the grace", func(c *Config) {
 			c.IdleTimeout, c.ICEDisconnectedTimeout, c.DisconnectGrace = time.Minute, 300*time.Millisecond, 200*time.Millisecond
 		}, func(_ *harness, c *Client, _ *Session) { c.Vanish() }, "ice disconnected"},
@@ -403,7 +403,11 @@ func TestSessionEnds(t *testing.T) {
 			c := h.mustDial(aliceToken, ClientOptions{})
 			s := h.nextSession()
 			// Talk for longer than the idle timeout: talking keeps the session.
-			for range 20 {
+			talk := 5
+			if cfg.IdleTimeout < time.Second {
+				talk = 35
+			}
+			for range talk {
 				if err := c.WriteAudio(payload(0), 20*time.Millisecond); err != nil {
 					t.Fatal(err)
 				}
