@@ -71,6 +71,14 @@ func AtLeast[T int | int64 | time.Duration](low T) func(T) error {
 	}
 }
 
+// Positive accepts values > 0.
+func Positive[T int | int64 | time.Duration](v T) error {
+	if v <= 0 {
+		return errors.New("must be positive")
+	}
+	return nil
+}
+
 func orList(choices []string) string {
 	switch len(choices) {
 	case 0:

@@ -120,8 +120,9 @@ func show(v string, secret bool) string {
 // arguments without a variable may still use the embedded FlagSet's methods.
 type Set struct {
 	*flag.FlagSet
-	lookup   func(string) (string, bool)
+	env      Environment
 	settings []setting
+	checks   []func() error
 	errs     []error
 	warnings []string
 }
@@ -134,19 +135,50 @@ type setting struct {
 	check                func() error
 }
 
-// New returns a Set for the named command, reading the process environment.
-func New(name string) *Set { return NewWithLookup(name, os.LookupEnv) }
+// Environment is where a Set reads variables. Its method set is the Temporal
+// SDK's envconfig.EnvLookup, so External readers see the same environment.
+type Environment interface {
+	LookupEnv(key string) (string, bool)
+	Environ() []string
+}
 
-// NewWithLookup is New with another environment, for tests.
-func NewWithLookup(name string, lookup func(string) (string, bool)) *Set {
-	s := &Set{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), lookup: lookup}
+// OS is the process environment.
+var OS Environment = osEnv{}
+
+type osEnv struct{}
+
+func (osEnv) LookupEnv(key string) (string, bool) { return os.LookupEnv(key) }
+func (osEnv) Environ() []string                   { return os.Environ() }
+
+// Map is a fixed environment, for tests.
+type Map map[string]string
+
+func (m Map) LookupEnv(key string) (string, bool) { v, ok := m[key]; return v, ok }
+
+func (m Map) Environ() []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// New returns a Set for the named command, reading the process environment.
+func New(name string) *Set { return NewWithEnv(name, OS) }
+
+// NewWithEnv is New with another environment, for tests.
+func NewWithEnv(name string, env Environment) *Set {
+	s := &Set{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), env: env}
 	s.FlagSet.Usage = s.usage
 	return s
 }
 
-// LookupEnv reads the Set's environment (what envconfig and other readers of
-// External variables should read too).
-func (s *Set) LookupEnv(key string) (string, bool) { return s.lookup(key) }
+// Env is the Set's environment, for readers of External variables.
+func (s *Set) Env() Environment { return s.env }
+
+// Check adds a check Parse runs after the per-setting ones, for rules that
+// involve several settings (a certificate needs its key).
+func (s *Set) Check(check func() error) { s.checks = append(s.checks, check) }
 
 // Deprecate records that the old environment name was used instead of the
 // new one; Parse prints the warning. For External readers.
@@ -163,7 +195,7 @@ func (s *Set) Fail(err error) { s.errs = append(s.errs, err) }
 func Var[T Kind](s *Set, p *T, sp Spec[T]) {
 	*p = sp.Default
 	if !sp.External && sp.Env != "" {
-		if raw, used, ok := s.env(sp.Env, sp.Deprecated); ok {
+		if raw, used, ok := s.lookup(sp.Env, sp.Deprecated); ok {
 			v, err := parse[T](raw)
 			if err != nil {
 				s.errs = append(s.errs, &Error{Setting: sp.Name(), Value: show(raw, sp.Secret), Err: fmt.Errorf("from environment %s: %w", used, err)})
@@ -186,10 +218,19 @@ func Var[T Kind](s *Set, p *T, sp Spec[T]) {
 	s.settings = append(s.settings, st)
 }
 
-// env returns the first non-blank value among key and its deprecated names.
-func (s *Set) env(key string, deprecated []string) (raw, used string, ok bool) {
+// Doc registers a Spec that has no target here: an environment-only
+// variable another library reads (External), listed by -h and the README.
+func Doc[T Kind](s *Set, sp Spec[T]) {
+	var unused T
+	sp.Check = nil
+	sp.External = true
+	Var(s, &unused, sp)
+}
+
+// lookup returns the first non-blank value among key and its deprecated names.
+func (s *Set) lookup(key string, deprecated []string) (raw, used string, ok bool) {
 	for _, k := range append([]string{key}, deprecated...) {
-		if v, found := s.lookup(k); found && strings.TrimSpace(v) != "" {
+		if v, found := s.env.LookupEnv(k); found && strings.TrimSpace(v) != "" {
 			if k != key {
 				s.Deprecate(k, key)
 			}
@@ -212,6 +253,13 @@ func (s *Set) Parse(args []string) error {
 	for _, st := range s.settings {
 		if st.check != nil {
 			if err := st.check(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) == 0 { // cross-setting rules assume each setting is sound
+		for _, check := range s.checks {
+			if err := check(); err != nil {
 				errs = append(errs, err)
 			}
 		}

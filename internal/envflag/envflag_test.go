@@ -9,11 +9,8 @@ import (
 	"time"
 )
 
-// env returns a lookup over a fixed map, so tests do not touch the process
-// environment.
-func env(m map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
+// env is a fixed environment, so tests do not touch the process's.
+func env(m map[string]string) Map { return Map(m) }
 
 type all struct {
 	s string
@@ -49,7 +46,7 @@ func TestPrecedenceFlagOverEnvOverDefault(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewWithLookup("x", env(tt.env))
+			s := NewWithEnv("x", env(tt.env))
 			var got all
 			register(s, &got)
 			if err := s.Parse(tt.args); err != nil {
@@ -80,7 +77,7 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewWithLookup("x", env(tt.env))
+			s := NewWithEnv("x", env(tt.env))
 			s.SetOutput(new(bytes.Buffer))
 			var v all
 			register(s, &v)
@@ -125,7 +122,7 @@ func TestChecks(t *testing.T) {
 				if viaFlag {
 					m, args = nil, []string{"--v=" + tt.value}
 				}
-				s := NewWithLookup("x", env(m))
+				s := NewWithEnv("x", env(m))
 				var v string
 				Var(s, &v, Spec[string]{Flag: "v", Env: "T_V", Default: "unset-default", Check: tt.check})
 				err := s.Parse(args)
@@ -151,7 +148,7 @@ func TestChecks(t *testing.T) {
 }
 
 func TestAtLeast(t *testing.T) {
-	s := NewWithLookup("x", env(map[string]string{"T_D": "500ms"}))
+	s := NewWithEnv("x", env(map[string]string{"T_D": "500ms"}))
 	var d time.Duration
 	Var(s, &d, Spec[time.Duration]{Flag: "d", Env: "T_D", Default: time.Minute, Check: AtLeast(time.Second)})
 	if err := s.Parse(nil); err == nil || err.Error() != `--d (T_D) "500ms": must be at least 1s` {
@@ -172,7 +169,7 @@ func TestDeprecatedNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewWithLookup("x", env(tt.env))
+			s := NewWithEnv("x", env(tt.env))
 			var out bytes.Buffer
 			s.SetOutput(&out)
 			var v string
@@ -189,7 +186,7 @@ func TestDeprecatedNames(t *testing.T) {
 
 // An External variable is documented but read by someone else.
 func TestExternalIsNotRead(t *testing.T) {
-	s := NewWithLookup("x", env(map[string]string{"T_EXT": "from-env"}))
+	s := NewWithEnv("x", env(map[string]string{"T_EXT": "from-env"}))
 	var v string
 	Var(s, &v, Spec[string]{Flag: "v", Env: "T_EXT", Default: "from-reader", External: true})
 	if err := s.Parse(nil); err != nil || v != "from-reader" {
@@ -202,7 +199,7 @@ func TestExternalIsNotRead(t *testing.T) {
 
 func TestSecretsAreNeverPrinted(t *testing.T) {
 	const secret = "sk-very-secret"
-	s := NewWithLookup("x", env(map[string]string{"T_KEY": secret, "T_ENVKEY": secret, "T_BADSECRET": secret}))
+	s := NewWithEnv("x", env(map[string]string{"T_KEY": secret, "T_ENVKEY": secret, "T_BADSECRET": secret}))
 	var out bytes.Buffer
 	s.SetOutput(&out)
 	var key, envKey string
@@ -233,7 +230,7 @@ func TestSecretsAreNeverPrinted(t *testing.T) {
 }
 
 func TestUsageFormat(t *testing.T) {
-	s := NewWithLookup("cmd", env(nil))
+	s := NewWithEnv("cmd", env(nil))
 	var out bytes.Buffer
 	s.SetOutput(&out)
 	var v all
