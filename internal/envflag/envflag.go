@@ -43,7 +43,8 @@ type Spec[T Kind] struct {
 	// when Env is unset.
 	Deprecated []string
 	// External means Env is read by another library (the Temporal SDK's
-	// envconfig), which hands the value to Register as Default; envflag only
+	// envconfig): the caller stores what that reader found in the target
+	// before Var, which keeps it unless it is the zero value. envflag only
 	// documents the variable and never reads it, so there is one reader.
 	External bool
 	// Check validates the final value, from whichever source; its error is
@@ -70,6 +71,12 @@ func name(flagName, env string) string {
 // than one setting (a certificate without its key).
 func (sp Spec[T]) Errorf(format string, a ...any) error {
 	return &Error{Setting: sp.Name(), Err: fmt.Errorf(format, a...)}
+}
+
+// Invalid returns an *Error naming the setting and showing v (hidden when
+// secret), for checks made outside Check.
+func (sp Spec[T]) Invalid(v T, format string, a ...any) error {
+	return sp.wrap(v, fmt.Errorf(format, a...))
 }
 
 // Validate runs the Spec's Check on v, for values that did not come through
@@ -191,9 +198,18 @@ func (s *Set) Deprecate(old, current string) {
 func (s *Set) Fail(err error) { s.errs = append(s.errs, err) }
 
 // Var registers the setting sp with target p: p gets the default, then the
-// environment value (unless External), then the flag value at Parse.
+// environment value (for External, what the other reader stored in p), then
+// the flag value at Parse.
 func Var[T Kind](s *Set, p *T, sp Spec[T]) {
-	*p = sp.Default
+	var zero T
+	switch {
+	case sp.External:
+		if *p == zero {
+			*p = sp.Default
+		}
+	default:
+		*p = sp.Default
+	}
 	if !sp.External && sp.Env != "" {
 		if raw, used, ok := s.lookup(sp.Env, sp.Deprecated); ok {
 			v, err := parse[T](raw)
@@ -221,7 +237,7 @@ func Var[T Kind](s *Set, p *T, sp Spec[T]) {
 // Doc registers a Spec that has no target here: an environment-only
 // variable another library reads (External), listed by -h and the README.
 func Doc[T Kind](s *Set, sp Spec[T]) {
-	var unused T
+	var unused T // the other reader keeps the value
 	sp.Check = nil
 	sp.External = true
 	Var(s, &unused, sp)

@@ -25,48 +25,66 @@ import (
 // DefaultTaskQueue is where the worker listens and the starter sends work.
 const DefaultTaskQueue = "inferflow"
 
-// The settings. Variables marked External are read by envconfig, which
-// hands the value to the flag as its default.
-var (
-	Address = envflag.Spec[string]{Flag: "address", Env: "TEMPORAL_ADDRESS", Default: "127.0.0.1:7233",
-		Help: "Temporal frontend host:port", External: true, Check: envflag.HostPort}
-	Namespace = envflag.Spec[string]{Flag: "namespace", Env: "TEMPORAL_NAMESPACE", Default: "default",
-		Help: "Temporal namespace", External: true, Check: envflag.NotBlank}
-	APIKey = envflag.Spec[string]{Flag: "api-key", Env: "TEMPORAL_API_KEY",
-		Help: "API key (Temporal Cloud); implies TLS", External: true, Secret: true}
-	TLSCertPath = envflag.Spec[string]{Flag: "tls-cert-path", Env: "TEMPORAL_TLS_CLIENT_CERT_PATH", Deprecated: []string{"TEMPORAL_TLS_CERT"},
-		Help: "client certificate for mTLS (PEM file)", External: true}
-	TLSKeyPath = envflag.Spec[string]{Flag: "tls-key-path", Env: "TEMPORAL_TLS_CLIENT_KEY_PATH", Deprecated: []string{"TEMPORAL_TLS_KEY"},
-		Help: "client key for mTLS (PEM file)", External: true}
-	TLSCAPath = envflag.Spec[string]{Flag: "tls-ca-path", Env: "TEMPORAL_TLS_SERVER_CA_CERT_PATH", Deprecated: []string{"TEMPORAL_TLS_CA"},
-		Help: "CA bundle to verify the server (PEM file)", External: true}
-	TLSServerName = envflag.Spec[string]{Flag: "tls-server-name", Env: "TEMPORAL_TLS_SERVER_NAME",
-		Help: "server name to verify (enables TLS)", External: true}
-	TaskQueue = envflag.Spec[string]{Flag: "task-queue", Env: "INFERFLOW_TASK_QUEUE", Default: DefaultTaskQueue,
-		Help: "task queue of the inferflow worker", Check: envflag.NotBlank}
-	DialTimeout = envflag.Spec[time.Duration]{Flag: "dial-timeout", Env: "INFERFLOW_DIAL_TIMEOUT", Deprecated: []string{"TEMPORAL_DIAL_TIMEOUT"},
-		Default: 10 * time.Second, Help: "how long to wait for Temporal at start", Check: envflag.Positive[time.Duration]}
-
-	// Read by envconfig only; no flag.
-	ConfigFile = envflag.Spec[string]{Env: "TEMPORAL_CONFIG_FILE", External: true,
-		Help: "TOML file of connection profiles (default: the user config dir's temporalio/temporal.toml, if present)"}
-	Profile = envflag.Spec[string]{Env: "TEMPORAL_PROFILE", External: true,
-		Help: "profile in the config file (default: default)"}
-	TLS = envflag.Spec[bool]{Env: "TEMPORAL_TLS", External: true,
-		Help: "true: use TLS with the system CAs; false: no TLS even with an API key"}
-	TLSCertData = envflag.Spec[string]{Env: "TEMPORAL_TLS_CLIENT_CERT_DATA", External: true,
-		Help: "client certificate PEM, instead of the path"}
-	TLSKeyData = envflag.Spec[string]{Env: "TEMPORAL_TLS_CLIENT_KEY_DATA", External: true, Secret: true,
-		Help: "client key PEM, instead of the path"}
-	TLSCAData = envflag.Spec[string]{Env: "TEMPORAL_TLS_SERVER_CA_CERT_DATA", External: true,
-		Help: "server CA PEM, instead of the path"}
-	TLSDisableHostVerification = envflag.Spec[bool]{Env: "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", External: true,
-		Help: "true skips verifying the server certificate (testing only)"}
-	Authority = envflag.Spec[string]{Env: "TEMPORAL_CLIENT_AUTHORITY", External: true,
-		Help: "gRPC :authority header"}
-	GRPCMeta = envflag.Spec[string]{Env: "TEMPORAL_GRPC_META_*", External: true,
-		Help: "gRPC metadata: TEMPORAL_GRPC_META_X_FOO=bar sends x-foo: bar"}
-)
+// Settings are the connection settings, each declared once. Those marked
+// External are read by envconfig, which hands the value to the flag as its
+// default; the ones without a flag are listed for -h and the README.
+var Settings = struct {
+	Address                    envflag.Spec[string]
+	Namespace                  envflag.Spec[string]
+	APIKey                     envflag.Spec[string]
+	TLSCertPath                envflag.Spec[string]
+	TLSKeyPath                 envflag.Spec[string]
+	TLSCAPath                  envflag.Spec[string]
+	TLSServerName              envflag.Spec[string]
+	TaskQueue                  envflag.Spec[string]
+	DialTimeout                envflag.Spec[time.Duration]
+	ConfigFile                 envflag.Spec[string]
+	Profile                    envflag.Spec[string]
+	TLS                        envflag.Spec[bool]
+	TLSCertData                envflag.Spec[string]
+	TLSKeyData                 envflag.Spec[string]
+	TLSCAData                  envflag.Spec[string]
+	TLSDisableHostVerification envflag.Spec[bool]
+	Authority                  envflag.Spec[string]
+	GRPCMeta                   envflag.Spec[string]
+}{
+	Address: envflag.Spec[string]{Flag: "address", Env: "TEMPORAL_ADDRESS", Default: "127.0.0.1:7233",
+		Help: "Temporal frontend host:port", External: true, Check: envflag.HostPort},
+	Namespace: envflag.Spec[string]{Flag: "namespace", Env: "TEMPORAL_NAMESPACE", Default: "default",
+		Help: "Temporal namespace", External: true, Check: envflag.NotBlank},
+	APIKey: envflag.Spec[string]{Flag: "api-key", Env: "TEMPORAL_API_KEY",
+		Help: "API key (Temporal Cloud); implies TLS", External: true, Secret: true},
+	TLSCertPath: envflag.Spec[string]{Flag: "tls-cert-path", Env: "TEMPORAL_TLS_CLIENT_CERT_PATH", Deprecated: []string{"TEMPORAL_TLS_CERT"},
+		Help: "client certificate for mTLS (PEM file)", External: true},
+	TLSKeyPath: envflag.Spec[string]{Flag: "tls-key-path", Env: "TEMPORAL_TLS_CLIENT_KEY_PATH", Deprecated: []string{"TEMPORAL_TLS_KEY"},
+		Help: "client key for mTLS (PEM file)", External: true},
+	TLSCAPath: envflag.Spec[string]{Flag: "tls-ca-path", Env: "TEMPORAL_TLS_SERVER_CA_CERT_PATH", Deprecated: []string{"TEMPORAL_TLS_CA"},
+		Help: "CA bundle to verify the server (PEM file)", External: true},
+	TLSServerName: envflag.Spec[string]{Flag: "tls-server-name", Env: "TEMPORAL_TLS_SERVER_NAME",
+		Help: "server name to verify (enables TLS)", External: true},
+	TaskQueue: envflag.Spec[string]{Flag: "task-queue", Env: "INFERFLOW_TASK_QUEUE", Default: DefaultTaskQueue,
+		Help: "task queue of the inferflow worker", Check: envflag.NotBlank},
+	DialTimeout: envflag.Spec[time.Duration]{Flag: "dial-timeout", Env: "INFERFLOW_DIAL_TIMEOUT", Deprecated: []string{"TEMPORAL_DIAL_TIMEOUT"},
+		Default: 10 * time.Second, Help: "how long to wait for Temporal at start", Check: envflag.Positive[time.Duration]},
+	ConfigFile: envflag.Spec[string]{Env: "TEMPORAL_CONFIG_FILE", External: true,
+		Help: "TOML file of connection profiles (default: the user config dir's temporalio/temporal.toml, if present)"},
+	Profile: envflag.Spec[string]{Env: "TEMPORAL_PROFILE", External: true,
+		Help: "profile in the config file (default: default)"},
+	TLS: envflag.Spec[bool]{Env: "TEMPORAL_TLS", External: true,
+		Help: "true: use TLS with the system CAs; false: no TLS even with an API key"},
+	TLSCertData: envflag.Spec[string]{Env: "TEMPORAL_TLS_CLIENT_CERT_DATA", External: true,
+		Help: "client certificate PEM, instead of the path"},
+	TLSKeyData: envflag.Spec[string]{Env: "TEMPORAL_TLS_CLIENT_KEY_DATA", External: true, Secret: true,
+		Help: "client key PEM, instead of the path"},
+	TLSCAData: envflag.Spec[string]{Env: "TEMPORAL_TLS_SERVER_CA_CERT_DATA", External: true,
+		Help: "server CA PEM, instead of the path"},
+	TLSDisableHostVerification: envflag.Spec[bool]{Env: "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", External: true,
+		Help: "true skips verifying the server certificate (testing only)"},
+	Authority: envflag.Spec[string]{Env: "TEMPORAL_CLIENT_AUTHORITY", External: true,
+		Help: "gRPC :authority header"},
+	GRPCMeta: envflag.Spec[string]{Env: "TEMPORAL_GRPC_META_*", External: true,
+		Help: "gRPC metadata: TEMPORAL_GRPC_META_X_FOO=bar sends x-foo: bar"},
+}
 
 // Config is how to reach Temporal. Register fills it; a Config built in code
 // (tests) works too.
@@ -86,45 +104,39 @@ type Config struct {
 	profile envconfig.ClientConfigProfile
 }
 
-// Register loads the envconfig profile from s's environment and adds the
-// connection flags to s, defaulting to what the profile holds.
+// Register loads the envconfig profile (config file, then TEMPORAL_*
+// variables) from s's environment and adds the connection flags to s; a
+// flag overrides what the profile holds.
 func (c *Config) Register(s *envflag.Set) {
 	env := aliasEnv{s: s, aliases: map[string][]string{}}
-	for _, sp := range []envflag.Spec[string]{TLSCertPath, TLSKeyPath, TLSCAPath} {
+	for _, sp := range []envflag.Spec[string]{Settings.TLSCertPath, Settings.TLSKeyPath, Settings.TLSCAPath} {
 		env.aliases[sp.Env] = sp.Deprecated
 	}
 	prof, err := envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{EnvLookup: env})
 	if err != nil {
-		s.Fail(&envflag.Error{Setting: ConfigFile.Name() + " / " + Profile.Name(), Err: err})
+		s.Fail(&envflag.Error{Setting: Settings.ConfigFile.Name() + " / " + Settings.Profile.Name(), Err: err})
 	}
 	c.profile = prof
-	tls := prof.TLS
-	if tls == nil {
-		tls = &envconfig.ClientConfigTLS{}
+	c.Address, c.Namespace, c.APIKey = prof.Address, prof.Namespace, prof.APIKey
+	if tls := prof.TLS; tls != nil {
+		c.TLSCertPath, c.TLSKeyPath, c.TLSCAPath, c.TLSServerName = tls.ClientCertPath, tls.ClientKeyPath, tls.ServerCACertPath, tls.ServerName
 	}
-	envflag.Var(s, &c.Address, withDefault(Address, prof.Address))
-	envflag.Var(s, &c.Namespace, withDefault(Namespace, prof.Namespace))
-	envflag.Var(s, &c.APIKey, withDefault(APIKey, prof.APIKey))
-	envflag.Var(s, &c.TLSCertPath, withDefault(TLSCertPath, tls.ClientCertPath))
-	envflag.Var(s, &c.TLSKeyPath, withDefault(TLSKeyPath, tls.ClientKeyPath))
-	envflag.Var(s, &c.TLSCAPath, withDefault(TLSCAPath, tls.ServerCACertPath))
-	envflag.Var(s, &c.TLSServerName, withDefault(TLSServerName, tls.ServerName))
-	envflag.Var(s, &c.TaskQueue, TaskQueue)
-	envflag.Var(s, &c.DialTimeout, DialTimeout)
+	envflag.Var(s, &c.Address, Settings.Address)
+	envflag.Var(s, &c.Namespace, Settings.Namespace)
+	envflag.Var(s, &c.APIKey, Settings.APIKey)
+	envflag.Var(s, &c.TLSCertPath, Settings.TLSCertPath)
+	envflag.Var(s, &c.TLSKeyPath, Settings.TLSKeyPath)
+	envflag.Var(s, &c.TLSCAPath, Settings.TLSCAPath)
+	envflag.Var(s, &c.TLSServerName, Settings.TLSServerName)
+	envflag.Var(s, &c.TaskQueue, Settings.TaskQueue)
+	envflag.Var(s, &c.DialTimeout, Settings.DialTimeout)
 	// Listed so -h and the README show them; envconfig read them above.
-	for _, sp := range []envflag.Spec[string]{ConfigFile, Profile, TLSCertData, TLSKeyData, TLSCAData, Authority, GRPCMeta} {
+	for _, sp := range []envflag.Spec[string]{Settings.ConfigFile, Settings.Profile, Settings.TLSCertData, Settings.TLSKeyData, Settings.TLSCAData, Settings.Authority, Settings.GRPCMeta} {
 		envflag.Doc(s, sp)
 	}
-	envflag.Doc(s, TLS)
-	envflag.Doc(s, TLSDisableHostVerification)
-	s.Check(c.checkTogether)
-}
-
-func withDefault(sp envflag.Spec[string], v string) envflag.Spec[string] {
-	if v != "" {
-		sp.Default = v
-	}
-	return sp
+	envflag.Doc(s, Settings.TLS)
+	envflag.Doc(s, Settings.TLSDisableHostVerification)
+	s.Check(func() error { return c.checkTogether() }) // c, not a copy taken now
 }
 
 // aliasEnv is the Set's environment for envconfig, also answering a
@@ -152,10 +164,10 @@ func (e aliasEnv) LookupEnv(key string) (string, bool) {
 // Validate checks the settings and names the one that is wrong.
 func (c Config) Validate() error {
 	for _, err := range []error{
-		Address.Validate(c.Address),
-		Namespace.Validate(c.Namespace),
-		TaskQueue.Validate(c.TaskQueue),
-		DialTimeout.Validate(c.DialTimeout),
+		Settings.Address.Validate(c.Address),
+		Settings.Namespace.Validate(c.Namespace),
+		Settings.TaskQueue.Validate(c.TaskQueue),
+		Settings.DialTimeout.Validate(c.DialTimeout),
 	} {
 		if err != nil {
 			return err
@@ -167,12 +179,12 @@ func (c Config) Validate() error {
 // checkTogether checks the rules that span settings.
 func (c Config) checkTogether() error {
 	if (c.TLSCertPath == "") != (c.TLSKeyPath == "") {
-		return TLSCertPath.Errorf("goes with %s: give both or neither", TLSKeyPath.Name())
+		return Settings.TLSCertPath.Errorf("goes with %s: give both or neither", Settings.TLSKeyPath.Name())
 	}
 	for _, f := range []struct {
 		sp   envflag.Spec[string]
 		path string
-	}{{TLSCertPath, c.TLSCertPath}, {TLSKeyPath, c.TLSKeyPath}, {TLSCAPath, c.TLSCAPath}} {
+	}{{Settings.TLSCertPath, c.TLSCertPath}, {Settings.TLSKeyPath, c.TLSKeyPath}, {Settings.TLSCAPath, c.TLSCAPath}} {
 		if f.path == "" {
 			continue
 		}
@@ -203,7 +215,7 @@ func (c Config) ClientOptions() (client.Options, error) {
 	opts, err := p.ToClientOptions(envconfig.ToClientOptionsRequest{})
 	if err != nil {
 		return client.Options{}, fmt.Errorf("Temporal TLS settings (%s, %s, %s or TEMPORAL_TLS_*): %w",
-			TLSCertPath.Name(), TLSKeyPath.Name(), TLSCAPath.Name(), err)
+			Settings.TLSCertPath.Name(), Settings.TLSKeyPath.Name(), Settings.TLSCAPath.Name(), err)
 	}
 	return opts, nil
 }
@@ -225,7 +237,7 @@ func (c Config) Dial(ctx context.Context, logger log.Logger, metrics client.Metr
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %q): %w\n"+
-				"  start a dev server with `make dev-server` (or `make run`), or set %s", c.Address, c.Namespace, err, Address.Name())
+				"  start a dev server with `make dev-server` (or `make run`), or set %s", c.Address, c.Namespace, err, Settings.Address.Name())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}

@@ -273,6 +273,8 @@ func TestParseErrorsNameTheSetting(t *testing.T) {
 		{"bad address flag", nil, []string{"--address", "nohostport"}, `--address (TEMPORAL_ADDRESS) "nohostport": want host:port`},
 		{"bad address variable", envflag.Map{"TEMPORAL_ADDRESS": "nohostport"}, nil, "--address (TEMPORAL_ADDRESS)"},
 		{"cert without key", envflag.Map{"TEMPORAL_TLS_CLIENT_CERT_PATH": "c.pem"}, nil, "TEMPORAL_TLS_CLIENT_KEY_PATH"},
+		{"cert flag without key", nil, []string{"--tls-cert-path", "c.pem"}, "TEMPORAL_TLS_CLIENT_KEY_PATH"},
+		{"missing CA file by flag", nil, []string{"--tls-ca-path", "/no/such/ca.pem"}, "--tls-ca-path (TEMPORAL_TLS_SERVER_CA_CERT_PATH): stat /no/such/ca.pem"},
 		{"bad dial timeout", envflag.Map{"INFERFLOW_DIAL_TIMEOUT": "soon"}, nil, `--dial-timeout (INFERFLOW_DIAL_TIMEOUT) "soon"`},
 		{"negative dial timeout", nil, []string{"--dial-timeout", "-1s"}, "--dial-timeout (INFERFLOW_DIAL_TIMEOUT)"},
 		{"unknown profile", envflag.Map{"TEMPORAL_PROFILE": "nope"}, nil, "TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE"},
