@@ -27,7 +27,7 @@ var settings = struct {
 	FaultReleases: envflag.Spec[int]{Flag: "fault-release-failures", Env: "INFERFLOW_FAULT_RELEASE_FAILURES",
 		Help: "failure drill: the next N ledger releases fail as if the database were down", Check: envflag.AtLeast(0)},
 	Catalog: envflag.Spec[string]{Flag: "models", Env: "INFERFLOW_MODELS",
-		Help: "billable model catalog id:promptPer1K:completionPer1K:maxCompletion,... (micro-credits); empty = built-in",
+		Help:  "billable model catalog id:promptPer1K:completionPer1K:maxCompletion,... (micro-credits); empty = built-in",
 		Check: envflag.Optional(func(v string) error { _, err := ledger.ParseCatalog(v); return err })},
 }
 
