@@ -173,8 +173,11 @@ func (m Map) Environ() []string {
 // New returns a Set for the named command, reading the process environment.
 func New(name string) *Set { return NewWithEnv(name, OS) }
 
-// NewWithEnv is New with another environment, for tests.
+// NewWithEnv is New with another environment, for tests; nil is empty.
 func NewWithEnv(name string, env Environment) *Set {
+	if env == nil {
+		env = Map{}
+	}
 	s := &Set{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), env: env}
 	s.FlagSet.Usage = s.usage
 	return s

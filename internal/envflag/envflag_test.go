@@ -269,3 +269,59 @@ func TestSpecName(t *testing.T) {
 		}
 	}
 }
+
+// Set.Check sees the final values (flags included) and runs only when
+// every setting is sound on its own.
+func TestCrossSettingChecks(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string // "" = valid
+	}{
+		{"both", []string{"--cert", "c", "--key", "k"}, ""},
+		{"neither", nil, ""},
+		{"cert alone", []string{"--cert", "c"}, "--cert (T_CERT): goes with --key (T_KEY)"},
+		{"bad setting first", []string{"--cert", "c", "--n", "0"}, `--n (T_N): must be positive`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewWithEnv("x", nil)
+			s.SetOutput(new(bytes.Buffer))
+			cert := Spec[string]{Flag: "cert", Env: "T_CERT"}
+			key := Spec[string]{Flag: "key", Env: "T_KEY"}
+			var c, k string
+			var n int
+			Var(s, &c, cert)
+			Var(s, &k, key)
+			Var(s, &n, Spec[int]{Flag: "n", Env: "T_N", Default: 1, Check: Positive[int]})
+			s.Check(func() error {
+				if (c == "") != (k == "") {
+					return cert.Errorf("goes with %s", key.Name())
+				}
+				return nil
+			})
+			err := s.Parse(tt.args)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatal(err)
+			case tt.want != "" && (err == nil || err.Error() != tt.want):
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestInvalidHidesSecrets(t *testing.T) {
+	plain := Spec[string]{Flag: "url", Env: "T_URL"}
+	secret := Spec[string]{Env: "T_KEY", Secret: true}
+	if got := plain.Invalid("ftp://x", "want %s", "http").Error(); got != `--url (T_URL) "ftp://x": want http` {
+		t.Errorf("plain: %s", got)
+	}
+	if got := secret.Invalid("sk-1", "bad").Error(); got != "T_KEY (secret): bad" {
+		t.Errorf("secret: %s", got)
+	}
+	var e *Error
+	if err := plain.Validate("x"); err != nil || !errors.As(plain.Errorf("x"), &e) || e.Setting != "--url (T_URL)" {
+		t.Errorf("Validate without Check = %v; Errorf setting %+v", err, e)
+	}
+}
