@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/inferflow/inferflow/internal/envflag"
@@ -16,7 +13,7 @@ import (
 // README's Configuration tables, and every row said to be the starter's is
 // declared by one of its commands.
 func TestREADMEListsEverySetting(t *testing.T) {
-	isolate(t)
+	envflagtest.Isolate(t)
 	seen := map[string]bool{}
 	var declared []envflag.Setting
 	for _, cmd := range [][]string{
@@ -43,18 +40,5 @@ func TestREADMEListsEverySetting(t *testing.T) {
 	}
 	for _, p := range envflagtest.Compare(rows, "starter", declared) {
 		t.Error(p)
-	}
-}
-
-// isolate keeps the developer's Temporal config file and variables out.
-func isolate(t *testing.T) {
-	t.Helper()
-	t.Setenv("TEMPORAL_CONFIG_FILE", filepath.Join(t.TempDir(), "absent.toml"))
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "TEMPORAL_") && k != "TEMPORAL_CONFIG_FILE" || strings.HasPrefix(k, "INFERFLOW_") || k == "APP_ENV" {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -41,7 +39,7 @@ func TestParseConfigNamesTheBadSetting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			isolate(t)
+			envflagtest.Isolate(t)
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
@@ -68,23 +66,10 @@ func TestRedactDSN(t *testing.T) {
 	}
 }
 
-// isolate keeps the developer's Temporal config file and variables out.
-func isolate(t *testing.T) {
-	t.Helper()
-	t.Setenv("TEMPORAL_CONFIG_FILE", filepath.Join(t.TempDir(), "absent.toml"))
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "TEMPORAL_") && k != "TEMPORAL_CONFIG_FILE" || strings.HasPrefix(k, "INFERFLOW_") || k == "APP_ENV" {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-}
-
 // Every flag and variable the worker declares has a row in the README's
 // Configuration table, and every row said to be the worker's is declared.
 func TestREADMEListsEverySetting(t *testing.T) {
-	isolate(t)
+	envflagtest.Isolate(t)
 	var c config
 	s := envflag.New("worker")
 	var help bytes.Buffer

@@ -7,10 +7,12 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"testing"
 
 	"github.com/inferflow/inferflow/internal/envflag"
 )
@@ -188,4 +190,19 @@ func Compare(rows []Row, binary string, declared []envflag.Setting) []string {
 		}
 	}
 	return problems
+}
+
+// Isolate clears the project's and Temporal's variables for the test and
+// points TEMPORAL_CONFIG_FILE at a missing file, so neither the developer's
+// shell nor ~/.config/temporalio/temporal.toml changes what a test parses.
+func Isolate(t testing.TB) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "TEMPORAL_") || strings.HasPrefix(k, "INFERFLOW_") || k == "APP_ENV" {
+			t.Setenv(k, "") // restores the value after the test
+			os.Unsetenv(k)
+		}
+	}
+	t.Setenv("TEMPORAL_CONFIG_FILE", filepath.Join(t.TempDir(), "absent.toml"))
 }
