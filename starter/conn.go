@@ -8,6 +8,8 @@ import (
 	"github.com/inferflow/inferflow/internal/blob"
 	"github.com/inferflow/inferflow/internal/envflag"
 	"github.com/inferflow/inferflow/internal/logging"
+	"github.com/inferflow/inferflow/internal/storeconfig"
+	"github.com/inferflow/inferflow/internal/telemetry"
 	"github.com/inferflow/inferflow/internal/temporalclient"
 	"github.com/inferflow/inferflow/pkg/inferflow"
 )
@@ -22,9 +24,17 @@ type connFlags struct {
 
 func (f *connFlags) register(s *envflag.Set) {
 	f.temporal.Register(s)
-	s.String(&f.blobDir, "blob-dir", "INFERFLOW_BLOB_DIR", ".data/blobs", "image blob store folder (shared with the worker)")
-	s.String(&f.logLevel, "log-level", "INFERFLOW_LOG_LEVEL", "warn", "SDK log level: debug, info, warn or error")
+	envflag.Var(s, &f.blobDir, storeconfig.Settings.BlobDir)
+	envflag.Var(s, &f.logLevel, logLevel)
 }
+
+// logLevel is the shared log-level setting with the starter's quieter
+// default: a command's output is its JSON, not the SDK's chatter.
+var logLevel = func() envflag.Spec[string] {
+	sp := telemetry.Settings.LogLevel
+	sp.Default, sp.Help = "warn", "SDK log level: debug, info, warn or error"
+	return sp
+}()
 
 func (f *connFlags) client(ctx context.Context) (*inferflow.Client, func(), error) {
 	if err := f.temporal.Validate(); err != nil {
@@ -32,7 +42,7 @@ func (f *connFlags) client(ctx context.Context) (*inferflow.Client, func(), erro
 	}
 	z, err := logging.New(logging.Dev, f.logLevel)
 	if err != nil {
-		return nil, nil, usageErr("--log-level: %v", err)
+		return nil, nil, usageErr("%v", logLevel.Invalid(f.logLevel, "%w", err))
 	}
 	c, err := f.temporal.Dial(ctx, logging.NewSDK(z), client.MetricsNopHandler)
 	if err != nil {

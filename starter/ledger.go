@@ -8,6 +8,7 @@ import (
 
 	"github.com/inferflow/inferflow/internal/envflag"
 	"github.com/inferflow/inferflow/internal/ledger"
+	"github.com/inferflow/inferflow/internal/storeconfig"
 )
 
 const ledgerUsage = `usage: starter ledger <credit|balance|holds|dlq|audit> [flags]
@@ -33,7 +34,7 @@ func ledgerCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	)
 	s := envflag.New("starter ledger " + sub)
 	s.SetOutput(stderr)
-	s.String(&dsn, "ledger-dsn", "INFERFLOW_LEDGER_DSN", ".data/ledger.db", "credit ledger: a SQLite file path, or a postgres:// DSN")
+	envflag.Var(s, &dsn, storeconfig.Settings.LedgerDSN)
 	switch sub {
 	case "credit":
 		s.StringVar(&user, "user", "", "user id (required)")
@@ -56,7 +57,7 @@ func ledgerCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	l, err := ledger.Open(ctx, ledger.Config{DSN: dsn})
 	if err != nil {
-		return fmt.Errorf("--ledger-dsn: %w", err)
+		return storeconfig.Settings.LedgerDSN.Errorf("%w", err)
 	}
 	defer l.Close()
 

@@ -1,100 +1,72 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/inferflow/inferflow/internal/envflag"
-	"github.com/inferflow/inferflow/internal/logging"
+	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/internal/storeconfig"
+	"github.com/inferflow/inferflow/internal/telemetry"
 	"github.com/inferflow/inferflow/internal/temporalclient"
 )
+
+// The worker's own settings; the shared ones are declared by the packages
+// they configure.
+var settings = struct {
+	SweepEvery    envflag.Spec[time.Duration]
+	FaultCaptures envflag.Spec[int]
+	FaultReleases envflag.Spec[int]
+	Catalog       envflag.Spec[string]
+}{
+	SweepEvery: envflag.Spec[time.Duration]{Flag: "sweep-every", Env: "INFERFLOW_SWEEP_EVERY", Default: time.Minute,
+		Help: "how often the schedule expires holds past their TTL (when the worker creates it)", Check: envflag.AtLeast(time.Second)},
+	FaultCaptures: envflag.Spec[int]{Flag: "fault-capture-failures", Env: "INFERFLOW_FAULT_CAPTURE_FAILURES",
+		Help: "failure drill: the next N ledger captures fail as if the database were down", Check: envflag.AtLeast(0)},
+	FaultReleases: envflag.Spec[int]{Flag: "fault-release-failures", Env: "INFERFLOW_FAULT_RELEASE_FAILURES",
+		Help: "failure drill: the next N ledger releases fail as if the database were down", Check: envflag.AtLeast(0)},
+	Catalog: envflag.Spec[string]{Flag: "models", Env: "INFERFLOW_MODELS",
+		Help:  "billable model catalog id:promptPer1K:completionPer1K:maxCompletion,... (micro-credits); empty = built-in",
+		Check: envflag.Optional(func(v string) error { _, err := ledger.ParseCatalog(v); return err })},
+}
 
 // config is everything the worker needs; every field is a flag with an
 // environment default, listed by `worker -h`.
 type config struct {
-	temporal    temporalclient.Config
-	provider    provider.Config
-	metricsAddr string
-	logMode     string
-	logLevel    string
-	environment string
-	blobDir     string
-	ledgerDSN   string
-	catalog     string
-	sweepEvery  time.Duration
+	temporal   temporalclient.Config
+	telemetry  telemetry.Config
+	provider   provider.Config
+	blobDir    string
+	ledgerDSN  string
+	catalog    string
+	sweepEvery time.Duration
 	// Failure drills: make the next N ledger captures / releases fail.
 	faultCaptures int
 	faultReleases int
 }
 
+// register declares every worker setting on s.
+func (c *config) register(s *envflag.Set) {
+	c.temporal.Register(s)
+	c.telemetry.Register(s)
+	envflag.Var(s, &c.blobDir, storeconfig.Settings.BlobDir)
+	envflag.Var(s, &c.ledgerDSN, storeconfig.Settings.LedgerDSN)
+	envflag.Var(s, &c.sweepEvery, settings.SweepEvery)
+	envflag.Var(s, &c.faultCaptures, settings.FaultCaptures)
+	envflag.Var(s, &c.faultReleases, settings.FaultReleases)
+	envflag.Var(s, &c.catalog, settings.Catalog)
+	c.provider.Register(s)
+}
+
+// parseConfig reads the flags and the environment; every error names the
+// setting.
 func parseConfig(args []string) (config, error) {
 	var c config
 	s := envflag.New("worker")
-	c.temporal.Register(s)
-	s.String(&c.metricsAddr, "metrics-addr", "INFERFLOW_METRICS_ADDR", "127.0.0.1:9090", "Prometheus /metrics listen address (empty disables)")
-	s.String(&c.logMode, "log-mode", "INFERFLOW_LOG_MODE", "dev", "log format: dev (console) or prod (JSON)")
-	s.String(&c.logLevel, "log-level", "INFERFLOW_LOG_LEVEL", "info", "debug, info, warn or error")
-	s.String(&c.environment, "environment", "APP_ENV", "development", "environment label on metrics and logs")
-	s.String(&c.blobDir, "blob-dir", "INFERFLOW_BLOB_DIR", ".data/blobs", "image blob store folder (shared with the starter)")
-	s.String(&c.ledgerDSN, "ledger-dsn", "INFERFLOW_LEDGER_DSN", ".data/ledger.db", "credit ledger: a SQLite file path, or a postgres:// DSN")
-	s.Duration(&c.sweepEvery, "sweep-every", "INFERFLOW_SWEEP_EVERY", time.Minute, "how often the schedule expires holds past their TTL (when the worker creates it)")
-	s.Int(&c.faultCaptures, "fault-capture-failures", "INFERFLOW_FAULT_CAPTURE_FAILURES", 0, "failure drill: the next N ledger captures fail as if the database were down")
-	s.Int(&c.faultReleases, "fault-release-failures", "INFERFLOW_FAULT_RELEASE_FAILURES", 0, "failure drill: the next N ledger releases fail as if the database were down")
-	s.String(&c.catalog, "models", "INFERFLOW_MODELS", "", "billable model catalog id:promptPer1K:completionPer1K:maxCompletion,... (micro-credits); empty = built-in")
-
-	p := provider.ConfigFromEnv()
-	s.String(&p.Kind, "provider", provider.EnvProvider, orDefault(p.Kind, provider.KindOffline), "model provider: offline or openai")
-	s.String(&p.BaseURL, "openai-base-url", provider.EnvBaseURL, p.BaseURL, "OpenAI-compatible API root, e.g. http://localhost:11434/v1")
-	s.String(&p.VisionModel, "vision-model", provider.EnvVisionModel, p.VisionModel, "default vision model")
-	s.String(&p.JudgeModel, "judge-model", provider.EnvJudgeModel, p.JudgeModel, "judge model (default: the vision model)")
-	s.String(&p.CompletionModel, "completion-model", provider.EnvCompletionModel, p.CompletionModel, "default completion model for billed jobs")
-	s.String(&p.Judge, "judge", provider.EnvJudge, orDefault(p.Judge, provider.JudgeModel), "judge: model or statistical")
-	// The API key is read from the environment only, so it never shows up
-	// in a process list.
-	if err := s.Parse(args); err != nil {
-		return c, err
-	}
-	c.provider = p
-	return c, c.validate()
-}
-
-func (c config) validate() error {
-	var errs []error
-	if err := c.temporal.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.provider.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	switch logging.Mode(c.logMode) {
-	case logging.Dev, logging.Prod:
-	default:
-		errs = append(errs, fmt.Errorf("--log-mode (INFERFLOW_LOG_MODE) %q: want dev or prod", c.logMode))
-	}
-	if strings.TrimSpace(c.blobDir) == "" {
-		errs = append(errs, errors.New("--blob-dir (INFERFLOW_BLOB_DIR) must not be empty"))
-	}
-	if c.sweepEvery < time.Second {
-		errs = append(errs, errors.New("--sweep-every (INFERFLOW_SWEEP_EVERY) must be at least 1s"))
-	}
-	if strings.TrimSpace(c.ledgerDSN) == "" {
-		errs = append(errs, errors.New("--ledger-dsn (INFERFLOW_LEDGER_DSN) must not be empty"))
-	}
-	if strings.TrimSpace(c.environment) == "" {
-		errs = append(errs, errors.New("--environment (APP_ENV) must not be empty"))
-	}
-	return errors.Join(errs...)
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
+	c.register(s)
+	err := s.Parse(args)
+	return c, err
 }
 
 // redactDSN hides a PostgreSQL password before the DSN is logged.

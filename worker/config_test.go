@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"errors"
+	"flag"
 	"strings"
 	"testing"
+
+	"github.com/inferflow/inferflow/internal/envflag"
+	"github.com/inferflow/inferflow/internal/envflag/envflagtest"
 )
 
 func TestParseConfigNamesTheBadSetting(t *testing.T) {
@@ -18,11 +24,22 @@ func TestParseConfigNamesTheBadSetting(t *testing.T) {
 		{name: "openai without base url", args: []string{"--provider", "openai", "--vision-model", "m"}, want: "INFERFLOW_OPENAI_BASE_URL"},
 		{name: "bad log mode", args: []string{"--log-mode", "xml"}, want: "INFERFLOW_LOG_MODE"},
 		{name: "bad sweep interval", env: map[string]string{"INFERFLOW_SWEEP_EVERY": "soon"}, want: "INFERFLOW_SWEEP_EVERY"},
-		{name: "tls cert without key", args: []string{"--tls-cert-path", "c.pem"}, want: "TEMPORAL_TLS_KEY"},
-		{name: "empty ledger", args: []string{"--ledger-dsn", " "}, want: "INFERFLOW_LEDGER_DSN"},
+		{name: "tls cert without key", args: []string{"--tls-cert-path", "c.pem"}, want: "--tls-key-path (TEMPORAL_TLS_CLIENT_KEY_PATH)"},
+		{name: "deprecated tls name still read", env: map[string]string{"TEMPORAL_TLS_CERT": "c.pem"}, want: "--tls-key-path (TEMPORAL_TLS_CLIENT_KEY_PATH)"},
+		{name: "empty ledger", args: []string{"--ledger-dsn", " "}, want: "--ledger-dsn (INFERFLOW_LEDGER_DSN)"},
+		{name: "bad log level", env: map[string]string{"INFERFLOW_LOG_LEVEL": "loud"}, want: `--log-level (INFERFLOW_LOG_LEVEL) "loud": want debug, info, warn or error`},
+		{name: "bad metrics address", args: []string{"--metrics-addr", "9090"}, want: "--metrics-addr (INFERFLOW_METRICS_ADDR)"},
+		{name: "metrics disabled", args: []string{"--metrics-addr", ""}},
+		{name: "bad fault count", env: map[string]string{"INFERFLOW_FAULT_CAPTURE_FAILURES": "two"}, want: "--fault-capture-failures (INFERFLOW_FAULT_CAPTURE_FAILURES)"},
+		{name: "negative fault count", args: []string{"--fault-release-failures=-1"}, want: "--fault-release-failures (INFERFLOW_FAULT_RELEASE_FAILURES)"},
+		{name: "bad catalog", args: []string{"--models", "llava:1"}, want: "--models (INFERFLOW_MODELS)"},
+		{name: "sweep too often", args: []string{"--sweep-every", "10ms"}, want: "must be at least 1s"},
+		{name: "bad provider timeout", env: map[string]string{"INFERFLOW_PROVIDER_HTTP_TIMEOUT": "2"}, want: "INFERFLOW_PROVIDER_HTTP_TIMEOUT"},
+		{name: "empty environment label", args: []string{"--environment", ""}, want: "--environment (APP_ENV)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			envflagtest.Isolate(t)
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
@@ -46,5 +63,30 @@ func TestRedactDSN(t *testing.T) {
 	}
 	if got := redactDSN(".data/ledger.db"); got != ".data/ledger.db" {
 		t.Fatalf("path changed: %s", got)
+	}
+}
+
+// Every flag and variable the worker declares has a row in the README's
+// Configuration table, and every row said to be the worker's is declared.
+func TestREADMEListsEverySetting(t *testing.T) {
+	envflagtest.Isolate(t)
+	var c config
+	s := envflag.New("worker")
+	var help bytes.Buffer
+	s.SetOutput(&help)
+	c.register(s)
+	if err := s.Parse([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	declared := envflagtest.Usage(help.String())
+	if len(declared) < 20 {
+		t.Fatalf("parsed only %d settings from -h:\n%s", len(declared), help.String())
+	}
+	rows, err := envflagtest.ReadTables("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range envflagtest.Compare(rows, "worker", declared) {
+		t.Error(p)
 	}
 }

@@ -20,8 +20,8 @@ import (
 	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/ledger/ledgerfault"
 	"github.com/inferflow/inferflow/internal/logging"
-	"github.com/inferflow/inferflow/internal/metrics"
 	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/internal/storeconfig"
 	"github.com/inferflow/inferflow/workflows"
 )
 
@@ -43,22 +43,11 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) error {
-	z, err := logging.New(logging.Mode(cfg.logMode), cfg.logLevel)
+	z, mh, err := cfg.telemetry.Start(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = z.Sync() }()
-	z = z.With(zap.String("environment", cfg.environment))
-
-	reg := metrics.NewRegistry()
-	mh := metrics.NewHandler(reg).WithTags(map[string]string{"environment": cfg.environment})
-	if cfg.metricsAddr != "" {
-		addr, _, err := metrics.Serve(ctx, cfg.metricsAddr, reg)
-		if err != nil {
-			return err
-		}
-		z.Info("metrics listening", zap.String("url", "http://"+addr.String()+"/metrics"))
-	}
 
 	models, err := provider.New(cfg.provider)
 	if err != nil {
@@ -79,12 +68,12 @@ func run(ctx context.Context, cfg config) error {
 	catalog := ledger.DefaultCatalog()
 	if cfg.catalog != "" {
 		if catalog, err = ledger.ParseCatalog(cfg.catalog); err != nil {
-			return fmt.Errorf("--models (INFERFLOW_MODELS): %w", err)
+			return settings.Catalog.Invalid(cfg.catalog, "%w", err)
 		}
 	}
 	led, err := ledger.Open(ctx, ledger.Config{DSN: cfg.ledgerDSN, Catalog: catalog})
 	if err != nil {
-		return fmt.Errorf("--ledger-dsn (INFERFLOW_LEDGER_DSN): %w", err)
+		return storeconfig.Settings.LedgerDSN.Errorf("%w", err)
 	}
 	defer led.Close()
 	if err := ensureExpirySchedule(ctx, c, cfg.temporal.TaskQueue, cfg.sweepEvery); err != nil {
@@ -102,7 +91,7 @@ func run(ctx context.Context, cfg config) error {
 		z.Warn("FAULT INJECTION: the next ledger captures/releases will fail", zap.Int("captures", cfg.faultCaptures), zap.Int("releases", cfg.faultReleases))
 		billed = ledgerfault.Wrap(led, cfg.faultCaptures, cfg.faultReleases)
 	}
-	w.RegisterActivity(&activities.Billing{Ledger: billed, Models: models.Completer, Environment: cfg.environment})
+	w.RegisterActivity(&activities.Billing{Ledger: billed, Models: models.Completer, Environment: cfg.telemetry.Environment})
 
 	z.Info("worker starting", zap.String("address", cfg.temporal.Address), zap.String("namespace", cfg.temporal.Namespace),
 		zap.String("taskQueue", cfg.temporal.TaskQueue), zap.String("ledger", redactDSN(cfg.ledgerDSN)))

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -18,14 +19,42 @@ import (
 	"time"
 
 	"github.com/inferflow/inferflow/internal/devserver"
+	"github.com/inferflow/inferflow/internal/envflag"
 )
 
+// settings are devserver's flags. TEMPORAL_CLI is read by
+// devserver.FindCLI when --cli is not given.
+var settings = struct {
+	EnvFile envflag.Spec[string]
+	Env     envflag.Spec[string]
+	CLI     envflag.Spec[string]
+}{
+	EnvFile: envflag.Spec[string]{Flag: "env-file", Default: "temporal-dev.yaml", Help: "Temporal CLI env file", Check: envflag.NotBlank},
+	Env:     envflag.Spec[string]{Flag: "env", Default: "dev", Help: "environment in the env file", Check: envflag.NotBlank},
+	CLI: envflag.Spec[string]{Flag: "cli", Env: "TEMPORAL_CLI", External: true,
+		Help: "temporal binary (default: $TEMPORAL_CLI, .tools/bin/temporal, PATH)"},
+}
+
+type options struct{ envFile, env, cli string }
+
+func (o *options) register(s *envflag.Set) {
+	envflag.Var(s, &o.envFile, settings.EnvFile)
+	envflag.Var(s, &o.env, settings.Env)
+	envflag.Var(s, &o.cli, settings.CLI)
+}
+
 func main() {
-	envFile := flag.String("env-file", "temporal-dev.yaml", "Temporal CLI env file")
-	env := flag.String("env", "dev", "environment in the env file")
-	cli := flag.String("cli", "", "temporal binary (default: $TEMPORAL_CLI, .tools/bin/temporal, PATH)")
-	flag.Parse()
-	if err := run(*envFile, *env, *cli, flag.Args()); err != nil {
+	var o options
+	s := envflag.New("devserver")
+	o.register(s)
+	if err := s.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "devserver:", err)
+		os.Exit(2)
+	}
+	if err := run(o.envFile, o.env, o.cli, s.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "devserver:", err)
 		os.Exit(1)
 	}

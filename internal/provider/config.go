@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/inferflow/inferflow/internal/envflag"
 )
 
 // Provider kinds and judge modes.
@@ -19,7 +20,7 @@ const (
 	JudgeStatistical = "statistical"
 )
 
-// Environment variables read by ConfigFromEnv.
+// Environment variables of the settings.
 const (
 	EnvProvider        = "INFERFLOW_PROVIDER"
 	EnvBaseURL         = "INFERFLOW_OPENAI_BASE_URL"
@@ -30,6 +31,37 @@ const (
 	EnvJudge           = "INFERFLOW_JUDGE"
 	EnvHTTPTimeout     = "INFERFLOW_PROVIDER_HTTP_TIMEOUT"
 )
+
+// Settings are the provider settings, each declared once. Config.Validate
+// checks them together (a base URL matters only for openai).
+var Settings = struct {
+	Kind            envflag.Spec[string]
+	BaseURL         envflag.Spec[string]
+	APIKey          envflag.Spec[string]
+	VisionModel     envflag.Spec[string]
+	JudgeModel      envflag.Spec[string]
+	CompletionModel envflag.Spec[string]
+	Judge           envflag.Spec[string]
+	HTTPTimeout     envflag.Spec[time.Duration]
+}{
+	Kind: envflag.Spec[string]{Flag: "provider", Env: EnvProvider, Default: KindOffline,
+		Help: "model provider: offline or openai"},
+	BaseURL: envflag.Spec[string]{Flag: "openai-base-url", Env: EnvBaseURL,
+		Help: "OpenAI-compatible API root, e.g. http://localhost:11434/v1"},
+	// Environment only, so the key never shows up in a process list.
+	APIKey: envflag.Spec[string]{Env: EnvAPIKey, Secret: true,
+		Help: "OpenAI-compatible API key, sent as a Bearer token; never logged, never in workflow history"},
+	VisionModel: envflag.Spec[string]{Flag: "vision-model", Env: EnvVisionModel,
+		Help: "default vision model (required for openai)"},
+	JudgeModel: envflag.Spec[string]{Flag: "judge-model", Env: EnvJudgeModel,
+		Help: "judge model (default: the vision model)"},
+	CompletionModel: envflag.Spec[string]{Flag: "completion-model", Env: EnvCompletionModel,
+		Help: "default completion model for billed jobs (default: the vision model)"},
+	Judge: envflag.Spec[string]{Flag: "judge", Env: EnvJudge, Default: JudgeModel,
+		Help: "judge: model or statistical (weighted median, no model)"},
+	HTTPTimeout: envflag.Spec[time.Duration]{Flag: "provider-http-timeout", Env: EnvHTTPTimeout, Default: DefaultHTTPTimeout,
+		Help: "bound on one HTTP attempt to the provider, behind the activity timeout", Check: envflag.Positive[time.Duration]},
+}
 
 // Defaults. The offline model ids only label results; DefaultHTTPTimeout is
 // a backstop behind the activity's StartToCloseTimeout (the seed's 2-minute
@@ -61,73 +93,58 @@ type Config struct {
 	Judge string
 	// HTTPTimeout bounds one HTTP attempt; 0 means DefaultHTTPTimeout.
 	HTTPTimeout time.Duration
-
-	// timeoutRaw keeps an unparsable INFERFLOW_PROVIDER_HTTP_TIMEOUT so
-	// Validate can name it instead of ConfigFromEnv guessing.
-	timeoutRaw string
 }
 
-// ConfigFromEnv reads the INFERFLOW_* variables. It does not validate: call
-// Validate (New does).
-func ConfigFromEnv() Config {
-	c := Config{
-		Kind:            strings.TrimSpace(os.Getenv(EnvProvider)),
-		BaseURL:         strings.TrimSpace(os.Getenv(EnvBaseURL)),
-		APIKey:          strings.TrimSpace(os.Getenv(EnvAPIKey)),
-		VisionModel:     strings.TrimSpace(os.Getenv(EnvVisionModel)),
-		JudgeModel:      strings.TrimSpace(os.Getenv(EnvJudgeModel)),
-		CompletionModel: strings.TrimSpace(os.Getenv(EnvCompletionModel)),
-		Judge:           strings.TrimSpace(os.Getenv(EnvJudge)),
-	}
-	if raw := strings.TrimSpace(os.Getenv(EnvHTTPTimeout)); raw != "" {
-		if d, err := time.ParseDuration(raw); err == nil && d > 0 {
-			c.HTTPTimeout = d
-		} else {
-			c.timeoutRaw = raw
-		}
-	}
-	return c
+// Register adds the provider settings to s; Parse validates them together.
+func (c *Config) Register(s *envflag.Set) {
+	envflag.Var(s, &c.Kind, Settings.Kind)
+	envflag.Var(s, &c.BaseURL, Settings.BaseURL)
+	envflag.Var(s, &c.APIKey, Settings.APIKey)
+	envflag.Var(s, &c.VisionModel, Settings.VisionModel)
+	envflag.Var(s, &c.JudgeModel, Settings.JudgeModel)
+	envflag.Var(s, &c.CompletionModel, Settings.CompletionModel)
+	envflag.Var(s, &c.Judge, Settings.Judge)
+	envflag.Var(s, &c.HTTPTimeout, Settings.HTTPTimeout)
+	s.Check(func() error { return c.Validate() }) // c, not a copy taken now
 }
 
-// Validate checks the configuration; every error names the setting (by its
-// environment variable) so an operator knows what to fix.
+// Validate checks the configuration; every error names the setting
+// ("--provider (INFERFLOW_PROVIDER)") so an operator knows what to fix.
 func (c Config) Validate() error {
 	switch c.Kind {
 	case "", KindOffline, KindOpenAI:
 	default:
-		return fmt.Errorf("provider: %s must be %q or %q, got %q", EnvProvider, KindOffline, KindOpenAI, c.Kind)
+		return invalid(Settings.Kind.Invalid(c.Kind, "want %s or %s", KindOffline, KindOpenAI))
 	}
 	switch c.Judge {
 	case "", JudgeModel, JudgeStatistical:
 	default:
-		return fmt.Errorf("provider: %s must be %q or %q, got %q", EnvJudge, JudgeModel, JudgeStatistical, c.Judge)
-	}
-	if c.timeoutRaw != "" {
-		return fmt.Errorf("provider: %s must be a positive duration such as 90s, got %q", EnvHTTPTimeout, c.timeoutRaw)
+		return invalid(Settings.Judge.Invalid(c.Judge, "want %s or %s", JudgeModel, JudgeStatistical))
 	}
 	if c.HTTPTimeout < 0 {
-		return fmt.Errorf("provider: %s must be a positive duration, got %s", EnvHTTPTimeout, c.HTTPTimeout)
+		return invalid(Settings.HTTPTimeout.Invalid(c.HTTPTimeout, "must be positive"))
 	}
 	if strings.ContainsAny(c.APIKey, "\r\n\t ") {
 		// Would corrupt the Authorization header; the value is not echoed.
-		return fmt.Errorf("provider: %s must not contain whitespace or line breaks", EnvAPIKey)
+		return invalid(Settings.APIKey.Errorf("must not contain whitespace or line breaks"))
 	}
 	if c.kind() != KindOpenAI {
 		return nil
 	}
-	u, err := url.Parse(c.BaseURL)
-	if c.BaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("provider: %s must be an absolute http(s) URL when %s=%s, got %q",
-			EnvBaseURL, EnvProvider, KindOpenAI, redactURL(c.BaseURL))
+	if c.BaseURL == "" {
+		return invalid(Settings.BaseURL.Errorf("required when %s is %s", Settings.Kind.Name(), KindOpenAI))
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("provider: %s must not have a query or fragment", EnvBaseURL)
+	if err := envflag.HTTPURL(c.BaseURL); err != nil {
+		return invalid(Settings.BaseURL.Invalid(redactURL(c.BaseURL), "%w", err))
 	}
 	if c.VisionModel == "" {
-		return fmt.Errorf("provider: %s is required when %s=%s", EnvVisionModel, EnvProvider, KindOpenAI)
+		return invalid(Settings.VisionModel.Errorf("required when %s is %s", Settings.Kind.Name(), KindOpenAI))
 	}
 	return nil
 }
+
+// invalid prefixes the package name, as every provider error is.
+func invalid(err error) error { return fmt.Errorf("provider: %w", err) }
 
 func (c Config) kind() string {
 	if c.Kind == "" {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/inferflow/inferflow/internal/envflag"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -29,7 +31,6 @@ func TestConfigValidate(t *testing.T) {
 		{"query in url", with(ok, func(c *Config) { c.BaseURL = "http://h/v1?x=1" }), EnvBaseURL},
 		{"no vision model", with(ok, func(c *Config) { c.VisionModel = "" }), EnvVisionModel},
 		{"negative timeout", with(ok, func(c *Config) { c.HTTPTimeout = -time.Second }), EnvHTTPTimeout},
-		{"unparsable env timeout", with(ok, func(c *Config) { c.timeoutRaw = "soon" }), EnvHTTPTimeout},
 		{"key with newline", with(ok, func(c *Config) { c.APIKey = "sk-1\nX-Evil: 1" }), EnvAPIKey},
 	}
 	for _, tt := range tests {
@@ -56,27 +57,59 @@ func TestConfigValidate(t *testing.T) {
 
 func with(c Config, f func(*Config)) Config { f(&c); return c }
 
-func TestConfigFromEnv(t *testing.T) {
-	t.Setenv(EnvProvider, "openai")
-	t.Setenv(EnvBaseURL, " http://localhost:8000/v1 ")
-	t.Setenv(EnvAPIKey, "sk-env-secret")
-	t.Setenv(EnvVisionModel, "v")
-	t.Setenv(EnvJudgeModel, "j")
-	t.Setenv(EnvCompletionModel, "c")
-	t.Setenv(EnvJudge, "statistical")
-	t.Setenv(EnvHTTPTimeout, "45s")
-	got := ConfigFromEnv()
-	want := Config{Kind: "openai", BaseURL: "http://localhost:8000/v1", APIKey: "sk-env-secret",
-		VisionModel: "v", JudgeModel: "j", CompletionModel: "c", Judge: "statistical", HTTPTimeout: 45 * time.Second}
-	if got != want {
-		t.Errorf("got %v, want %v", got, want)
+func TestRegister(t *testing.T) {
+	all := envflag.Map{
+		EnvProvider: "openai", EnvBaseURL: " http://localhost:8000/v1 ", EnvAPIKey: "sk-env-secret",
+		EnvVisionModel: "v", EnvJudgeModel: "j", EnvCompletionModel: "c", EnvJudge: "statistical", EnvHTTPTimeout: "45s",
 	}
-	if err := got.Validate(); err != nil {
-		t.Error(err)
+	tests := []struct {
+		name string
+		env  envflag.Map
+		args []string
+		want Config
+		err  string // "" = valid; else the setting the error must name
+	}{
+		{name: "defaults", want: Config{Kind: KindOffline, Judge: JudgeModel, HTTPTimeout: DefaultHTTPTimeout}},
+		{name: "environment", env: all, want: Config{Kind: "openai", BaseURL: "http://localhost:8000/v1", APIKey: "sk-env-secret",
+			VisionModel: "v", JudgeModel: "j", CompletionModel: "c", Judge: "statistical", HTTPTimeout: 45 * time.Second}},
+		{name: "flags over environment", env: all,
+			args: []string{"--provider", "offline", "--vision-model", "v2", "--judge", "model", "--provider-http-timeout", "1m"},
+			want: Config{Kind: "offline", BaseURL: "http://localhost:8000/v1", APIKey: "sk-env-secret",
+				VisionModel: "v2", JudgeModel: "j", CompletionModel: "c", Judge: "model", HTTPTimeout: time.Minute}},
+		{name: "api key has no flag", args: []string{"--api-key", "x"}, err: "flag provided but not defined"},
+		{name: "unparsable timeout", env: envflag.Map{EnvHTTPTimeout: "forever"}, err: "--provider-http-timeout (" + EnvHTTPTimeout + `) "forever"`},
+		{name: "zero timeout", args: []string{"--provider-http-timeout", "0s"}, err: EnvHTTPTimeout},
+		{name: "unknown provider", env: envflag.Map{EnvProvider: "magic"}, err: `--provider (INFERFLOW_PROVIDER) "magic"`},
+		{name: "openai without base url", args: []string{"--provider", "openai", "--vision-model", "m"}, err: "--openai-base-url (" + EnvBaseURL + ")"},
+		{name: "bad base url", args: []string{"--provider", "openai", "--vision-model", "m", "--openai-base-url", "localhost:8000"}, err: "absolute http(s) URL"},
+		{name: "openai without model", env: envflag.Map{EnvProvider: "openai", EnvBaseURL: "http://h/v1"}, err: "--vision-model (" + EnvVisionModel + ")"},
 	}
-	t.Setenv(EnvHTTPTimeout, "forever")
-	if err := ConfigFromEnv().Validate(); err == nil || !strings.Contains(err.Error(), EnvHTTPTimeout) {
-		t.Errorf("bad timeout: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := envflag.NewWithEnv("test", tt.env)
+			s.SetOutput(new(strings.Builder))
+			var got Config
+			got.Register(s)
+			err := s.Parse(tt.args)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want it to name %s", err, tt.err)
+				}
+				if strings.Contains(err.Error(), "sk-env-secret") {
+					t.Fatalf("error echoes the key: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+			if got.APIKey != tt.want.APIKey {
+				t.Errorf("api key %q, want %q", got.APIKey, tt.want.APIKey)
+			}
+		})
 	}
 }
 

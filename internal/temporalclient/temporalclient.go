@@ -1,19 +1,22 @@
-// Package temporalclient holds the Temporal connection settings shared by
-// the worker and the starter (flags with environment defaults) and dials.
+// Package temporalclient holds the Temporal connection settings every
+// inferflow binary shares and dials Temporal with them.
+//
+// The connection is read the way every Temporal tool reads it: the SDK's
+// envconfig loads the profile from TEMPORAL_CONFIG_FILE (TEMPORAL_PROFILE)
+// and applies the standard TEMPORAL_* variables; flags override that.
+// Precedence: flag > environment > config-file profile > default.
 package temporalclient
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"net"
+	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
 	"go.temporal.io/sdk/log"
 
 	"github.com/inferflow/inferflow/internal/envflag"
@@ -22,99 +25,208 @@ import (
 // DefaultTaskQueue is where the worker listens and the starter sends work.
 const DefaultTaskQueue = "inferflow"
 
-// Config is how to reach Temporal.
+// Settings are the connection settings, each declared once. Those marked
+// External are read by envconfig, which hands the value to the flag as its
+// default; the ones without a flag are listed for -h and the README.
+var Settings = struct {
+	Address                    envflag.Spec[string]
+	Namespace                  envflag.Spec[string]
+	APIKey                     envflag.Spec[string]
+	TLSCertPath                envflag.Spec[string]
+	TLSKeyPath                 envflag.Spec[string]
+	TLSCAPath                  envflag.Spec[string]
+	TLSServerName              envflag.Spec[string]
+	TaskQueue                  envflag.Spec[string]
+	DialTimeout                envflag.Spec[time.Duration]
+	ConfigFile                 envflag.Spec[string]
+	Profile                    envflag.Spec[string]
+	TLS                        envflag.Spec[bool]
+	TLSCertData                envflag.Spec[string]
+	TLSKeyData                 envflag.Spec[string]
+	TLSCAData                  envflag.Spec[string]
+	TLSDisableHostVerification envflag.Spec[bool]
+	Authority                  envflag.Spec[string]
+	GRPCMeta                   envflag.Spec[string]
+}{
+	Address: envflag.Spec[string]{Flag: "address", Env: "TEMPORAL_ADDRESS", Default: "127.0.0.1:7233",
+		Help: "Temporal frontend host:port", External: true, Check: envflag.HostPort},
+	Namespace: envflag.Spec[string]{Flag: "namespace", Env: "TEMPORAL_NAMESPACE", Default: "default",
+		Help: "Temporal namespace", External: true, Check: envflag.NotBlank},
+	APIKey: envflag.Spec[string]{Flag: "api-key", Env: "TEMPORAL_API_KEY",
+		Help: "API key (Temporal Cloud); implies TLS", External: true, Secret: true},
+	TLSCertPath: envflag.Spec[string]{Flag: "tls-cert-path", Env: "TEMPORAL_TLS_CLIENT_CERT_PATH", Deprecated: []string{"TEMPORAL_TLS_CERT"},
+		Help: "client certificate for mTLS (PEM file)", External: true},
+	TLSKeyPath: envflag.Spec[string]{Flag: "tls-key-path", Env: "TEMPORAL_TLS_CLIENT_KEY_PATH", Deprecated: []string{"TEMPORAL_TLS_KEY"},
+		Help: "client key for mTLS (PEM file)", External: true},
+	TLSCAPath: envflag.Spec[string]{Flag: "tls-ca-path", Env: "TEMPORAL_TLS_SERVER_CA_CERT_PATH", Deprecated: []string{"TEMPORAL_TLS_CA"},
+		Help: "CA bundle to verify the server (PEM file)", External: true},
+	TLSServerName: envflag.Spec[string]{Flag: "tls-server-name", Env: "TEMPORAL_TLS_SERVER_NAME",
+		Help: "server name to verify (enables TLS)", External: true},
+	TaskQueue: envflag.Spec[string]{Flag: "task-queue", Env: "INFERFLOW_TASK_QUEUE", Default: DefaultTaskQueue,
+		Help: "task queue of the inferflow worker", Check: envflag.NotBlank},
+	DialTimeout: envflag.Spec[time.Duration]{Flag: "dial-timeout", Env: "INFERFLOW_DIAL_TIMEOUT", Deprecated: []string{"TEMPORAL_DIAL_TIMEOUT"},
+		Default: 10 * time.Second, Help: "how long to wait for Temporal at start", Check: envflag.Positive[time.Duration]},
+	ConfigFile: envflag.Spec[string]{Env: "TEMPORAL_CONFIG_FILE", External: true,
+		Help: "TOML file of connection profiles (default: the user config dir's temporalio/temporal.toml, if present)"},
+	Profile: envflag.Spec[string]{Env: "TEMPORAL_PROFILE", External: true,
+		Help: "profile in the config file (default: default)"},
+	TLS: envflag.Spec[bool]{Env: "TEMPORAL_TLS", External: true,
+		Help: "true: use TLS with the system CAs; false: no TLS even with an API key"},
+	TLSCertData: envflag.Spec[string]{Env: "TEMPORAL_TLS_CLIENT_CERT_DATA", External: true,
+		Help: "client certificate PEM, instead of the path"},
+	TLSKeyData: envflag.Spec[string]{Env: "TEMPORAL_TLS_CLIENT_KEY_DATA", External: true, Secret: true,
+		Help: "client key PEM, instead of the path"},
+	TLSCAData: envflag.Spec[string]{Env: "TEMPORAL_TLS_SERVER_CA_CERT_DATA", External: true,
+		Help: "server CA PEM, instead of the path"},
+	TLSDisableHostVerification: envflag.Spec[bool]{Env: "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", External: true,
+		Help: "true skips verifying the server certificate (testing only)"},
+	Authority: envflag.Spec[string]{Env: "TEMPORAL_CLIENT_AUTHORITY", External: true,
+		Help: "gRPC :authority header"},
+	GRPCMeta: envflag.Spec[string]{Env: "TEMPORAL_GRPC_META_*", External: true,
+		Help: "gRPC metadata: TEMPORAL_GRPC_META_X_FOO=bar sends x-foo: bar"},
+}
+
+// Config is how to reach Temporal. Register fills it; a Config built in code
+// (tests) works too.
 type Config struct {
 	Address       string
 	Namespace     string
-	TaskQueue     string
-	TLSCert       string
-	TLSKey        string
-	TLSCA         string
-	TLSServerName string
 	APIKey        string
+	TLSCertPath   string
+	TLSKeyPath    string
+	TLSCAPath     string
+	TLSServerName string
+	TaskQueue     string
 	DialTimeout   time.Duration
+
+	// profile is what envconfig loaded, kept for the settings without a
+	// field (TLS data, TEMPORAL_TLS, gRPC metadata, authority).
+	profile envconfig.ClientConfigProfile
 }
 
-// Register adds the connection flags to s.
+// Register loads the envconfig profile (config file, then TEMPORAL_*
+// variables) from s's environment and adds the connection flags to s; a
+// flag overrides what the profile holds.
 func (c *Config) Register(s *envflag.Set) {
-	s.String(&c.Address, "address", "TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend host:port")
-	s.String(&c.Namespace, "namespace", "TEMPORAL_NAMESPACE", "default", "Temporal namespace")
-	s.String(&c.TaskQueue, "task-queue", "INFERFLOW_TASK_QUEUE", DefaultTaskQueue, "task queue of the inferflow worker")
-	s.String(&c.TLSCert, "tls-cert-path", "TEMPORAL_TLS_CERT", "", "client certificate for mTLS")
-	s.String(&c.TLSKey, "tls-key-path", "TEMPORAL_TLS_KEY", "", "client key for mTLS")
-	s.String(&c.TLSCA, "tls-ca-path", "TEMPORAL_TLS_CA", "", "CA bundle to verify the server")
-	s.String(&c.TLSServerName, "tls-server-name", "TEMPORAL_TLS_SERVER_NAME", "", "server name to verify")
-	s.String(&c.APIKey, "api-key", "TEMPORAL_API_KEY", "", "API key (Temporal Cloud); implies TLS")
-	s.Duration(&c.DialTimeout, "dial-timeout", "TEMPORAL_DIAL_TIMEOUT", 10*time.Second, "how long to wait for Temporal at start")
+	env := aliasEnv{s: s, aliases: map[string][]string{}}
+	for _, sp := range []envflag.Spec[string]{Settings.TLSCertPath, Settings.TLSKeyPath, Settings.TLSCAPath} {
+		env.aliases[sp.Env] = sp.Deprecated
+	}
+	prof, err := envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{EnvLookup: env})
+	if err != nil {
+		s.Fail(&envflag.Error{Setting: Settings.ConfigFile.Name() + " / " + Settings.Profile.Name(), Err: err})
+	}
+	c.profile = prof
+	c.Address, c.Namespace, c.APIKey = prof.Address, prof.Namespace, prof.APIKey
+	if tls := prof.TLS; tls != nil {
+		c.TLSCertPath, c.TLSKeyPath, c.TLSCAPath, c.TLSServerName = tls.ClientCertPath, tls.ClientKeyPath, tls.ServerCACertPath, tls.ServerName
+	}
+	envflag.Var(s, &c.Address, Settings.Address)
+	envflag.Var(s, &c.Namespace, Settings.Namespace)
+	envflag.Var(s, &c.APIKey, Settings.APIKey)
+	envflag.Var(s, &c.TLSCertPath, Settings.TLSCertPath)
+	envflag.Var(s, &c.TLSKeyPath, Settings.TLSKeyPath)
+	envflag.Var(s, &c.TLSCAPath, Settings.TLSCAPath)
+	envflag.Var(s, &c.TLSServerName, Settings.TLSServerName)
+	envflag.Var(s, &c.TaskQueue, Settings.TaskQueue)
+	envflag.Var(s, &c.DialTimeout, Settings.DialTimeout)
+	// Listed so -h and the README show them; envconfig read them above.
+	for _, sp := range []envflag.Spec[string]{Settings.ConfigFile, Settings.Profile, Settings.TLSCertData, Settings.TLSKeyData, Settings.TLSCAData, Settings.Authority, Settings.GRPCMeta} {
+		envflag.Doc(s, sp)
+	}
+	envflag.Doc(s, Settings.TLS)
+	envflag.Doc(s, Settings.TLSDisableHostVerification)
+	s.Check(func() error { return c.checkTogether() }) // c, not a copy taken now
+}
+
+// aliasEnv is the Set's environment for envconfig, also answering a
+// standard name from its deprecated project-specific name, with a warning.
+type aliasEnv struct {
+	s       *envflag.Set
+	aliases map[string][]string
+}
+
+func (e aliasEnv) Environ() []string { return e.s.Env().Environ() }
+
+func (e aliasEnv) LookupEnv(key string) (string, bool) {
+	if v, ok := e.s.Env().LookupEnv(key); ok {
+		return v, true
+	}
+	for _, old := range e.aliases[key] {
+		if v, ok := e.s.Env().LookupEnv(old); ok {
+			e.s.Deprecate(old, key)
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // Validate checks the settings and names the one that is wrong.
 func (c Config) Validate() error {
-	if _, _, err := net.SplitHostPort(c.Address); err != nil {
-		return fmt.Errorf("--address (TEMPORAL_ADDRESS) %q: want host:port", c.Address)
+	for _, err := range []error{
+		Settings.Address.Validate(c.Address),
+		Settings.Namespace.Validate(c.Namespace),
+		Settings.TaskQueue.Validate(c.TaskQueue),
+		Settings.DialTimeout.Validate(c.DialTimeout),
+	} {
+		if err != nil {
+			return err
+		}
 	}
-	if strings.TrimSpace(c.Namespace) == "" {
-		return errors.New("--namespace (TEMPORAL_NAMESPACE) must not be empty")
+	return c.checkTogether()
+}
+
+// checkTogether checks the rules that span settings.
+func (c Config) checkTogether() error {
+	if (c.TLSCertPath == "") != (c.TLSKeyPath == "") {
+		return Settings.TLSCertPath.Errorf("goes with %s: give both or neither", Settings.TLSKeyPath.Name())
 	}
-	if strings.TrimSpace(c.TaskQueue) == "" {
-		return errors.New("--task-queue (INFERFLOW_TASK_QUEUE) must not be empty")
-	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return errors.New("--tls-cert-path (TEMPORAL_TLS_CERT) and --tls-key-path (TEMPORAL_TLS_KEY) go together: give both or neither")
-	}
-	if c.DialTimeout <= 0 {
-		return errors.New("--dial-timeout (TEMPORAL_DIAL_TIMEOUT) must be positive")
+	for _, f := range []struct {
+		sp   envflag.Spec[string]
+		path string
+	}{{Settings.TLSCertPath, c.TLSCertPath}, {Settings.TLSKeyPath, c.TLSKeyPath}, {Settings.TLSCAPath, c.TLSCAPath}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return f.sp.Errorf("%v", err)
+		}
 	}
 	return nil
 }
 
-func (c Config) tlsConfig() (*tls.Config, error) {
-	if c.TLSCert == "" && c.TLSCA == "" && c.APIKey == "" {
-		return nil, nil
+// ClientOptions are the SDK client options for these settings (without
+// logger and metrics), for a binary that dials on its own.
+func (c Config) ClientOptions() (client.Options, error) {
+	if err := c.Validate(); err != nil {
+		return client.Options{}, err
 	}
-	cfg := &tls.Config{ServerName: c.TLSServerName, MinVersion: tls.VersionTLS12}
-	if c.TLSCert != "" {
-		pair, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("--tls-cert-path/--tls-key-path: %w", err)
+	p := c.profile
+	p.Address, p.Namespace, p.APIKey = c.Address, c.Namespace, c.APIKey
+	if p.TLS != nil || c.TLSCertPath != "" || c.TLSCAPath != "" || c.TLSServerName != "" {
+		tls := envconfig.ClientConfigTLS{}
+		if p.TLS != nil {
+			tls = *p.TLS
 		}
-		cfg.Certificates = []tls.Certificate{pair}
+		tls.ClientCertPath, tls.ClientKeyPath = c.TLSCertPath, c.TLSKeyPath
+		tls.ServerCACertPath, tls.ServerName = c.TLSCAPath, c.TLSServerName
+		p.TLS = &tls
 	}
-	if c.TLSCA != "" {
-		pem, err := os.ReadFile(c.TLSCA)
-		if err != nil {
-			return nil, fmt.Errorf("--tls-ca-path: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--tls-ca-path %s: no PEM certificates found", c.TLSCA)
-		}
-		cfg.RootCAs = pool
+	opts, err := p.ToClientOptions(envconfig.ToClientOptionsRequest{})
+	if err != nil {
+		return client.Options{}, fmt.Errorf("Temporal TLS settings (%s, %s, %s or TEMPORAL_TLS_*): %w",
+			Settings.TLSCertPath.Name(), Settings.TLSKeyPath.Name(), Settings.TLSCAPath.Name(), err)
 	}
-	return cfg, nil
+	return opts, nil
 }
 
 // Dial connects to Temporal, waiting up to DialTimeout for the server.
 func (c Config) Dial(ctx context.Context, logger log.Logger, metrics client.MetricsHandler) (client.Client, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	tlsCfg, err := c.tlsConfig()
+	opts, err := c.ClientOptions()
 	if err != nil {
 		return nil, err
 	}
-	opts := client.Options{
-		HostPort:       c.Address,
-		Namespace:      c.Namespace,
-		Logger:         logger,
-		MetricsHandler: metrics,
-		ConnectionOptions: client.ConnectionOptions{
-			TLS: tlsCfg,
-		},
-	}
-	if c.APIKey != "" {
-		opts.Credentials = client.NewAPIKeyStaticCredentials(c.APIKey)
-	}
+	opts.Logger, opts.MetricsHandler = logger, metrics
 	ctx, cancel := context.WithTimeout(ctx, c.DialTimeout)
 	defer cancel()
 	for {
@@ -125,8 +237,43 @@ func (c Config) Dial(ctx context.Context, logger log.Logger, metrics client.Metr
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %q): %w\n"+
-				"  start a dev server with `make dev-server` (or `make run`), or set --address / TEMPORAL_ADDRESS", c.Address, c.Namespace, err)
+				"  start a dev server with `make dev-server` (or `make run`), or set %s", c.Address, c.Namespace, err, Settings.Address.Name())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+func (c Config) apiKeyState() string {
+	if c.APIKey == "" && c.profile.APIKey == "" {
+		return "unset"
+	}
+	return "set"
+}
+
+// String describes the settings without the API key or key material.
+func (c Config) String() string {
+	return fmt.Sprintf("temporalclient.Config{Address:%s Namespace:%s TaskQueue:%s APIKey:%s TLSCertPath:%q TLSKeyPath:%q TLSCAPath:%q TLSServerName:%q DialTimeout:%s}",
+		c.Address, c.Namespace, c.TaskQueue, c.apiKeyState(), c.TLSCertPath, c.TLSKeyPath, c.TLSCAPath, c.TLSServerName, c.DialTimeout)
+}
+
+// GoString keeps %#v from printing the key.
+func (c Config) GoString() string { return c.String() }
+
+// MarshalJSON renders the redacted view, so reflection-based loggers
+// (zap.Any, JSON dumps) cannot print the key.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"address": c.Address, "namespace": c.Namespace, "taskQueue": c.TaskQueue, "apiKey": c.apiKeyState(),
+		"tlsCertPath": c.TLSCertPath, "tlsKeyPath": c.TLSKeyPath, "tlsCAPath": c.TLSCAPath,
+		"tlsServerName": c.TLSServerName, "dialTimeout": c.DialTimeout.String(),
+	})
+}
+
+// LogValue implements slog.LogValuer without the API key.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("address", c.Address), slog.String("namespace", c.Namespace),
+		slog.String("task_queue", c.TaskQueue), slog.String("api_key", c.apiKeyState()),
+		slog.String("tls_cert_path", c.TLSCertPath), slog.String("tls_ca_path", c.TLSCAPath),
+	)
 }

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/inferflow/inferflow/internal/envflag"
+	"github.com/inferflow/inferflow/internal/envflag/envflagtest"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     envflag.Map
+		args    []string
+		want    options
+		command []string
+		err     string
+	}{
+		{name: "defaults", want: options{envFile: "temporal-dev.yaml", env: "dev"}},
+		{name: "TEMPORAL_CLI is left to FindCLI", env: envflag.Map{"TEMPORAL_CLI": "/x/temporal"},
+			want: options{envFile: "temporal-dev.yaml", env: "dev"}},
+		{name: "make run", args: []string{"-cli", "/t/temporal", "--", "bin/worker", "-h"},
+			want: options{envFile: "temporal-dev.yaml", env: "dev", cli: "/t/temporal"}, command: []string{"bin/worker", "-h"}},
+		{name: "empty env file", args: []string{"--env-file", ""}, err: "--env-file: must not be empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := envflag.NewWithEnv("devserver", tt.env)
+			s.SetOutput(new(bytes.Buffer))
+			var got options
+			got.register(s)
+			err := s.Parse(tt.args)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want || !slices.Equal(s.Args(), tt.command) {
+				t.Fatalf("got %+v %v, %v; want %+v %v", got, s.Args(), err, tt.want, tt.command)
+			}
+		})
+	}
+}
+
+func TestREADMEListsEverySetting(t *testing.T) {
+	s := envflag.NewWithEnv("devserver", nil)
+	var help bytes.Buffer
+	s.SetOutput(&help)
+	var o options
+	o.register(s)
+	if err := s.Parse([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatal(err)
+	}
+	rows, err := envflagtest.ReadTables("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := envflagtest.Usage(help.String())
+	if len(declared) != 3 {
+		t.Fatalf("parsed %d settings from -h:\n%s", len(declared), help.String())
+	}
+	for _, p := range envflagtest.Compare(rows, "devserver", declared) {
+		t.Error(p)
+	}
+}
