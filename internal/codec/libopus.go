@@ -78,13 +78,22 @@ func (d *opusDec) decode(data []byte, pcm []int16, fec bool) (int, error) {
 	return int(n), nil
 }
 
-// packetSamples is the packet's duration in samples at rate, parsed from its
-// table of contents (libopus validates the framing).
+// packetSamples is the packet's duration in samples at rate. libopus parses
+// the whole framing (table of contents, frame count, frame lengths), so a
+// packet that passes can be handed to the decoder.
 func packetSamples(data []byte, rate int) (int, error) {
 	if len(data) == 0 {
 		return 0, libopusError(C.OPUS_INVALID_PACKET)
 	}
-	n := C.opus_packet_get_nb_samples((*C.uchar)(unsafe.Pointer(&data[0])), C.opus_int32(len(data)), C.opus_int32(rate))
+	var toc C.uchar
+	var frames [48]*C.uchar
+	var sizes [48]C.opus_int16
+	var off C.int
+	p := (*C.uchar)(unsafe.Pointer(&data[0]))
+	if n := C.opus_packet_parse(p, C.opus_int32(len(data)), &toc, &frames[0], &sizes[0], &off); n < 0 {
+		return 0, libopusError(n)
+	}
+	n := C.opus_packet_get_nb_samples(p, C.opus_int32(len(data)), C.opus_int32(rate))
 	if n < 0 {
 		return 0, libopusError(n)
 	}

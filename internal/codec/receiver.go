@@ -109,6 +109,8 @@ type Receiver struct {
 	base         int64 // extended RTP timestamp of the first packet
 	lastDur      int
 	due          time.Time // when packet next is expected to have arrived
+	hold         time.Time // nothing is released before (the first arrival + delay)
+	played       bool      // a packet has been released
 	concealRun   int64     // ticks concealed since the last decoded packet
 	afterSeqLoss bool      // the head packet follows skipped sequence numbers
 
@@ -206,12 +208,21 @@ func (r *Receiver) Push(p Packet, now time.Time) error {
 		r.pos += int64(p.Timestamp)
 		r.base = r.pos
 		r.due = now
+		r.hold = now.Add(r.delay)
 	}
 	ext := r.highest + int64(int16(p.SequenceNumber-uint16(r.highest)))
 	switch {
 	case r.seen[ext%seenSize] == ext:
 		r.stats.Duplicate++
 		return nil
+	case ext < r.next && !r.played && ext > r.highest-ringSize:
+		// Reordered ahead of the first packet, before anything was
+		// played: start the stream earlier.
+		ts := r.pos + int64(int32(p.Timestamp-uint32(r.pos)))
+		if ts < r.pos {
+			r.pos, r.base = ts, ts
+		}
+		r.next = ext
 	case ext < r.next:
 		r.stats.Late++
 		return nil
@@ -289,7 +300,7 @@ func (r *Receiver) popReady() Frame {
 // step releases or conceals one packet's worth; false when nothing is due.
 // With force (Drain) missing packets are not waited for.
 func (r *Receiver) step(now time.Time, force bool) bool {
-	if !r.started {
+	if !r.started || (!force && now.Before(r.hold)) {
 		return false
 	}
 	s := &r.ring[r.next%ringSize]
@@ -340,6 +351,7 @@ func (r *Receiver) release(s *slot) {
 	s.present = false
 	r.buffered--
 	r.next++
+	r.played = true
 	afterLoss := r.afterSeqLoss
 	r.afterSeqLoss = false
 	ts := r.pos + int64(int32(s.ts-uint32(r.pos)))
