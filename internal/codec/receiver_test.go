@@ -104,7 +104,7 @@ func TestReceiverJitterBuffer(t *testing.T) {
 			want: "0 1 F 3 4 5 6", stats: ReceiverStats{Lost: 1, Late: 1, FEC: 1}},
 		{name: "wraparound with reordering", seq0: 65534, ts0: 4294967000,
 			events: []ev{{0, 0, 0}, {2, 2, 40}, {1, 1, 45}, {3, 3, 60}, {4, 4, 80}},
-			want: "0 1 2 3 4", stats: ReceiverStats{Reordered: 1}},
+			want:   "0 1 2 3 4", stats: ReceiverStats{Reordered: 1}},
 		{name: "loss across wraparound", seq0: 65535, events: inOrder(0, 2, 3),
 			want: "0 F 2 3", stats: ReceiverStats{Lost: 1, FEC: 1}},
 		{name: "stream stops: concealed on time up to MaxConceal", events: inOrder(0, 1), until: 400, conc: 60 * time.Millisecond,
@@ -196,9 +196,9 @@ func TestReceiverRejectsBadPayloads(t *testing.T) {
 	}{
 		{CodecOpus, nil, ReasonEmpty},
 		{CodecOpus, big, ReasonTooLarge},
-		{CodecOpus, []byte{0x03}, ReasonMalformed},             // code 3 without its frame count
+		{CodecOpus, []byte{0x03}, ReasonMalformed},                // code 3 without its frame count
 		{CodecOpus, []byte{0x1b, 0x03, 1, 2, 3}, ReasonMalformed}, // 3 × 60 ms: over 120 ms
-		{CodecOpus, []byte{0x02, 200, 1}, ReasonMalformed},      // code 2: first frame longer than the packet
+		{CodecOpus, []byte{0x02, 200, 1}, ReasonMalformed},        // code 2: first frame longer than the packet
 		{CodecPCMU, nil, ReasonEmpty},
 		{CodecPCMU, big, ReasonTooLarge},
 		{CodecPCMU, make([]byte, 1000), ReasonDuration}, // 125 ms

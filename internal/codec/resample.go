@@ -17,11 +17,16 @@ const upsamplerTaps = 16
 
 func newUpsampler(factor int) *upsampler {
 	u := &upsampler{factor: factor, taps: upsamplerTaps}
+	// An odd-length prototype puts its centre on a sample, so the delay
+	// is a whole number of output samples (the last tap stays zero).
 	n := factor * upsamplerTaps
+	if n%2 == 0 {
+		n--
+	}
 	fc := 0.45 / float64(factor) // cycles per output sample
 	center := float64(n-1) / 2
-	proto := make([]float64, n)
-	for m := range proto {
+	proto := make([]float64, factor*upsamplerTaps)
+	for m := range n {
 		x := float64(m) - center
 		s := 2 * fc
 		if x != 0 {
@@ -42,7 +47,13 @@ func newUpsampler(factor int) *upsampler {
 }
 
 // delay is the filter's group delay in output samples.
-func (u *upsampler) delay() int { return (u.factor*u.taps - 1) / 2 }
+func (u *upsampler) delay() int {
+	n := u.factor * u.taps
+	if n%2 == 0 {
+		n--
+	}
+	return (n - 1) / 2
+}
 
 // process writes len(in)*factor samples to out (which must hold them) and
 // returns that count.
