@@ -133,7 +133,9 @@ func BenchmarkDecodeFrame(b *testing.B) {
 				buf := make([]int16, maxPacketSamples)
 				b.ReportAllocs()
 				i := 0
+				cpu := startCPU()
 				for b.Loop() {
+					cpu.ops++
 					if _, err := d.decode(pkts[i], buf); err != nil {
 						b.Fatal(err)
 					}
@@ -141,6 +143,7 @@ func BenchmarkDecodeFrame(b *testing.B) {
 						i = 0
 					}
 				}
+				cpu.report(b)
 			})
 		}
 	}

@@ -19,6 +19,18 @@ static int codec_enc_set(OpusEncoder *st, int bitrate, int fec, int loss, int co
 	if ((err = opus_encoder_ctl(st, OPUS_SET_DTX(dtx))) != OPUS_OK) return err;
 	return opus_encoder_ctl(st, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
 }
+
+// codec_packet_samples validates the packet's framing and returns its
+// samples at rate (the parse arrays live on the C stack: no Go allocation).
+static int codec_packet_samples(const unsigned char *data, opus_int32 len, opus_int32 rate) {
+	unsigned char toc;
+	const unsigned char *frames[48];
+	opus_int16 sizes[48];
+	int off;
+	int n = opus_packet_parse(data, len, &toc, frames, sizes, &off);
+	if (n < 0) return n;
+	return opus_packet_get_nb_samples(data, len, rate);
+}
 */
 import "C"
 
@@ -85,15 +97,7 @@ func packetSamples(data []byte, rate int) (int, error) {
 	if len(data) == 0 {
 		return 0, libopusError(C.OPUS_INVALID_PACKET)
 	}
-	var toc C.uchar
-	var frames [48]*C.uchar
-	var sizes [48]C.opus_int16
-	var off C.int
-	p := (*C.uchar)(unsafe.Pointer(&data[0]))
-	if n := C.opus_packet_parse(p, C.opus_int32(len(data)), &toc, &frames[0], &sizes[0], &off); n < 0 {
-		return 0, libopusError(n)
-	}
-	n := C.opus_packet_get_nb_samples(p, C.opus_int32(len(data)), C.opus_int32(rate))
+	n := C.codec_packet_samples((*C.uchar)(unsafe.Pointer(&data[0])), C.opus_int32(len(data)), C.opus_int32(rate))
 	if n < 0 {
 		return 0, libopusError(n)
 	}
