@@ -158,7 +158,7 @@ func TestEncoderRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := enc.Config(); c.SampleRate != 24000 || c.Bitrate != 32000 || c.Complexity != 9 || c.PacketLossPercent != 10 {
+	if c := enc.Config(); c.SampleRate != 24000 || c.Bitrate != 32000 || c.Complexity != 5 || c.PacketLossPercent != 10 {
 		t.Errorf("defaults %+v", c)
 	}
 	var ce *ConfigError

@@ -135,7 +135,9 @@ type EncoderConfig struct {
 	SampleRate int
 	// Bitrate in bit/s, 6000..128000. Default 32000.
 	Bitrate int
-	// Complexity 1..10 (CPU against quality). Default 9, as browsers use.
+	// Complexity 1..10 (CPU against quality). Default 5: half the CPU of
+	// the 9 desktop browsers use (BENCHMARKS.md), and the encoder is the
+	// largest codec cost per session.
 	Complexity int
 	// PacketLossPercent the encoder protects against with in-band FEC,
 	// 0..100. Default 10.
@@ -171,7 +173,7 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 		return nil, &ConfigError{Field: "Bitrate", Detail: fmt.Sprintf("%d bit/s is outside 6000..128000", cfg.Bitrate)}
 	}
 	if cfg.Complexity == 0 {
-		cfg.Complexity = 9
+		cfg.Complexity = 5
 	}
 	if cfg.Complexity < 1 || cfg.Complexity > 10 {
 		return nil, &ConfigError{Field: "Complexity", Detail: fmt.Sprintf("%d is outside 1..10", cfg.Complexity)}

@@ -75,7 +75,7 @@ func ReadWAV(r io.Reader) ([]int16, int, error) {
 
 // EncodeWAV reads a mono 16-bit WAV (8, 16, 24 or 48 kHz) and encodes it as
 // a browser would send it: upsampled to 48 kHz, 20 ms Opus packets,
-// application VOIP, 32 kbit/s, in-band FEC on (cfg may change the bitrate,
+// application VOIP, 32 kbit/s, complexity 9, in-band FEC on (cfg may change the bitrate,
 // FEC, complexity and DTX; its SampleRate is ignored). The last partial
 // frame is padded with silence. Each packet is 20 ms: RTP timestamps step by
 // OpusPacketTicks.
@@ -105,6 +105,9 @@ func EncodePCM(pcm []int16, rate int, cfg EncoderConfig) ([][]byte, error) {
 		pcm = wide[up.delay() : up.delay()+len(pcm)*factor]
 	}
 	cfg.SampleRate = 48000
+	if cfg.Complexity == 0 {
+		cfg.Complexity = 9 // as a desktop browser encodes
+	}
 	enc, err := NewEncoder(cfg)
 	if err != nil {
 		return nil, err
