@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"fmt"
 	"math"
 	"path/filepath"
 	"testing"
@@ -146,5 +147,90 @@ func BenchmarkDecodeFrame(b *testing.B) {
 				cpu.report(b)
 			})
 		}
+	}
+}
+
+// The encoder side of the same comparison: gopus's encoder against
+// libopus's on the same speech (24 kHz, what the realtime model sends).
+func newGopusEncoder(t testing.TB, rate, complexity int) *gopus.Encoder {
+	e, err := gopus.NewEncoder(gopus.EncoderConfig{SampleRate: rate, Channels: 1, Application: gopus.ApplicationVoIP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{e.SetBitrate(32000), e.SetComplexity(complexity), e.SetPacketLoss(10), e.SetSignal(gopus.SignalVoice)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.SetFEC(true)
+	return e
+}
+
+func TestGopusEncoderAgainstLibopus(t *testing.T) {
+	const rate = 24000
+	src := speechAt(t, rate)
+	lib, err := NewEncoder(EncoderConfig{SampleRate: rate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp := newGopusEncoder(t, rate, lib.Config().Complexity)
+	fs := lib.FrameSamples()
+	a, b := make([]byte, MaxPacketBytes), make([]byte, MaxPacketBytes)
+	dl, dg := mustOpus(t), mustOpus(t)
+	pa, pb := make([]int16, maxPacketSamples), make([]int16, maxPacketSamples)
+	var outL, outG []int16
+	same, bytesL, bytesG := 0, 0, 0
+	for i := 0; i+fs <= len(src); i += fs {
+		na, err := lib.Encode(src[i:i+fs], a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nb, err := gp.EncodeInt16(src[i:i+fs], b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(a[:na]) == string(b[:nb]) {
+			same++
+		}
+		bytesL, bytesG = bytesL+na, bytesG+nb
+		x, err := dl.Decode(a[:na], pa)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := dg.Decode(b[:nb], pb)
+		if err != nil {
+			t.Fatalf("libopus cannot decode gopus packet: %v", err)
+		}
+		outL, outG = append(outL, pa[:x]...), append(outG, pb[:y]...)
+	}
+	sl, _ := bestLagSNR(speechAt(t, SampleRate), outL, 400, 1600)
+	sg, _ := bestLagSNR(speechAt(t, SampleRate), outG, 400, 1600)
+	t.Logf("identical packets %d of %d; bytes libopus %d gopus %d; SNR against the source: libopus %.1f dB, gopus %.1f dB",
+		same, len(src)/fs, bytesL, bytesG, sl, sg)
+	if sg < sl-3 {
+		t.Errorf("gopus encoder %.1f dB, libopus %.1f dB", sg, sl)
+	}
+}
+
+func BenchmarkEncodeFrameGopus(b *testing.B) {
+	for _, cx := range []int{9, 5} {
+		b.Run(fmt.Sprintf("24000Hz/complexity%d", cx), func(b *testing.B) {
+			src := speechAt(b, 24000)
+			e := newGopusEncoder(b, 24000, cx)
+			out := make([]byte, MaxPacketBytes)
+			b.ReportAllocs()
+			i := 0
+			cpu := startCPU()
+			for b.Loop() {
+				cpu.ops++
+				if _, err := e.EncodeInt16(src[i:i+480], out); err != nil {
+					b.Fatal(err)
+				}
+				if i += 480; i+480 > len(src) {
+					i = 0
+				}
+			}
+			cpu.report(b)
+		})
 	}
 }

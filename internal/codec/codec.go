@@ -73,7 +73,9 @@ func (c Codec) ClockRate() int {
 type Packet struct {
 	SequenceNumber uint16
 	Timestamp      uint32
-	Marker         bool
+	// Marker (start of a talkspurt) is informational: gaps are found from
+	// sequence numbers and timestamps.
+	Marker bool
 	// Payload is copied by Receiver.Push; the caller may reuse it.
 	Payload []byte
 }

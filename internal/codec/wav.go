@@ -73,12 +73,12 @@ func ReadWAV(r io.Reader) ([]int16, int, error) {
 	}
 }
 
-// EncodeWAV reads a mono 16-bit WAV (8, 16, 24 or 48 kHz) and encodes it as
-// a browser would send it: upsampled to 48 kHz, 20 ms Opus packets,
-// application VOIP, 32 kbit/s, complexity 9, in-band FEC on (cfg may change the bitrate,
-// FEC, complexity and DTX; its SampleRate is ignored). The last partial
-// frame is padded with silence. Each packet is 20 ms: RTP timestamps step by
-// OpusPacketTicks.
+// EncodeWAV reads a mono 16-bit WAV (8, 16, 24 or 48 kHz) and encodes it
+// as a browser sends a microphone: upsampled to 48 kHz, 20 ms Opus packets,
+// application VOIP, 32 kbit/s, complexity 9, in-band FEC on (cfg may change
+// bitrate, FEC, complexity and DTX; its SampleRate is ignored). The last
+// partial frame is padded with silence. Packet k has RTP timestamp
+// k×OpusPacketTicks.
 func EncodeWAV(r io.Reader, cfg EncoderConfig) ([][]byte, error) {
 	pcm, rate, err := ReadWAV(r)
 	if err != nil {
