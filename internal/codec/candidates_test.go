@@ -234,3 +234,61 @@ func BenchmarkEncodeFrameGopus(b *testing.B) {
 		})
 	}
 }
+
+// TestGopusConcealmentAgainstLibopus loses every 10th packet of each
+// fixture and conceals it with PLC (odd losses) or the next packet's FEC
+// (even losses) in both libopus and gopus, then compares the whole output.
+func TestGopusConcealmentAgainstLibopus(t *testing.T) {
+	for _, fx := range fixtures {
+		pkts := loadFixture(t, fx)
+		lib := mustOpus(t)
+		gp, err := gopus.NewDecoder(gopus.DefaultDecoderConfig(SampleRate, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var outL, outG []int16
+		a := make([]int16, maxPacketSamples)
+		f := make([]float32, maxPacketSamples)
+		b := make([]int16, maxPacketSamples)
+		for k, p := range pkts {
+			var n, m int
+			switch {
+			case k%10 == 5 && k%20 == 5: // PLC
+				if _, err := lib.Conceal(a[:FrameSamples], nil); err != nil {
+					t.Fatal(err)
+				}
+				n = FrameSamples
+				if m, err = gp.DecodeInt16(nil, b[:FrameSamples]); err != nil {
+					t.Fatal(err)
+				}
+			case k%10 == 5: // FEC from the next packet
+				if _, err := lib.Conceal(a[:FrameSamples], pkts[k+1]); err != nil {
+					t.Fatal(err)
+				}
+				n = FrameSamples
+				if m, err = gp.DecodeWithFEC(pkts[k+1], f[:FrameSamples], true); err != nil {
+					t.Fatal(err)
+				}
+				for i := range m {
+					b[i] = clip16(f[i] * 32768)
+				}
+			default:
+				if n, err = lib.Decode(p, a); err != nil {
+					t.Fatal(err)
+				}
+				if m, err = gp.DecodeInt16(p, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n != m {
+				t.Fatalf("%s packet %d: %d samples, gopus %d", fx, k, n, m)
+			}
+			outL, outG = append(outL, a[:n]...), append(outG, b[:m]...)
+		}
+		s := snr(outL, outG)
+		t.Logf("%s with 10%% loss (PLC and FEC): gopus against libopus %.1f dB", fx, s)
+		if s < 20 {
+			t.Errorf("%s: %.1f dB", fx, s)
+		}
+	}
+}
