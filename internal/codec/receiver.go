@@ -13,11 +13,13 @@ type ReceiverConfig struct {
 	// JitterDelay is how long a missing packet is waited for before it is
 	// concealed: once a later packet has waited this long, or once nothing
 	// has arrived for this long past the missing packet's due time.
-	// 0..1 s; default 60 ms. Packets in order are released at once.
+	// Zero means 60 ms; at most 1 s. Packets in order are released at
+	// once; only the stream's first packet waits the full delay (so one
+	// reordered ahead of it still counts).
 	JitterDelay time.Duration
 	// MaxConceal bounds the audio made up for one gap: a longer gap (the
 	// sender paused, or a long outage) is not filled, and the frame
-	// timestamps jump over it instead. 20 ms..5 s; default 300 ms.
+	// timestamps jump over it instead. Zero means 300 ms; 20 ms..5 s.
 	MaxConceal time.Duration
 	// Decoder overrides the codec's decoder (tests, benchmarks). Its Codec
 	// must match.
