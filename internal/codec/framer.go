@@ -87,8 +87,9 @@ func (f *Framer) Next() ([]int16, bool) {
 	return fr, true
 }
 
-// Flush returns the remainder padded with silence to a whole frame (false
-// if nothing is buffered), e.g. at the end of a response.
+// Flush returns the next frame, padding a final partial one with silence
+// (false once nothing is buffered): call it until false at the end of a
+// response.
 func (f *Framer) Flush() ([]int16, bool) {
 	n := f.Buffered()
 	f.haveOdd = false

@@ -341,3 +341,51 @@ func TestReceiverOpusLossKeepsClock(t *testing.T) {
 }
 
 func isInf(f float64) bool { return f > 1e300 }
+
+// Packets of 10, 30 and 40 ms are reframed into 20 ms frames stamped from
+// their RTP timestamps; Drain pads the last partial frame.
+func TestReceiverReframesOtherPacketSizes(t *testing.T) {
+	for _, ms := range []int{10, 30, 40} {
+		t.Run(fmt.Sprintf("%dms", ms), func(t *testing.T) {
+			r, err := NewReceiver(ReceiverConfig{Codec: CodecPCMU})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const packets = 7
+			src := tone(8000, 8*ms*packets)
+			t0 := time.Unix(0, 0)
+			var stamps []time.Duration
+			var out []int16
+			for k := range packets {
+				pcm := src[k*8*ms : (k+1)*8*ms]
+				now := t0.Add(time.Duration(k*ms) * time.Millisecond)
+				if err := r.Push(Packet{SequenceNumber: uint16(k), Timestamp: uint32(k * 8 * ms), Payload: EncodePCMU(nil, pcm)}, now); err != nil {
+					t.Fatal(err)
+				}
+				for f, ok := r.Pop(now.Add(60 * time.Millisecond)); ok; f, ok = r.Pop(now.Add(60 * time.Millisecond)) {
+					stamps = append(stamps, f.Timestamp)
+					out = append(out, f.PCM...)
+				}
+			}
+			r.Drain()
+			for f, ok := r.Pop(t0); ok; f, ok = r.Pop(t0) {
+				stamps = append(stamps, f.Timestamp)
+				out = append(out, f.PCM...)
+			}
+			want := (packets*ms + 19) / 20
+			if len(stamps) != want {
+				t.Fatalf("%d frames, want %d", len(stamps), want)
+			}
+			for i, s := range stamps {
+				if s != time.Duration(i)*FrameDuration {
+					t.Errorf("frame %d at %v", i, s)
+				}
+			}
+			// The audio is continuous across packet boundaries.
+			ref := tone(16000, 16*ms*packets)
+			if s, lag := bestLagSNR(ref, out, 40, 100); s < 30 || lag != 15 {
+				t.Errorf("SNR %.1f dB at lag %d", s, lag)
+			}
+		})
+	}
+}
