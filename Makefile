@@ -7,11 +7,11 @@ TEMPORAL ?= $(or $(shell command -v temporal 2>/dev/null),$(CURDIR)/.tools/bin/t
 CORPUS ?= ../shared/corpus/speech-dev
 export TEMPORAL_CLI := $(TEMPORAL)
 
-.PHONY: all build run dev-server test test-short lint bench eval-gate temporal clean
+.PHONY: all build run dev-server test test-short lint bench eval-gate temporal deps clean
 
 all: build
 
-build:
+build: deps
 	@mkdir -p bin
 	$(GO) build -o bin/ ./worker ./starter ./cmd/devserver
 
@@ -25,7 +25,7 @@ dev-server: temporal build
 
 # Everything the project tests, including against dev servers the tests start
 # and stop on free ports.
-test: temporal lint
+test: deps temporal lint
 	$(GO) test -race -count=1 -timeout 40m ./...
 
 test-short: lint
@@ -45,6 +45,19 @@ bench: temporal
 
 eval-gate:
 	$(GO) run ./gate/cmd/gateeval -corpus "$(CORPUS)"
+
+# System packages cgo needs: libopus (internal/codec) through pkg-config.
+# Installed with apt-get when running as root, else the command is printed.
+OPUS_APT := libopus-dev pkg-config
+deps:
+	@if ! pkg-config --exists opus 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing $(OPUS_APT) ..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(OPUS_APT) >/dev/null; \
+	  else \
+	    echo "libopus is missing; run: sudo apt-get update && sudo apt-get install -y $(OPUS_APT)"; exit 1; \
+	  fi; \
+	fi
 
 temporal: $(TEMPORAL)
 
