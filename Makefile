@@ -28,10 +28,10 @@ dev-server: temporal build
 test: deps temporal lint
 	$(GO) test -race -count=1 -timeout 40m ./...
 
-test-short: lint
+test-short: deps lint
 	$(GO) test -short -count=1 ./...
 
-lint:
+lint: deps
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -39,7 +39,7 @@ lint:
 # Benchmarks: the gate, providers and ledgers (both backends), then whole
 # workflows on a dev server (a fixed 200 workflows per case). Figures go in
 # BENCHMARKS.md with the machine and this command.
-bench: temporal
+bench: deps temporal
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $$($(GO) list ./... | grep -v /integration)
 	$(GO) test -run '^$$' -bench . -benchtime 200x -count=1 -timeout 30m ./integration/
 
