@@ -8,13 +8,13 @@
 // is behind three small interfaces so the session's logic can be tested
 // with plain audio:
 //
-//	 Mic (FrameSource) ──► gate.ProcessFrame ──uplink──► Model.SendAudio
-//	                           ▲    │ events                  │ server events
-//	                 far end   │    ▼                         ▼
-//	 Speaker (AudioSink) ◄── playout ◄── audio deltas ── model events loop
-//	                                     control loop: turns, responses,
-//	                                     billing, interruptions ──► Recorder (Temporal)
-//	                                                              └► Events (data channel)
+//	Mic (FrameSource) ──► gate.ProcessFrame ──uplink──► Model.SendAudio
+//	                          ▲    │ events                  │ server events
+//	                far end   │    ▼                         ▼
+//	Speaker (AudioSink) ◄── playout ◄── audio deltas ── model events loop
+//	                                    control loop: turns, responses,
+//	                                    billing, interruptions ──► Recorder (Temporal)
+//	                                                             └► Events (data channel)
 //
 // Goroutines: Run starts four (microphone, playout, model events, control),
 // owns them and returns only after all have ended. The audio path (the

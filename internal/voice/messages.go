@@ -25,7 +25,7 @@ const (
 	MsgModelError       MessageType = "model.error"
 	MsgSessionEnded     MessageType = "session.ended"
 	MsgSessionWorkflow  MessageType = "session.workflow"
-	maxMessageTranscipt            = 2048
+	maxMessageTranscipt             = 2048
 )
 
 // Message is one JSON object on the events channel. Fields that do not
