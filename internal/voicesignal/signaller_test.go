@@ -236,28 +236,47 @@ func TestSignallerBoundedBufferDropsLeastUseful(t *testing.T) {
 	send(&workflows.TurnStarted{TurnID: "t1"}) // taken by the delivery goroutine and retried
 	waitFor(t, "the first signal in flight", func() bool { return s.Stats().Retried >= 1 })
 
-	steps := []struct {
-		sig         workflows.VoiceSignal
-		dropped     uint64
-		coalesced   uint64
-		description string
-	}{
-		{&workflows.GateSnapshot{TurnState: "a"}, 0, 0, "queued"},
-		{&workflows.GateSnapshot{TurnState: "b"}, 0, 1, "replaces the waiting snapshot"},
-		{&workflows.TurnEnded{TurnID: "t1"}, 0, 1, "queued"},
-		{&workflows.ResponseDone{ResponseID: "r1", Status: workflows.ResponseCompleted}, 0, 1, "queued: the buffer is full"},
-		{&workflows.Interruption{ResponseID: "r1"}, 1, 1, "drops the snapshot first"},
-		{&workflows.GateSnapshot{TurnState: "c"}, 2, 1, "a snapshot is the least useful: dropped itself"},
-		{&workflows.TurnStarted{TurnID: "t2"}, 3, 1, "drops the oldest turn record (turn-ended)"},
-		{&workflows.SessionClosed{Reason: "bye"}, 4, 1, "never dropped: the oldest turn record (interruption) goes"},
+	queued := func() []string {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var out []string
+		for _, q := range s.queue {
+			out = append(out, string(q.SignalName())+":"+label(q))
+		}
+		return out
 	}
-	for _, st := range steps {
+	steps := []struct {
+		sig       workflows.VoiceSignal
+		dropped   uint64
+		coalesced uint64
+		queue     []string // what waits after the step, oldest first
+	}{
+		{&workflows.GateSnapshot{TurnState: "a"}, 0, 0, []string{"gate-snapshot:a"}},
+		// A newer snapshot replaces the waiting one.
+		{&workflows.GateSnapshot{TurnState: "b"}, 0, 1, []string{"gate-snapshot:b"}},
+		{&workflows.TurnEnded{TurnID: "t1"}, 0, 1, []string{"gate-snapshot:b", "turn-ended:t1"}},
+		{&workflows.ResponseDone{ResponseID: "r1", Status: workflows.ResponseCompleted}, 0, 1,
+			[]string{"gate-snapshot:b", "turn-ended:t1", "response-done:r1"}},
+		// Full: the snapshot goes first.
+		{&workflows.Interruption{ResponseID: "r1"}, 1, 1, []string{"turn-ended:t1", "response-done:r1", "interruption:r1"}},
+		// A snapshot ranks below everything waiting: it is dropped itself.
+		{&workflows.GateSnapshot{TurnState: "c"}, 2, 1, []string{"turn-ended:t1", "response-done:r1", "interruption:r1"}},
+		// Then the oldest turn record, before any response-done.
+		{&workflows.TurnStarted{TurnID: "t2"}, 3, 1, []string{"response-done:r1", "interruption:r1", "turn-started:t2"}},
+		{&workflows.TurnStarted{TurnID: "t3"}, 4, 1, []string{"response-done:r1", "turn-started:t2", "turn-started:t3"}},
+		// Session-closed always gets in.
+		{&workflows.SessionClosed{Reason: "bye"}, 5, 1, []string{"response-done:r1", "turn-started:t3", "session-closed:bye"}},
+	}
+	for i, st := range steps {
 		send(st.sig)
-		if got := s.Stats(); got.Dropped != st.dropped || got.Coalesced != st.coalesced || got.Pending > 3+1 {
-			t.Fatalf("after %s (%s): stats %+v, want dropped %d coalesced %d", st.sig.SignalName(), st.description, got, st.dropped, st.coalesced)
+		if got := s.Stats(); got.Dropped != st.dropped || got.Coalesced != st.coalesced || got.Pending != len(st.queue)+1 {
+			t.Fatalf("step %d (%s): stats %+v, want dropped %d coalesced %d", i, st.sig.SignalName(), got, st.dropped, st.coalesced)
+		}
+		if got := queued(); !slices.Equal(got, st.queue) {
+			t.Fatalf("step %d (%s): queue %v, want %v", i, st.sig.SignalName(), got, st.queue)
 		}
 	}
-	if err := s.Send(&workflows.TurnStarted{TurnID: "t3"}); !errors.Is(err, ErrClosed) {
+	if err := s.Send(&workflows.TurnStarted{TurnID: "t4"}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("send after session-closed: %v", err)
 	}
 	f.setDown(false)
@@ -268,6 +287,25 @@ func TestSignallerBoundedBufferDropsLeastUseful(t *testing.T) {
 	if got := names(f.accepted()); !slices.Equal(got, want) {
 		t.Fatalf("delivered %v, want %v", got, want)
 	}
+}
+
+// label names a queued signal for the buffer test.
+func label(sig workflows.VoiceSignal) string {
+	switch v := sig.(type) {
+	case *workflows.GateSnapshot:
+		return v.TurnState
+	case *workflows.TurnStarted:
+		return v.TurnID
+	case *workflows.TurnEnded:
+		return v.TurnID
+	case *workflows.ResponseDone:
+		return v.ResponseID
+	case *workflows.Interruption:
+		return v.ResponseID
+	case *workflows.SessionClosed:
+		return v.Reason
+	}
+	return "?"
 }
 
 func TestSignallerSendNeverBlocks(t *testing.T) {
