@@ -53,8 +53,8 @@ type voiceSession struct {
 	closing     bool
 	endState    VoiceState
 	closeReason string
-	runSignals  int // signals handled by this run
-	saState     VoiceState
+	runSignals  int       // signals handled by this run
+	sentAt      time.Time // sender's time of the signal being handled
 }
 
 func newVoiceSession(ctx workflow.Context, in VoiceSessionInput, set voiceSettings) *voiceSession {
@@ -246,6 +246,8 @@ func (s *voiceSession) handle(ctx workflow.Context, sig VoiceSignal) {
 		s.st.LastSeq = meta.Seq
 	}
 	s.touch(ctx)
+	s.sentAt = meta.At
+	defer func() { s.sentAt = time.Time{} }()
 	if err := validateVoiceSignal(sig); err != nil {
 		s.st.Totals.InvalidSignals++
 		s.log.Warn("Invalid voice signal ignored", "evt", "VOICE_SIGNAL_INVALID", "signal", sig.SignalName(), "error", err.Error())
@@ -344,8 +346,8 @@ func (s *voiceSession) openIDs() []string {
 
 // event appends to the bounded timeline.
 func (s *voiceSession) event(ctx workflow.Context, kind, turnID, responseID string, amount int64, detail string) {
-	s.st.Timeline = append(s.st.Timeline, VoiceEvent{At: workflow.Now(ctx).UTC(), Kind: kind, TurnID: clip(turnID),
-		ResponseID: clip(responseID), Amount: amount, Detail: clip(detail)})
+	s.st.Timeline = append(s.st.Timeline, VoiceEvent{At: workflow.Now(ctx).UTC(), SentAt: s.sentAt.UTC(), Kind: kind,
+		TurnID: clip(turnID), ResponseID: clip(responseID), Amount: amount, Detail: clip(detail)})
 	if over := len(s.st.Timeline) - s.set.timeline; over > 0 {
 		s.st.Timeline = slices.Delete(s.st.Timeline, 0, over)
 		s.st.Dropped += over

@@ -435,7 +435,10 @@ func TestVoiceSessionSignals(t *testing.T) {
 	// snapshot replaces the last.
 	dup := &TurnStarted{TurnID: "t1"}
 	dup.Seq = 1
-	run.play(&TurnStarted{TurnID: "t1"}, &GateSnapshot{TurnState: "speaking", FramesTotal: 10}, dup,
+	sent := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	first := &TurnStarted{TurnID: "t1"}
+	first.At = sent
+	run.play(first, &GateSnapshot{TurnState: "speaking", FramesTotal: 10}, dup,
 		&TurnEnded{TurnID: "t1", DurationMs: 900}, &GateSnapshot{TurnState: "idle", FramesTotal: 20}, &TurnStarted{},
 		&Interruption{ResponseID: "r0"}, &SessionClosed{Reason: "bye"})
 	sum := run.execute(t, voiceInput())
@@ -448,6 +451,9 @@ func TestVoiceSessionSignals(t *testing.T) {
 	}
 	if sum.LastSnapshot == nil || sum.LastSnapshot.TurnState != "idle" || sum.LastSnapshot.FramesTotal != 20 {
 		t.Errorf("last snapshot %+v, want the newest", sum.LastSnapshot)
+	}
+	if !sum.Timeline[0].SentAt.Equal(sent) || !sum.Timeline[len(sum.Timeline)-1].SentAt.IsZero() {
+		t.Errorf("sender times: first %v (want %v), last %v (want none)", sum.Timeline[0].SentAt, sent, sum.Timeline[len(sum.Timeline)-1].SentAt)
 	}
 	if sum.CurrentTurn != "" || sum.CloseReason != "bye" {
 		t.Errorf("current turn %q, close reason %q", sum.CurrentTurn, sum.CloseReason)

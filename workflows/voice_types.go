@@ -276,9 +276,12 @@ type VoiceResponse struct {
 	Usage         VoiceUsage     `json:"usage,omitzero"`
 }
 
-// VoiceEvent is one timeline entry.
+// VoiceEvent is one timeline entry. At is workflow time; SentAt, for an
+// entry made by a signal, is the sender's clock (later delivery after an
+// outage shows as the gap).
 type VoiceEvent struct {
 	At         time.Time `json:"at"`
+	SentAt     time.Time `json:"sentAt,omitzero"`
 	Kind       string    `json:"kind"`
 	TurnID     string    `json:"turnId,omitempty"`
 	ResponseID string    `json:"responseId,omitempty"`
