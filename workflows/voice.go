@@ -141,6 +141,7 @@ func (s *voiceSession) run(ctx workflow.Context) (*VoiceSummary, error) {
 		sel.Select(ctx)
 
 		s.handleBatch(ctx, drain(chans))
+		s.showDetails(ctx)
 		if cancelled {
 			// Billing settles even for a cancelled session.
 			dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -208,6 +209,7 @@ func (s *voiceSession) finish(ctx workflow.Context, chans []voiceChannel) (*Voic
 	s.quiesce(ctx, chans)
 	s.setState(ctx, s.endState)
 	s.event(ctx, "closed", "", "", 0, string(s.endState))
+	s.showDetails(ctx)
 	sum := s.summary()
 	s.log.Info("Voice session closed", "evt", "VOICE_SESSION_CLOSED", "state", s.endState, "turns", sum.Totals.Turns,
 		"responses", sum.Totals.Responses, "billedTotal", sum.Totals.BilledTotal, "billingFailures", sum.Totals.BillingFailures)
@@ -369,6 +371,13 @@ func (s *voiceSession) summary() VoiceSummary {
 		sum.Timeline = []VoiceEvent{}
 	}
 	return sum
+}
+
+// showDetails sets the line the Web UI shows for the run (no history cost).
+func (s *voiceSession) showDetails(ctx workflow.Context) {
+	t := s.st.Totals
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("%s · %d turns · %d responses (%d interrupted) · billed %d micro-credits · %d billing failures",
+		s.st.State, t.Turns, t.Responses, t.Interruptions, t.BilledTotal, t.BillingFailures))
 }
 
 func (s *voiceSession) setState(ctx workflow.Context, st VoiceState) {

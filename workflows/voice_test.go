@@ -224,11 +224,12 @@ func done(id string, status ResponseStatus, in, out int) *ResponseDone {
 func TestVoiceSessionBilling(t *testing.T) {
 	const credit = 1_000_000
 	type want struct {
-		result                                    map[string]ReserveResponseResult // by response id; HeldAmount -1 = the expected hold
+		result                                    map[string]ReserveResponseResult // by response id
 		captured, released, refused, late, failed int
 		reconciling                               int
-		charged                                   int64 // micro-credits
-		holds                                     int   // reservations made in the ledger
+		dlq                                       string // DLQ record type when reconciling
+		charged                                   int64  // micro-credits
+		holds                                     int    // reservations made in the ledger
 		state                                     VoiceState
 		events                                    []string // must appear in this order
 	}
@@ -283,7 +284,16 @@ func TestVoiceSessionBilling(t *testing.T) {
 			setup: func(f *flakyLedger) { f.failCapture = 1000 },
 			steps: []any{reserve{ResponseID: "r1"}, done("r1", ResponseCompleted, 100, 10), &SessionClosed{}},
 			want: want{result: map[string]ReserveResponseResult{"r1": {OK: true, HeldAmount: hold(DefaultVoiceInputTokens)}},
-				failed: 1, reconciling: 1, holds: 1, state: VoiceClosed, events: []string{"billing-failed", "reconciling"}}},
+				failed: 1, reconciling: 1, dlq: "CAPTURE_FAILED", holds: 1, state: VoiceClosed, events: []string{"billing-failed", "reconciling"}}},
+		{name: "release failure goes to the DLQ and reconciliation",
+			setup: func(f *flakyLedger) { f.failRelease = 1000 },
+			steps: []any{reserve{ResponseID: "r1"}, done("r1", ResponseCancelled, 100, 10), &SessionClosed{}},
+			want: want{result: map[string]ReserveResponseResult{"r1": {OK: true, HeldAmount: hold(DefaultVoiceInputTokens)}},
+				failed: 1, reconciling: 1, dlq: "RELEASE_FAILED", holds: 1, state: VoiceClosed, events: []string{"billing-failed", "reconciling"}}},
+		{name: "refused response generated anyway: recorded, not billed", credit: 10,
+			steps: []any{reserve{ResponseID: "r1"}, done("r1", ResponseCompleted, 100, 10), &SessionClosed{}},
+			want: want{result: map[string]ReserveResponseResult{"r1": {OK: false, Reason: string(ledger.ReasonInsufficientCredits)}},
+				refused: 1, failed: 1, state: VoiceClosed, events: []string{"refused", "response-done", "unbilled"}}},
 		{name: "usage beyond the hold: released and billed under a new key",
 			steps: []any{reserve{ResponseID: "r1", EstimatedInputTokens: 10}, done("r1", ResponseCompleted, 5000, 100), &SessionClosed{}},
 			want: want{result: map[string]ReserveResponseResult{"r1": {OK: true, HeldAmount: hold(10)}},
@@ -357,7 +367,7 @@ func TestVoiceSessionBilling(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantHeld := int64(0)
-			if w.reconciling > 0 { // the capture is the reconciler's now
+			if w.reconciling > 0 { // the capture or release is the reconciler's now
 				wantHeld = hold(DefaultVoiceInputTokens)
 			}
 			if bal.Spent != w.charged || bal.Held != wantHeld || bal.Available+bal.Held+bal.Spent != tt.credit {
@@ -371,10 +381,10 @@ func TestVoiceSessionBilling(t *testing.T) {
 				t.Errorf("%d holds in the ledger, want %d: %+v", len(holds), w.holds, holds)
 			}
 			if w.reconciling > 0 {
-				if len(run.reconciles) != 1 || run.reconciles[0].JobID != VoiceResponseJobID("s1", "r1") || run.reconciles[0].Type != "CAPTURE_FAILED" {
+				if len(run.reconciles) != 1 || run.reconciles[0].JobID != VoiceResponseJobID("s1", "r1") || run.reconciles[0].Type != w.dlq {
 					t.Errorf("reconciles = %+v", run.reconciles)
 				}
-				if rec, err := l.DLQ(ctx, "CAPTURE_FAILED", VoiceResponseJobID("s1", "r1"), voiceDLQVersion); err != nil || rec.Status != ledger.DLQOpen {
+				if rec, err := l.DLQ(ctx, w.dlq, VoiceResponseJobID("s1", "r1"), voiceDLQVersion); err != nil || rec.Status != ledger.DLQOpen {
 					t.Errorf("DLQ record %+v, %v", rec, err)
 				}
 			}
@@ -523,6 +533,27 @@ func TestVoiceSessionContinueAsNewCarriesState(t *testing.T) {
 	}
 	if !inOrder(kinds(sum.Timeline), []string{"turn-started", "hold", "turn-ended", "response-done", "interruption", "closed"}) {
 		t.Fatalf("timeline %v", kinds(sum.Timeline))
+	}
+}
+
+func TestVoiceSessionCancelledReleasesHolds(t *testing.T) {
+	l := newVoiceLedger(t, 1_000_000)
+	run := newVoiceRun(t, l)
+	run.play(&TurnStarted{TurnID: "t1"}, reserve{ResponseID: "r1"})
+	run.env.RegisterDelayedCallback(run.env.CancelWorkflow, 5*time.Second)
+	run.env.ExecuteWorkflow(VoiceSession, voiceInput())
+	if err := run.env.GetWorkflowError(); !temporal.IsCanceledError(err) {
+		t.Fatalf("err = %v, want cancelled", err)
+	}
+	if res := run.results["r1"]; !res.OK {
+		t.Fatalf("r1 = %+v", res)
+	}
+	bal, err := l.Balance(context.Background(), voiceUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bal.Held != 0 || bal.Spent != 0 || bal.Available != 1_000_000 {
+		t.Fatalf("balance %+v: the cancelled session kept a hold", bal)
 	}
 }
 
