@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/inferflow/inferflow/activities"
+	"github.com/inferflow/inferflow/internal/devserver"
 	"github.com/inferflow/inferflow/internal/ledger"
 )
 
@@ -589,6 +590,24 @@ func TestVoiceSessionInvalidInput(t *testing.T) {
 		var appErr *temporal.ApplicationError
 		if err := run.env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != CodeVoiceInvalidInput {
 			t.Errorf("%+v: err = %v", in, err)
+		}
+	}
+}
+
+// The worker registers workflows.SearchAttributes on a server that lacks
+// them, and the dev server gets them from temporal-dev.yaml: both must list
+// the voice session's.
+func TestVoiceSearchAttributesRegistered(t *testing.T) {
+	env, err := devserver.Load(filepath.Join("..", "temporal-dev.yaml"), "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []temporal.SearchAttributeKey{VoiceUserKey, VoiceStateKey} {
+		if !slices.Contains(SearchAttributes, key) {
+			t.Errorf("SearchAttributes lacks %s", key.GetName())
+		}
+		if !slices.Contains(env.SearchAttributes, key.GetName()+"=Keyword") {
+			t.Errorf("temporal-dev.yaml lacks %s=Keyword", key.GetName())
 		}
 	}
 }

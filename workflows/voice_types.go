@@ -332,6 +332,13 @@ type voiceSettings struct {
 	inputTokens   int
 }
 
+// Validate checks the input as the workflow will: the realtime process
+// calls it before starting a session, so a session never fails at start.
+func (in VoiceSessionInput) Validate() error {
+	_, err := in.settings()
+	return err
+}
+
 // settings validates the input (no I/O) and applies defaults.
 func (in VoiceSessionInput) settings() (voiceSettings, error) {
 	s := voiceSettings{modelID: in.ModelID, inactivity: DefaultVoiceInactivityTimeout, signalsPerRun: DefaultVoiceSignalsPerRun,

@@ -91,10 +91,7 @@ func (c *Config) validate() error {
 	if c.TaskQueue == "" {
 		errs = append(errs, errors.New("no task queue"))
 	}
-	if err := workflows.ValidateID("sessionId", c.Session.SessionID); err != nil {
-		errs = append(errs, err)
-	}
-	if err := workflows.ValidateID("userId", c.Session.UserID); err != nil {
+	if err := c.Session.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Session.Carry != nil {
@@ -326,7 +323,6 @@ func (s *Signaller) run() {
 func (s *Signaller) next() (workflows.VoiceSignal, bool) {
 	for {
 		s.mu.Lock()
-		s.inflight = false
 		if len(s.queue) > 0 {
 			sig := s.queue[0]
 			s.queue[0] = nil
@@ -396,7 +392,7 @@ func (s *Signaller) startOptions() client.StartWorkflowOptions {
 func (s *Signaller) delivered(afterFailures int) {
 	s.mu.Lock()
 	s.stats.Sent++
-	s.unreachable = false
+	s.inflight, s.unreachable = false, false
 	s.mu.Unlock()
 	if afterFailures > 0 {
 		s.log.Info("Temporal reachable again; voice signals delivered", zap.Int("failedAttempts", afterFailures))
@@ -418,7 +414,7 @@ func (s *Signaller) retrying(sig workflows.VoiceSignal, err error, failures int)
 func (s *Signaller) failed(sig workflows.VoiceSignal, err error) {
 	s.mu.Lock()
 	s.stats.Failed++
-	s.unreachable = false
+	s.inflight, s.unreachable = false, false
 	s.mu.Unlock()
 	s.log.Error("Voice signal refused by Temporal; dropped", zap.String("signal", string(sig.SignalName())),
 		zap.Uint64("seq", sig.Meta().Seq), zap.Error(err))

@@ -430,6 +430,7 @@ func TestConfigValidation(t *testing.T) {
 		func(c *Config) { c.Buffer = MaxBuffer + 1 },
 		func(c *Config) { c.SendTimeout = -time.Second },
 		func(c *Config) { c.Session.Carry = &workflows.VoiceCarry{} },
+		func(c *Config) { c.Session.Options = &workflows.VoiceOptions{MaxSignalsPerRun: -1} },
 	} {
 		c := ok
 		mutate(&c)
