@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -49,6 +50,7 @@ type voiceSession struct {
 	set         voiceSettings
 	st          VoiceCarry
 	log         log.Logger
+	metrics     client.MetricsHandler
 	pending     int // billing coroutines in flight
 	closing     bool
 	endState    VoiceState
@@ -59,7 +61,8 @@ type voiceSession struct {
 
 func newVoiceSession(ctx workflow.Context, in VoiceSessionInput, set voiceSettings) *voiceSession {
 	s := &voiceSession{in: in, set: set, endState: VoiceClosed,
-		log: log.With(workflow.GetLogger(ctx), "sessionId", in.SessionID, "userId", in.UserID)}
+		log:     log.With(workflow.GetLogger(ctx), "sessionId", in.SessionID, "userId", in.UserID),
+		metrics: workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"modelId": set.modelID})}
 	if in.Carry != nil {
 		s.st = *in.Carry
 	} else {
@@ -210,6 +213,7 @@ func (s *voiceSession) finish(ctx workflow.Context, chans []voiceChannel) (*Voic
 	s.setState(ctx, s.endState)
 	s.event(ctx, "closed", "", "", 0, string(s.endState))
 	s.showDetails(ctx)
+	s.metrics.WithTags(map[string]string{"state": string(s.endState)}).Counter("voice.session.closed").Inc(1)
 	sum := s.summary()
 	s.log.Info("Voice session closed", "evt", "VOICE_SESSION_CLOSED", "state", s.endState, "turns", sum.Totals.Turns,
 		"responses", sum.Totals.Responses, "billedTotal", sum.Totals.BilledTotal, "billingFailures", sum.Totals.BillingFailures)
@@ -291,6 +295,7 @@ func (s *voiceSession) responseDone(ctx workflow.Context, v *ResponseDone) {
 		// Refused or already billed: nothing more may be charged under its key.
 		if v.Status == ResponseCompleted && u.TotalTokens > 0 {
 			t.BillingFailures++
+			s.metrics.WithTags(map[string]string{"op": "settle", "kind": "unbilled"}).Counter("voice.billing.failure").Inc(1)
 			s.event(ctx, "unbilled", "", v.ResponseID, 0, "response-done for a response already settled or refused")
 			s.log.Error("Response done after it was settled or refused: not billed", "evt", "VOICE_RESPONSE_UNBILLED", "responseId", v.ResponseID)
 		}

@@ -56,6 +56,7 @@ func (s *voiceSession) reserveResponse(ctx workflow.Context, req ReserveResponse
 	case refused:
 		r.Billing, r.Reason = BillingRefused, reason
 		s.st.Totals.Refused++
+		s.metrics.WithTags(map[string]string{"reason": reason}).Counter("voice.response.refused").Inc(1)
 		s.event(ctx, "refused", r.TurnID, r.ResponseID, 0, reason)
 		s.log.Warn("Response refused by billing", "evt", "VOICE_RESPONSE_REFUSED", "responseId", r.ResponseID, "reason", reason)
 	default:
@@ -192,6 +193,8 @@ func (s *voiceSession) capture(ctx workflow.Context, r *VoiceResponse, job, rese
 		r.Billing = BillingCaptured
 		s.st.Totals.Captured++
 		s.st.Totals.BilledTotal += res.Charged
+		s.metrics.Counter("voice.billing.captured").Inc(1)
+		s.metrics.Counter("voice.billing.charged_micro_credits").Inc(res.Charged)
 		s.event(ctx, "captured", r.TurnID, r.ResponseID, res.Charged, reservationID)
 		s.log.Info("Response billed", "evt", "VOICE_RESPONSE_CAPTURED", "responseId", r.ResponseID, "charged", res.Charged,
 			"currency", "micro-credits", "usage", r.Usage)
@@ -239,6 +242,7 @@ func (s *voiceSession) release(ctx workflow.Context, r *VoiceResponse, job, rese
 // timeline, logged. It never fails the session or the call.
 func (s *voiceSession) billingFailure(ctx workflow.Context, r *VoiceResponse, op string, err error) {
 	s.st.Totals.BillingFailures++
+	s.metrics.WithTags(map[string]string{"op": op, "kind": "infrastructure"}).Counter("voice.billing.failure").Inc(1)
 	s.event(ctx, "billing-failed", r.TurnID, r.ResponseID, 0, op+": "+rootMessage(err))
 	s.log.Error("Voice billing failed", "evt", "VOICE_BILLING_FAILED", "op", op, "responseId", r.ResponseID, "error", rootMessage(err))
 }
@@ -252,6 +256,7 @@ func (s *voiceSession) unbilled(ctx workflow.Context, r *VoiceResponse, op strin
 	if reason == "" {
 		reason = rootMessage(err)
 	}
+	s.metrics.WithTags(map[string]string{"op": op, "kind": "unbilled"}).Counter("voice.billing.failure").Inc(1)
 	s.event(ctx, "unbilled", r.TurnID, r.ResponseID, 0, op+": "+reason)
 	s.log.Error("Voice response not billed", "evt", "VOICE_RESPONSE_UNBILLED", "op", op, "responseId", r.ResponseID,
 		"reason", reason, "usage", r.Usage)
