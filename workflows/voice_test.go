@@ -456,15 +456,18 @@ func TestVoiceSessionSignals(t *testing.T) {
 	sent := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	first := &TurnStarted{TurnID: "t1"}
 	first.At = sent
+	ended := &TurnEnded{TurnID: "t1", DurationMs: 900}
+	ended.Seq = 4
+	resent := *ended // the send timed out after it arrived, and was retried
 	run.play(first, &GateSnapshot{TurnState: "speaking", FramesTotal: 10}, dup,
-		&TurnEnded{TurnID: "t1", DurationMs: 900}, &GateSnapshot{TurnState: "idle", FramesTotal: 20}, &TurnStarted{},
+		ended, &resent, &GateSnapshot{TurnState: "idle", FramesTotal: 20}, &TurnStarted{},
 		&Interruption{ResponseID: "r0"}, &SessionClosed{Reason: "bye"})
 	sum := run.execute(t, voiceInput())
 	if got := kinds(sum.Timeline); !slices.Equal(got, []string{"turn-started", "turn-ended", "invalid-signal", "interruption", "session-closed", "closing", "closed"}) {
 		t.Errorf("timeline %v", got)
 	}
 	tot := sum.Totals
-	if tot.Turns != 1 || tot.Interruptions != 1 || tot.DuplicateSignals != 1 || tot.InvalidSignals != 1 || tot.Signals != 8 {
+	if tot.Turns != 1 || tot.Interruptions != 1 || tot.DuplicateSignals != 2 || tot.InvalidSignals != 1 || tot.Signals != 9 {
 		t.Errorf("totals %+v", tot)
 	}
 	if sum.LastSnapshot == nil || sum.LastSnapshot.TurnState != "idle" || sum.LastSnapshot.FramesTotal != 20 {
