@@ -294,10 +294,7 @@ func (s *voiceSession) responseDone(ctx workflow.Context, v *ResponseDone) {
 	if slices.Contains(s.st.Settled, v.ResponseID) {
 		// Refused or already billed: nothing more may be charged under its key.
 		if v.Status == ResponseCompleted && u.TotalTokens > 0 {
-			t.BillingFailures++
-			s.metrics.WithTags(map[string]string{"op": "settle", "kind": "unbilled"}).Counter("voice.billing.failure").Inc(1)
-			s.event(ctx, "unbilled", "", v.ResponseID, 0, "response-done for a response already settled or refused")
-			s.log.Error("Response done after it was settled or refused: not billed", "evt", "VOICE_RESPONSE_UNBILLED", "responseId", v.ResponseID)
+			s.generatedUnbilled(ctx, v.ResponseID)
 		}
 		return
 	}
@@ -326,6 +323,16 @@ func (s *voiceSession) responseDone(ctx workflow.Context, v *ResponseDone) {
 		return // the reserve-response handler settles it when its hold is known
 	}
 	s.startSettle(ctx, r)
+}
+
+// generatedUnbilled records a response generated although its hold was
+// refused (or it was settled already): a caller bug; nothing more may be
+// charged under its key.
+func (s *voiceSession) generatedUnbilled(ctx workflow.Context, responseID string) {
+	s.st.Totals.BillingFailures++
+	s.metrics.WithTags(map[string]string{"op": "settle", "kind": "unbilled"}).Counter("voice.billing.failure").Inc(1)
+	s.event(ctx, "unbilled", "", responseID, 0, "response-done for a response already settled or refused")
+	s.log.Error("Response done after it was settled or refused: not billed", "evt", "VOICE_RESPONSE_UNBILLED", "responseId", responseID)
 }
 
 // settleUnfinished ends every open response that will get no response-done:

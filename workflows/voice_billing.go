@@ -66,6 +66,9 @@ func (s *voiceSession) reserveResponse(ctx workflow.Context, req ReserveResponse
 	res := r.reserveResult()
 	switch {
 	case r.Billing == BillingRefused:
+		if r.Done && r.Status == ResponseCompleted && r.Usage.TotalTokens > 0 {
+			s.generatedUnbilled(ctx, r.ResponseID)
+		}
 		s.settled(r) // no hold: nothing left to settle
 	case r.Done:
 		s.startSettle(ctx, r) // response-done arrived while the hold was asked for
