@@ -14,4 +14,4 @@ var (
 
 // SearchAttributes lists every custom attribute the project uses, for tests
 // and for registering them on a server.
-var SearchAttributes = []temporal.SearchAttributeKey{ItemIDKey, ConsensusOutcomeKey, JobIDKey, BillingStateKey}
+var SearchAttributes = []temporal.SearchAttributeKey{ItemIDKey, ConsensusOutcomeKey, JobIDKey, BillingStateKey, VoiceUserKey, VoiceStateKey}

@@ -1,0 +1,327 @@
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/inferflow/inferflow/activities"
+	"github.com/inferflow/inferflow/internal/ledger"
+	"github.com/inferflow/inferflow/internal/logging"
+	"github.com/inferflow/inferflow/internal/provider"
+)
+
+// voiceBilling names the saga's billing activities; the worker registers
+// one *activities.Billing for both workflows.
+var voiceBilling *activities.Billing
+
+// rebillSuffix keys the second hold of a response whose usage outgrew (or
+// outlived) its first: the first key is spent, so a new one is needed.
+const rebillSuffix = "-rebill"
+
+// reserveResponse is the reserve-response update: it holds the response's
+// expected cost before the response is generated, so a caller without
+// credits gets no response. A ledger refusal is a result (OK=false), not a
+// failure; an unreachable ledger lets the response go on (Deferred), billed
+// after the fact.
+func (s *voiceSession) reserveResponse(ctx workflow.Context, req ReserveResponseRequest) (ReserveResponseResult, error) {
+	s.touch(ctx)
+	r, ok := s.st.Open[req.ResponseID]
+	if ok {
+		// A retried request: answer with the hold already asked for.
+		_ = workflow.Await(ctx, func() bool { return r.Billing != BillingReserving })
+		if r.Billing != BillingNone {
+			return r.reserveResult(), nil
+		}
+	} else {
+		r = &VoiceResponse{ResponseID: req.ResponseID}
+		s.st.Open[req.ResponseID] = r
+	}
+	tokens := req.EstimatedInputTokens
+	if tokens == 0 {
+		tokens = s.set.inputTokens
+	}
+	r.TurnID, r.Billing, r.HoldTokens = clip(req.TurnID), BillingReserving, tokens
+	job := VoiceResponseJobID(s.in.SessionID, r.ResponseID)
+
+	hold, err := s.reserve(ctx, r, job, tokens)
+	switch reason, refused := ledgerRefusal(err); {
+	case err == nil:
+		r.Billing, r.ReservationID, r.HeldAmount = BillingHeld, hold.ID, hold.Amount
+		s.event(ctx, "hold", r.TurnID, r.ResponseID, hold.Amount, hold.ID)
+	case refused:
+		r.Billing, r.Reason = BillingRefused, reason
+		s.st.Totals.Refused++
+		s.metrics.WithTags(map[string]string{"reason": reason}).Counter("voice.response.refused").Inc(1)
+		s.event(ctx, "refused", r.TurnID, r.ResponseID, 0, reason)
+		s.log.Warn("Response refused by billing", "evt", "VOICE_RESPONSE_REFUSED", "responseId", r.ResponseID, "reason", reason)
+	default:
+		r.Billing, r.Reason = BillingReserveFailed, ReasonBillingUnavailable
+		s.billingFailure(ctx, r, "reserve", err)
+	}
+	res := r.reserveResult()
+	switch {
+	case r.Billing == BillingRefused:
+		if r.Done && r.Status == ResponseCompleted && r.Usage.TotalTokens > 0 {
+			s.generatedUnbilled(ctx, r.ResponseID)
+		}
+		s.settled(r) // no hold: nothing left to settle
+	case r.Done:
+		s.startSettle(ctx, r) // response-done arrived while the hold was asked for
+	case s.closing:
+		r.Done, r.Status, r.Reason = true, ResponseCancelled, "session ended before response-done"
+		s.startSettle(ctx, r)
+	}
+	return res, nil
+}
+
+func (r *VoiceResponse) reserveResult() ReserveResponseResult {
+	switch r.Billing {
+	case BillingHeld:
+		return ReserveResponseResult{OK: true, ReservationID: r.ReservationID, HeldAmount: r.HeldAmount}
+	case BillingReserveFailed:
+		return ReserveResponseResult{OK: true, Deferred: true, Reason: ReasonBillingUnavailable}
+	case BillingRefused:
+		return ReserveResponseResult{OK: false, Reason: r.Reason}
+	default:
+		return ReserveResponseResult{OK: false, Reason: "response already " + string(r.Billing)}
+	}
+}
+
+// startSettle bills a response that is done (or abandoned) in its own
+// coroutine; the session waits for every one before it closes or continues
+// as new.
+func (s *voiceSession) startSettle(ctx workflow.Context, r *VoiceResponse) {
+	from := r.Billing
+	r.Billing = BillingSettling
+	s.pending++
+	// Billing completes even if the session is cancelled.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	workflow.Go(dctx, func(ctx workflow.Context) {
+		defer func() {
+			s.pending--
+			s.settled(r)
+		}()
+		s.settle(ctx, r, from)
+	})
+}
+
+// settled forgets a response, remembering its id against late updates.
+func (s *voiceSession) settled(r *VoiceResponse) {
+	delete(s.st.Open, r.ResponseID)
+	s.st.Settled = append(s.st.Settled, r.ResponseID)
+	if over := len(s.st.Settled) - voiceRecentSettled; over > 0 {
+		s.st.Settled = s.st.Settled[over:]
+	}
+}
+
+// settle charges a completed response its usage and releases the hold of a
+// cancelled or failed one. A response without a hold is billed after the
+// fact (reserve, then capture).
+func (s *voiceSession) settle(ctx workflow.Context, r *VoiceResponse, from VoiceBilling) {
+	job := VoiceResponseJobID(s.in.SessionID, r.ResponseID)
+	charge := r.Status == ResponseCompleted && r.Usage.TotalTokens > 0
+	switch from {
+	case BillingHeld:
+		if charge {
+			s.capture(ctx, r, job, r.ReservationID, true)
+		} else {
+			s.release(ctx, r, job, r.ReservationID)
+		}
+	case BillingReserveFailed:
+		// The failed reserve may have made its hold anyway: asking again with
+		// the same key and parameters returns it (or makes it).
+		hold, err := s.reserve(ctx, r, job, r.HoldTokens)
+		if err != nil {
+			s.unbilled(ctx, r, "reserve", err)
+			return
+		}
+		r.ReservationID, r.HeldAmount = hold.ID, hold.Amount
+		if charge {
+			s.st.Totals.BilledLate++
+			s.capture(ctx, r, job, hold.ID, true)
+		} else {
+			s.release(ctx, r, job, hold.ID)
+		}
+	case BillingNone:
+		if !charge {
+			r.Billing = BillingReleased // nothing was held, nothing is owed
+			return
+		}
+		// No hold was asked for (the realtime process could not reach
+		// Temporal when the response started): bill it now.
+		s.st.Totals.BilledLate++
+		s.event(ctx, "bill-late", "", r.ResponseID, 0, "no hold when the response started")
+		s.reserveAndCapture(ctx, r, job)
+	default:
+		s.log.Error("Response settled from an unexpected billing state", "evt", "VOICE_BILLING_STATE", "responseId", r.ResponseID, "billing", from)
+	}
+}
+
+// reserveAndCapture bills a usage already known: a hold sized to it, then
+// its capture.
+func (s *voiceSession) reserveAndCapture(ctx workflow.Context, r *VoiceResponse, job string) {
+	hold, err := s.reserve(ctx, r, job, max(r.Usage.InputTokens, 1))
+	if err != nil {
+		s.unbilled(ctx, r, "reserve", err)
+		return
+	}
+	r.ReservationID, r.HeldAmount = hold.ID, hold.Amount
+	s.capture(ctx, r, job, hold.ID, false)
+}
+
+func (s *voiceSession) reserve(ctx workflow.Context, r *VoiceResponse, job string, tokens int) (ledger.Reservation, error) {
+	var hold ledger.Reservation
+	err := workflow.ExecuteActivity(s.billingCtx(ctx, "reserve "+r.ResponseID), voiceBilling.Reserve, activities.ReserveInput{
+		JobID: job, UserID: s.in.UserID, ModelID: s.set.modelID, PromptTokens: tokens,
+	}).Get(ctx, &hold)
+	return hold, err
+}
+
+// capture charges the response's usage. A hold the usage outgrew, or one that
+// expired, is released and the usage billed again under a new key (once).
+func (s *voiceSession) capture(ctx workflow.Context, r *VoiceResponse, job, reservationID string, mayRebill bool) {
+	usage := provider.Usage{PromptTokens: r.Usage.InputTokens, CompletionTokens: r.Usage.OutputTokens, TotalTokens: r.Usage.TotalTokens}
+	var res ledger.CaptureResult
+	err := workflow.ExecuteActivity(s.billingCtx(ctx, "capture "+r.ResponseID), voiceBilling.Capture, activities.CaptureInput{
+		JobID: job, ReservationID: reservationID, Usage: usage,
+	}).Get(ctx, &res)
+	reason, refused := ledgerRefusal(err)
+	switch {
+	case err == nil:
+		r.Billing = BillingCaptured
+		s.st.Totals.Captured++
+		s.st.Totals.BilledTotal += res.Charged
+		s.metrics.Counter("voice.billing.captured").Inc(1)
+		s.metrics.Counter("voice.billing.charged_micro_credits").Inc(res.Charged)
+		s.event(ctx, "captured", r.TurnID, r.ResponseID, res.Charged, reservationID)
+		s.log.Info("Response billed", "evt", "VOICE_RESPONSE_CAPTURED", "responseId", r.ResponseID, "charged", res.Charged,
+			"currency", "micro-credits", "usage", r.Usage)
+	case refused && mayRebill && (reason == string(ledger.ReasonUsageExceedsReservation) || reason == string(ledger.ReasonHoldExpired)):
+		s.event(ctx, "rebill", r.TurnID, r.ResponseID, 0, reason)
+		if reason == string(ledger.ReasonUsageExceedsReservation) {
+			s.release(ctx, r, job, reservationID)
+		}
+		s.reserveAndCapture(ctx, r, job+rebillSuffix)
+	case refused:
+		// Final: the hold goes back and the failure is on record.
+		s.unbilled(ctx, r, "capture", err)
+		s.release(ctx, r, job, reservationID)
+		r.Billing = BillingUnbilled
+	default:
+		s.billingFailure(ctx, r, "capture", err)
+		s.reconcile(ctx, r, "CAPTURE_FAILED", job, activities.ReconcileInput{Type: "CAPTURE_FAILED", JobID: job,
+			SchemaVersion: voiceDLQVersion, ReservationID: reservationID, Usage: usage})
+	}
+}
+
+// release returns a hold. An expired or already settled hold has given its
+// credits back already.
+func (s *voiceSession) release(ctx workflow.Context, r *VoiceResponse, job, reservationID string) {
+	var res ledger.ReleaseResult
+	err := workflow.ExecuteActivity(s.billingCtx(ctx, "release "+r.ResponseID), voiceBilling.Release, activities.ReleaseInput{
+		JobID: job, ReservationID: reservationID,
+	}).Get(ctx, &res)
+	reason, refused := ledgerRefusal(err)
+	switch {
+	case err == nil || refused && (reason == string(ledger.ReasonHoldExpired) || reason == string(ledger.ReasonHoldNotActive)):
+		r.Billing = BillingReleased
+		s.st.Totals.Released++
+		s.event(ctx, "released", r.TurnID, r.ResponseID, res.Returned, string(r.Status))
+	case refused:
+		s.unbilled(ctx, r, "release", err)
+	default:
+		s.billingFailure(ctx, r, "release", err)
+		s.reconcile(ctx, r, "RELEASE_FAILED", job, activities.ReconcileInput{Type: "RELEASE_FAILED", JobID: job,
+			SchemaVersion: voiceDLQVersion, ReservationID: reservationID})
+	}
+}
+
+// billingFailure records an infrastructure failure: counted, on the
+// timeline, logged. It never fails the session or the call.
+func (s *voiceSession) billingFailure(ctx workflow.Context, r *VoiceResponse, op string, err error) {
+	s.st.Totals.BillingFailures++
+	s.metrics.WithTags(map[string]string{"op": op, "kind": "infrastructure"}).Counter("voice.billing.failure").Inc(1)
+	s.event(ctx, "billing-failed", r.TurnID, r.ResponseID, 0, op+": "+rootMessage(err))
+	s.log.Error("Voice billing failed", "evt", "VOICE_BILLING_FAILED", "op", op, "responseId", r.ResponseID, "error", rootMessage(err))
+}
+
+// unbilled records a response that could not be charged (or a hold that
+// could not be returned) for a reason retrying cannot fix.
+func (s *voiceSession) unbilled(ctx workflow.Context, r *VoiceResponse, op string, err error) {
+	r.Billing = BillingUnbilled
+	s.st.Totals.BillingFailures++
+	reason, _ := ledgerRefusal(err)
+	if reason == "" {
+		reason = rootMessage(err)
+	}
+	s.metrics.WithTags(map[string]string{"op": op, "kind": "unbilled"}).Counter("voice.billing.failure").Inc(1)
+	s.event(ctx, "unbilled", r.TurnID, r.ResponseID, 0, op+": "+reason)
+	s.log.Error("Voice response not billed", "evt", "VOICE_RESPONSE_UNBILLED", "op", op, "responseId", r.ResponseID,
+		"reason", reason, "usage", r.Usage)
+}
+
+// reconcile hands a failed capture or release to the saga's DLQ and its
+// Reconcile workflow, which retries it with the same key until it settles.
+func (s *voiceSession) reconcile(ctx workflow.Context, r *VoiceResponse, typ, job string, in activities.ReconcileInput) {
+	r.Billing = BillingReconciling
+	s.st.Totals.Reconciling++
+	payload, _ := json.Marshal(map[string]any{ // plain strings and numbers
+		"schemaVersion": voiceDLQVersion, "type": typ, "occurredAt": workflow.Now(ctx).UTC().Format(time.RFC3339Nano),
+		"service": "voice-session", "jobId": job, "sessionId": s.in.SessionID, "responseId": r.ResponseID,
+		"userId": s.in.UserID, "modelId": s.set.modelID, "reservationId": in.ReservationID, "actualUsage": in.Usage, "retriable": true,
+	})
+	err := workflow.ExecuteActivity(s.billingCtx(ctx, "dlq "+typ+" "+r.ResponseID), voiceBilling.EnqueueDLQ,
+		activities.DLQInput{Type: typ, JobID: job, SchemaVersion: voiceDLQVersion, Payload: payload}).Get(ctx, nil)
+	if err != nil {
+		s.log.Error("DLQ_ENQUEUE_FAILED — MANUAL RECONCILIATION REQUIRED", append([]any{"evt", "DLQ_ENQUEUE_FAILED",
+			"jobId", job, "innerType", typ, "dlqError", rootMessage(err)}, logging.Critical...)...)
+		s.event(ctx, "dlq-failed", r.TurnID, r.ResponseID, 0, typ)
+		return
+	}
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            ReconcileWorkflowID(job),
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	})
+	// Wait for the start only: the reconciliation outlives the session.
+	if err := workflow.ExecuteChildWorkflow(cctx, Reconcile, in, ReconcileOptions{}).GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		s.log.Error("Could not start reconciliation", "jobId", job, "error", err)
+	}
+	s.event(ctx, "reconciling", r.TurnID, r.ResponseID, 0, typ)
+}
+
+// billingCtx runs a ledger call with the saga's retry policy and a summary
+// the Web UI shows against the activity in the session's history.
+func (s *voiceSession) billingCtx(ctx workflow.Context, summary string) workflow.Context {
+	o := billingActivityOptions()
+	o.Summary = clip(summary)
+	return workflow.WithActivityOptions(ctx, o)
+}
+
+// ledgerRefusal reports a business refusal from a billing activity and its
+// reason (INSUFFICIENT_CREDITS, ...); anything else is infrastructure.
+func ledgerRefusal(err error) (string, bool) {
+	var appErr *temporal.ApplicationError
+	if err == nil || !errors.As(err, &appErr) {
+		return "", false
+	}
+	switch appErr.Type() {
+	case activities.ErrBillingRejected:
+		var reason string
+		if appErr.HasDetails() {
+			_ = appErr.Details(&reason)
+		}
+		if reason == "" {
+			reason = activities.ErrBillingRejected
+		}
+		return reason, true
+	case activities.ErrIdempotencyConflict:
+		return activities.ErrIdempotencyConflict, true
+	}
+	return "", false
+}
