@@ -86,6 +86,7 @@ func run(ctx context.Context, cfg config) error {
 	w.RegisterWorkflow(workflows.InferenceJob)
 	w.RegisterWorkflow(workflows.Reconcile)
 	w.RegisterWorkflow(workflows.ExpireHolds)
+	w.RegisterWorkflow(workflows.VoiceSession)
 	var billed ledger.Ledger = led
 	if cfg.faultCaptures > 0 || cfg.faultReleases > 0 {
 		z.Warn("FAULT INJECTION: the next ledger captures/releases will fail", zap.Int("captures", cfg.faultCaptures), zap.Int("releases", cfg.faultReleases))

@@ -7,8 +7,10 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -60,15 +62,20 @@ func (c *Config) Register(s *envflag.Set) {
 }
 
 // Start builds the logger (labelled with the environment) and the metrics
-// handler, and serves /metrics on MetricsAddr until ctx ends. The caller
-// syncs the logger.
-func (c Config) Start(ctx context.Context) (*zap.Logger, client.MetricsHandler, error) {
+// handler, and serves /metrics on MetricsAddr until ctx ends, with the
+// binary's own collectors beside the SDK's. The caller syncs the logger.
+func (c Config) Start(ctx context.Context, collectors ...prometheus.Collector) (*zap.Logger, client.MetricsHandler, error) {
 	z, err := logging.New(logging.Mode(c.LogMode), c.LogLevel)
 	if err != nil {
 		return nil, nil, err
 	}
 	z = z.With(zap.String("environment", c.Environment))
 	reg := metrics.NewRegistry()
+	for _, col := range collectors {
+		if err := reg.Register(col); err != nil {
+			return nil, nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
 	mh := metrics.NewHandler(reg).WithTags(map[string]string{"environment": c.Environment})
 	if c.MetricsAddr != "" {
 		addr, _, err := metrics.Serve(ctx, c.MetricsAddr, reg)

@@ -120,6 +120,7 @@ type Figures struct {
 	Dropped        uint64  `json:"dropped"`
 	Echo           uint64  `json:"echo"`
 	SpeechStarts   uint64  `json:"speechStarts"`
+	SpeechFrames   uint64  `json:"speechFrames"`
 	Interruptions  uint64  `json:"interruptions"`
 	NoiseFloorDB   float64 `json:"noiseFloorDb"`
 	FramesTotal    uint64  `json:"framesTotal"`

@@ -31,6 +31,9 @@ const (
 // Config tunes a session. Zero values take the defaults in brackets.
 type Config struct {
 	SessionID string
+	// WorkflowID of the session's durable record, told to the caller so a
+	// page can link to it; optional.
+	WorkflowID string
 	// Gate configures the speech gate. A live call defaults BargeIn to
 	// admit: a caller who talks over the assistant interrupts it.
 	Gate gate.Config
@@ -223,7 +226,7 @@ func (s *Session) Run(ctx context.Context) error {
 	run("model", s.modelLoop)
 
 	s.setState("active")
-	s.send(Message{Type: MsgSessionStarted, SessionID: s.cfg.SessionID})
+	s.send(Message{Type: MsgSessionStarted, SessionID: s.cfg.SessionID, WorkflowID: s.cfg.WorkflowID})
 	c := newControl(s)
 	c.loop(ctx)
 
@@ -359,6 +362,7 @@ func (s *Session) figures(snap gate.Snapshot) Figures {
 		Dropped:        m.FramesDroppedSilence + m.FramesDroppedQueueBackpressure + m.HeldFramesDropped + m.FramesEcho + m.FramesDroppedBarrier + m.FramesDroppedInvalid,
 		Echo:           m.FramesEcho,
 		SpeechStarts:   m.SpeechStartEvents,
+		SpeechFrames:   m.FramesSpeechDetected,
 		Interruptions:  m.Interruptions,
 		NoiseFloorDB:   float64(snap.NoiseFloorDB),
 		FramesTotal:    m.FramesTotal,

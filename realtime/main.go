@@ -1,0 +1,119 @@
+// Command realtime is inferflow's realtime voice process: it takes callers'
+// WebRTC calls over WHIP, runs each caller's microphone through the speech
+// gate to a realtime model, plays the model's voice back, and records each
+// call in a durable VoiceSession workflow, with every response billed.
+//
+// It is a Temporal client, not a worker: worker load never sits on the
+// audio path, and calls go on while Temporal is unreachable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap"
+
+	"github.com/inferflow/inferflow/gate"
+	"github.com/inferflow/inferflow/gate/gateprom"
+	"github.com/inferflow/inferflow/internal/logging"
+	"github.com/inferflow/inferflow/internal/realtimemodel"
+	"github.com/inferflow/inferflow/internal/voice"
+)
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "realtime: configuration error:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "realtime:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) error {
+	gates := gateprom.NewCollector("inferflow")
+	z, mh, err := cfg.telemetry.Start(ctx, gates)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = z.Sync() }()
+
+	rc, err := cfg.rtcConfig()
+	if err != nil {
+		return err
+	}
+	rc.Logger = z.Named("rtc")
+	if cfg.tokens == DevTokens {
+		z.Warn("using the development token (INFERFLOW_REALTIME_TOKENS unset): set your own before exposing this process")
+	}
+
+	// A lazy client: the process starts, and calls go on, while Temporal is
+	// down; the session records wait and are delivered when it is back.
+	opts, err := cfg.temporal.ClientOptions()
+	if err != nil {
+		return err
+	}
+	opts.Logger, opts.MetricsHandler = logging.NewSDK(z), mh
+	tc, err := client.NewLazyClient(opts)
+	if err != nil {
+		return fmt.Errorf("temporal client: %w", err)
+	}
+	defer tc.Close()
+
+	calls, err := voice.NewCalls(voice.CallsConfig{
+		RTC:         rc,
+		Session:     voice.Config{Gate: gate.Config{MaxBarrierClosed: cfg.maxBarrier}, ReserveTimeout: cfg.reserveWait},
+		JitterDelay: cfg.jitter,
+		TaskQueue:   cfg.temporal.TaskQueue,
+		ModelID:     cfg.billingModel,
+		Temporal:    tc,
+		NewModel: func(_ context.Context, sessionID string) (realtimemodel.Upstream, error) {
+			return realtimemodel.NewSimulated(realtimemodel.SimConfig{SessionID: sessionID, ResponseLatency: cfg.simLatency})
+		},
+		Observer: gates,
+		Logger:   z,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return settings.Listen.Errorf("%v", err)
+	}
+	srv := &http.Server{Handler: calls.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	z.Info("realtime listening", zap.String("whip", "http://"+ln.Addr().String()+"/whip"),
+		zap.String("temporal", cfg.temporal.Address), zap.String("taskQueue", cfg.temporal.TaskQueue))
+	fmt.Printf("\n  Realtime WHIP endpoint:  http://%s/whip\n\n", ln.Addr())
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	}
+	z.Info("realtime stopping: ending calls", zap.Int64("calls", calls.Active()))
+	stopCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := calls.Close(stopCtx); err != nil {
+		z.Warn("calls did not all end in time", zap.Error(err))
+	}
+	return srv.Shutdown(stopCtx)
+}
