@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/inferflow/inferflow/internal/codec"
 	"github.com/inferflow/inferflow/internal/realtimemodel"
 	"github.com/inferflow/inferflow/internal/rtc"
 	"github.com/inferflow/inferflow/internal/voicesignal"
@@ -41,6 +42,16 @@ type CallsConfig struct {
 	// records to Temporal [10s]; what is left is counted and logged.
 	CloseTimeout time.Duration
 	Logger       *zap.Logger
+}
+
+// CallView is what GET on a call returns: the session's live state, the
+// jitter buffer's counters, the delivery of its records and the peer's
+// transport counters.
+type CallView struct {
+	View
+	Receiver codec.ReceiverStats `json:"receiver"`
+	Signals  voicesignal.Stats   `json:"signals"`
+	Peer     rtc.Stats           `json:"peer"`
 }
 
 // Calls accepts WHIP calls and runs one Session per call.
@@ -159,7 +170,9 @@ func (c *Calls) call(ctx context.Context, peer *rtc.Session, log *zap.Logger) er
 	if err != nil {
 		return err
 	}
-	peer.SetSnapshot(func() any { return sess.View() })
+	peer.SetSnapshot(func() any {
+		return CallView{View: sess.View(), Receiver: mic.Stats(), Signals: signals.Stats(), Peer: peer.Stats()}
+	})
 	log.Info("call started", zap.String("codec", in.MimeType))
 	err = sess.Run(ctx)
 	if errors.Is(err, context.Canceled) || errors.Is(err, rtc.ErrClosed) {

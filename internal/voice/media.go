@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/inferflow/inferflow/internal/codec"
@@ -30,7 +31,11 @@ type Mic struct {
 	peer    PacketReader
 	rx      *codec.Receiver
 	arrival time.Time
-	invalid uint64
+
+	// stats is a copy of the receiver's counters for other goroutines (the
+	// receiver itself belongs to the microphone loop).
+	mu    sync.Mutex
+	stats codec.ReceiverStats
 }
 
 // NewMic returns a FrameSource for a peer whose negotiated inbound codec
@@ -58,6 +63,9 @@ func NewMic(peer PacketReader, mimeType string, jitter time.Duration) (*Mic, err
 func (m *Mic) NextFrame(ctx context.Context) (MicFrame, error) {
 	for {
 		if f, ok := m.rx.Pop(time.Now()); ok {
+			m.mu.Lock()
+			m.stats = m.rx.Stats()
+			m.mu.Unlock()
 			return MicFrame{PCM: f.PCM, Timestamp: f.Timestamp + tsOffset, Concealed: f.Concealed, Arrival: m.arrival}, nil
 		}
 		wait, cancel := context.WithTimeout(ctx, FrameDuration)
@@ -71,14 +79,19 @@ func (m *Mic) NextFrame(ctx context.Context) (MicFrame, error) {
 			return MicFrame{}, err
 		}
 		m.arrival = p.Arrival
-		if err := m.rx.Push(codec.Packet{SequenceNumber: p.SequenceNumber, Timestamp: p.Timestamp, Marker: p.Marker, Payload: p.Payload}, p.Arrival); err != nil {
-			m.invalid++ // counted by the receiver too; a bad packet never stops the call
-		}
+		// A bad packet is counted by the receiver (Invalid) and never stops
+		// the call.
+		_ = m.rx.Push(codec.Packet{SequenceNumber: p.SequenceNumber, Timestamp: p.Timestamp, Marker: p.Marker, Payload: p.Payload}, p.Arrival)
 	}
 }
 
-// Stats returns the jitter buffer's counters.
-func (m *Mic) Stats() codec.ReceiverStats { return m.rx.Stats() }
+// Stats returns the jitter buffer's counters as of the last frame; safe
+// from any goroutine.
+func (m *Mic) Stats() codec.ReceiverStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stats
+}
 
 // AudioWriter is the outbound half of a peer.
 type AudioWriter interface {
