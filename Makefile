@@ -13,11 +13,11 @@ all: build
 
 build: deps
 	@mkdir -p bin
-	$(GO) build -o bin/ ./worker ./starter ./cmd/devserver
+	$(GO) build -o bin/ ./worker ./starter ./realtime ./cmd/caller ./cmd/devserver
 
 # Start the dev server (unless one is running), then the worker; Ctrl-C stops both.
 run: temporal build
-	@bin/devserver -cli "$(TEMPORAL)" -- bin/worker
+	@bin/devserver -cli "$(TEMPORAL)" -- bin/worker -- bin/realtime
 
 # Only the dev server, configured by temporal-dev.yaml.
 dev-server: temporal build

@@ -46,16 +46,24 @@ var settings = struct {
 		Help: "also print the gate's figures (4 times a second)"},
 }
 
+type options struct {
+	url, token, wav string
+	loss            int
+	figures         bool
+}
+
+func (o *options) register(s *envflag.Set) {
+	envflag.Var(s, &o.url, settings.URL)
+	envflag.Var(s, &o.token, settings.Token)
+	envflag.Var(s, &o.wav, settings.WAV)
+	envflag.Var(s, &o.loss, settings.Loss)
+	envflag.Var(s, &o.figures, settings.Figures)
+}
+
 func main() {
-	var url, token, wav string
-	var loss int
-	var figures bool
+	var o options
 	s := envflag.New("caller")
-	envflag.Var(s, &url, settings.URL)
-	envflag.Var(s, &token, settings.Token)
-	envflag.Var(s, &wav, settings.WAV)
-	envflag.Var(s, &loss, settings.Loss)
-	envflag.Var(s, &figures, settings.Figures)
+	o.register(s)
 	if err := s.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
@@ -65,7 +73,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, url, token, wav, loss, figures); err != nil {
+	if err := run(ctx, o.url, o.token, o.wav, o.loss, o.figures); err != nil {
 		fmt.Fprintln(os.Stderr, "caller:", err)
 		os.Exit(1)
 	}

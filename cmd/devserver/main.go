@@ -1,9 +1,9 @@
 // Command devserver starts the Temporal dev server described by
-// temporal-dev.yaml unless one already answers there, optionally runs a
-// command beside it (the worker, for `make run`), and on Ctrl-C stops what
-// it started.
+// temporal-dev.yaml unless one already answers there, optionally runs
+// commands beside it (the worker and the realtime process, for `make run`),
+// and on Ctrl-C, or when one of the commands exits, stops what it started.
 //
-//	devserver [-env-file temporal-dev.yaml] [-env dev] [-- command args...]
+//	devserver [-env-file temporal-dev.yaml] [-env dev] [-- command args... [-- command args...]]
 package main
 
 import (
@@ -115,26 +115,82 @@ func run(envFile, env, cli string, command []string) error {
 		}
 		return nil
 	}
-	child := exec.Command(command[0], command[1:]...)
-	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err := child.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", command[0], err)
+	return runAll(ctx, splitCommands(command))
+}
+
+// splitCommands cuts "a x -- b y" into [[a x] [b y]].
+func splitCommands(args []string) [][]string {
+	var out [][]string
+	cur := []string{}
+	for _, a := range args {
+		if a == "--" {
+			if len(cur) > 0 {
+				out = append(out, cur)
+			}
+			cur = []string{}
+			continue
+		}
+		cur = append(cur, a)
 	}
-	waited := make(chan error, 1)
-	go func() { waited <- child.Wait() }()
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// runAll starts every command and waits. When one exits, or on Ctrl-C, the
+// others are interrupted (then killed after 15 s); the first error wins.
+func runAll(ctx context.Context, commands [][]string) error {
+	type exit struct {
+		name string
+		err  error
+	}
+	waited := make(chan exit, len(commands))
+	var children []*exec.Cmd
+	for _, c := range commands {
+		child := exec.Command(c[0], c[1:]...)
+		child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
+		if err := child.Start(); err != nil {
+			stopAll(children, waited, len(children))
+			return fmt.Errorf("start %s: %w", c[0], err)
+		}
+		children = append(children, child)
+		go func() { waited <- exit{c[0], child.Wait()} }()
+	}
+	var first error
 	select {
-	case err := <-waited:
-		return err
+	case e := <-waited:
+		if e.err != nil {
+			first = fmt.Errorf("%s: %w", e.name, e.err)
+		} else {
+			first = fmt.Errorf("%s exited", e.name)
+		}
+		stopAll(children, waited, len(children)-1)
 	case <-ctx.Done():
-		// The terminal's Ctrl-C reaches the child too; SIGTERM may not.
-		_ = child.Process.Signal(os.Interrupt)
+		stopAll(children, waited, len(children))
+	}
+	return first
+}
+
+// stopAll interrupts the children (the terminal's Ctrl-C reaches them too;
+// SIGTERM may not) and waits for n of them to exit.
+func stopAll[T any](children []*exec.Cmd, waited <-chan T, n int) {
+	for _, c := range children {
+		if c.ProcessState == nil {
+			_ = c.Process.Signal(os.Interrupt)
+		}
+	}
+	deadline := time.After(15 * time.Second)
+	for i := 0; i < n; i++ {
 		select {
 		case <-waited:
-		case <-time.After(15 * time.Second):
-			_ = child.Process.Kill()
-			<-waited
+		case <-deadline:
+			for _, c := range children {
+				_ = c.Process.Kill()
+			}
+			deadline = nil
+			i--
 		}
-		return nil
 	}
 }
 

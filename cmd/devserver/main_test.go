@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/inferflow/inferflow/internal/envflag"
 	"github.com/inferflow/inferflow/internal/envflag/envflagtest"
@@ -67,5 +70,32 @@ func TestREADMEListsEverySetting(t *testing.T) {
 	}
 	for _, p := range envflagtest.Compare(rows, "devserver", declared) {
 		t.Error(p)
+	}
+}
+
+func TestSplitCommands(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want [][]string
+	}{
+		{nil, nil},
+		{[]string{"bin/worker"}, [][]string{{"bin/worker"}}},
+		{[]string{"bin/worker", "-x", "--", "bin/realtime"}, [][]string{{"bin/worker", "-x"}, {"bin/realtime"}}},
+		{[]string{"--", "a", "--", "--", "b", "--"}, [][]string{{"a"}, {"b"}}},
+	} {
+		if got := splitCommands(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("splitCommands(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRunAllStopsTheOthersWhenOneExits(t *testing.T) {
+	start := time.Now()
+	err := runAll(context.Background(), [][]string{{"sleep", "30"}, {"false"}})
+	if err == nil || !strings.Contains(err.Error(), "false") {
+		t.Fatalf("runAll = %v, want the failing command named", err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("runAll took %v: the sleeping command was not stopped", time.Since(start))
 	}
 }

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+
+	"github.com/inferflow/inferflow/internal/envflag"
+	"github.com/inferflow/inferflow/internal/envflag/envflagtest"
+)
+
+func TestREADMEListsEverySetting(t *testing.T) {
+	envflagtest.Isolate(t)
+	var c config
+	s := envflag.New("realtime")
+	var help bytes.Buffer
+	s.SetOutput(&help)
+	c.register(s)
+	if err := s.Parse([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	declared := envflagtest.Usage(help.String())
+	if len(declared) < 20 {
+		t.Fatalf("parsed only %d settings from -h:\n%s", len(declared), help.String())
+	}
+	rows, err := envflagtest.ReadTables("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range envflagtest.Compare(rows, "realtime", declared) {
+		t.Error(p)
+	}
+}
+
+func TestConfigErrorsNameTheSetting(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"--listen", "8088"}, "--listen (INFERFLOW_REALTIME_ADDR)"},
+		{map[string]string{"INFERFLOW_REALTIME_TOKENS": "short:bob"}, nil, "INFERFLOW_REALTIME_TOKENS"},
+		{map[string]string{"INFERFLOW_REALTIME_TOKENS": "long-enough-token"}, nil, "token:user"},
+		{map[string]string{"INFERFLOW_REALTIME_TOKENS": "long-enough-token:a\x01b"}, nil, "INFERFLOW_REALTIME_TOKENS"},
+		{nil, []string{"--udp-ports", "9000-8000"}, "--udp-ports (INFERFLOW_REALTIME_UDP_PORTS)"},
+		{nil, []string{"--udp-ports", "9000-9100", "--udp-mux", ":8443"}, "--udp-mux"},
+		{nil, []string{"--max-sessions", "0"}, "--max-sessions (INFERFLOW_REALTIME_MAX_SESSIONS)"},
+		{nil, []string{"--jitter-delay", "2s"}, "--jitter-delay"},
+	} {
+		envflagtest.Isolate(t)
+		for k, v := range tc.env {
+			t.Setenv(k, v)
+		}
+		_, err := parseConfig(tc.args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("env %v args %v: err = %v, want it to name %s", tc.env, tc.args, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "long-enough-token") {
+			t.Errorf("error %q shows a token", err)
+		}
+	}
+}
+
+func TestDefaultsGiveAWorkingConfig(t *testing.T) {
+	envflagtest.Isolate(t)
+	c, err := parseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := c.rtcConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.Tokens["inferflow-dev-token"] != "alice" || !rc.IncludeLoopback || rc.MaxSessionsPerToken != 4 {
+		t.Errorf("rtc config = %+v", rc)
+	}
+}
