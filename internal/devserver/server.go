@@ -28,6 +28,10 @@ type Options struct {
 	// DBFile, with FreePorts, keeps state in this SQLite file instead of
 	// memory, so the env file's SQLite pragmas apply (benchmarks).
 	DBFile string
+	// Ports, with FreePorts, are the frontend, metrics and HTTP ports of an
+	// earlier start (Server.Ports), so a restarted server comes back at the
+	// same address.
+	Ports []int
 	Output io.Writer // server log; discarded when nil
 }
 
@@ -36,6 +40,7 @@ type Server struct {
 	Address   string
 	Namespace string
 	UIURL     string // empty when headless
+	Ports     []int  // with FreePorts: frontend, metrics and HTTP ports
 	cmd       *exec.Cmd
 	exited    chan error
 }
@@ -66,9 +71,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	addr := s.Flags["address"]
 	uiPort := s.Flags["ui-port"]
 	if o.FreePorts {
-		ports, err := freePorts(3)
-		if err != nil {
-			return nil, err
+		ports := o.Ports
+		if len(ports) != 3 {
+			var err error
+			if ports, err = freePorts(3); err != nil {
+				return nil, err
+			}
 		}
 		ip := "127.0.0.1"
 		overrides["ip"] = ip
@@ -100,6 +108,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, fmt.Errorf("start %s: %w", o.CLI, err)
 	}
 	srv := &Server{Address: addr, Namespace: orDefault(s.Flags["namespace"], "default"), cmd: cmd, exited: make(chan error, 1)}
+	if o.FreePorts {
+		srv.Ports = []int{atoi(overrides["port"]), atoi(overrides["metrics-port"]), atoi(overrides["http-port"])}
+	}
 	if uiPort != "" {
 		srv.UIURL = "http://" + net.JoinHostPort(orDefault(s.Flags["ui-ip"], orDefault(s.Flags["ip"], "localhost")), uiPort)
 	}
@@ -198,3 +209,5 @@ func (quiet) Warn(string, ...any)  {}
 func (quiet) Error(string, ...any) {}
 
 var _ log.Logger = quiet{}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
