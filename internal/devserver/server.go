@@ -31,7 +31,7 @@ type Options struct {
 	// Ports, with FreePorts, are the frontend, metrics and HTTP ports of an
 	// earlier start (Server.Ports), so a restarted server comes back at the
 	// same address.
-	Ports []int
+	Ports  []int
 	Output io.Writer // server log; discarded when nil
 }
 
