@@ -43,6 +43,9 @@ type Behavior struct {
 	// CreateError, when set, answers response.create with this error event
 	// instead of a response.
 	CreateError *realtimemodel.ErrorDetail
+	// DropOnCreate cuts the connection on response.create, before
+	// response.created: the response was asked for and never began.
+	DropOnCreate bool
 	// NoRateLimits leaves out rate_limits.updated after response.created.
 	NoRateLimits bool
 }
@@ -343,6 +346,10 @@ func (c *conn) apply(ev realtimemodel.ClientEvent, model string, b Behavior) err
 		c.input = 0
 		return c.emit(&realtimemodel.InputAudioBufferCleared{})
 	case *realtimemodel.ResponseCreate:
+		if b.DropOnCreate {
+			_ = c.ws.CloseNow()
+			return errors.New("realtimetest: dropped on response.create")
+		}
 		if b.CreateError != nil {
 			d := *b.CreateError
 			d.EventID = e.EventID
