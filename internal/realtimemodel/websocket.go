@@ -219,12 +219,12 @@ func (w *WebSocket) SendAudio(ctx context.Context, pcm []int16) error {
 
 // CommitTurn implements Upstream.
 func (w *WebSocket) CommitTurn(ctx context.Context) error {
-	return w.writeEvent(ctx, "commit turn", &InputAudioBufferCommit{}, nil)
+	return w.writeEvent(ctx, "commit turn", &InputAudioBufferCommit{}, "")
 }
 
 // ClearInput implements Upstream.
 func (w *WebSocket) ClearInput(ctx context.Context) error {
-	return w.writeEvent(ctx, "clear input", &InputAudioBufferClear{}, nil)
+	return w.writeEvent(ctx, "clear input", &InputAudioBufferClear{}, "")
 }
 
 // CreateResponse implements Upstream. While the connection is down it
@@ -237,21 +237,19 @@ func (w *WebSocket) CreateResponse(ctx context.Context, tag string) error {
 	if tag != "" {
 		ev.Response.Metadata = map[string]string{MetadataTagKey: tag}
 	}
-	return w.writeEvent(ctx, "create response", ev, func(eventID string) {
-		w.pending = &pendingCreate{eventID: eventID, tag: tag}
-	})
+	return w.writeEvent(ctx, "create response", ev, tag)
 }
 
 // CancelResponse implements Upstream: response.cancel, then
 // output_audio_buffer.clear (unless WSConfig.NoOutputAudioClear).
 func (w *WebSocket) CancelResponse(ctx context.Context) error {
-	if err := w.writeEvent(ctx, "cancel response", &ResponseCancel{}, nil); err != nil {
+	if err := w.writeEvent(ctx, "cancel response", &ResponseCancel{}, ""); err != nil {
 		return err
 	}
 	if w.cfg.NoOutputAudioClear {
 		return nil
 	}
-	return w.writeEvent(ctx, "clear output audio", &OutputAudioBufferClear{}, nil)
+	return w.writeEvent(ctx, "clear output audio", &OutputAudioBufferClear{}, "")
 }
 
 func (w *WebSocket) count(f func(*WSStats)) {
@@ -283,10 +281,10 @@ func (w *WebSocket) check(ctx context.Context, op string) error {
 }
 
 // writeEvent stamps ev with an event id (so error events can name it) and
-// writes it; sent runs under mu if it reached the connection that is still
-// current.
-func (w *WebSocket) writeEvent(ctx context.Context, op string, ev ClientEvent, sent func(eventID string)) error {
+// writes it. tag is CreateResponse's, for a response.create.
+func (w *WebSocket) writeEvent(ctx context.Context, op string, ev ClientEvent, tag string) error {
 	id := "evt_" + strconv.FormatInt(w.nEvent.Add(1), 10)
+	var pend *pendingCreate
 	switch e := ev.(type) {
 	case *InputAudioBufferCommit:
 		e.EventID = id
@@ -294,6 +292,7 @@ func (w *WebSocket) writeEvent(ctx context.Context, op string, ev ClientEvent, s
 		e.EventID = id
 	case *ResponseCreate:
 		e.EventID = id
+		pend = &pendingCreate{eventID: id, tag: tag}
 	case *ResponseCancel:
 		e.EventID = id
 	case *OutputAudioBufferClear:
@@ -303,16 +302,15 @@ func (w *WebSocket) writeEvent(ctx context.Context, op string, ev ClientEvent, s
 	if err != nil {
 		return fmt.Errorf("realtimemodel: %s: %w", op, err)
 	}
-	var after func()
-	if sent != nil {
-		after = func() { sent(id) }
-	}
-	return w.write(ctx, op, b, after)
+	return w.write(ctx, op, b, pend)
 }
 
-// write sends one message on the current connection. A failed write cuts
-// the connection, so the reader notices and reconnects.
-func (w *WebSocket) write(ctx context.Context, op string, msg []byte, after func()) error {
+// write sends one message on the current connection. A write cut short
+// (ctx, WriteTimeout, network) cuts the connection, because a partial
+// frame cannot be taken back; the reader notices and reconnects. pend,
+// for a response.create, is recorded before the write, so the service's
+// answer cannot overtake it, and withdrawn if the write fails.
+func (w *WebSocket) write(ctx context.Context, op string, msg []byte, pend *pendingCreate) error {
 	if err := w.check(ctx, op); err != nil {
 		return err
 	}
@@ -320,6 +318,9 @@ func (w *WebSocket) write(ctx context.Context, op string, msg []byte, after func
 	defer w.writeMu.Unlock()
 	w.mu.Lock()
 	conn, gen := w.conn, w.gen
+	if conn != nil && pend != nil {
+		w.pending = pend
+	}
 	w.mu.Unlock()
 	if conn == nil {
 		return fmt.Errorf("realtimemodel: %s: %w", op, ErrDisconnected)
@@ -327,6 +328,13 @@ func (w *WebSocket) write(ctx context.Context, op string, msg []byte, after func
 	wctx, cancel := context.WithTimeout(ctx, w.cfg.WriteTimeout)
 	err := conn.Write(wctx, websocket.MessageText, msg)
 	cancel()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil || w.gen != gen {
+		if pend != nil && w.pending == pend {
+			w.pending = nil
+		}
+	}
 	if err != nil {
 		_ = conn.CloseNow()
 		if ctx.Err() != nil {
@@ -334,15 +342,10 @@ func (w *WebSocket) write(ctx context.Context, op string, msg []byte, after func
 		}
 		return fmt.Errorf("realtimemodel: %s: %w: %w", op, ErrDisconnected, w.cfg.scrub(err))
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.gen != gen {
 		// The connection was lost while we wrote: the service may never
 		// have seen the event.
 		return fmt.Errorf("realtimemodel: %s: %w", op, ErrDisconnected)
-	}
-	if after != nil {
-		after()
 	}
 	return nil
 }
@@ -569,13 +572,14 @@ func (w *WebSocket) dial(ctx context.Context) (*websocket.Conn, error) {
 	}
 	conn, resp, err := websocket.Dial(ctx, w.cfg.URL, &websocket.DialOptions{HTTPClient: w.client, HTTPHeader: h})
 	if err != nil {
-		if resp != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			switch s := resp.StatusCode; {
 			case s == http.StatusUnauthorized || s == http.StatusForbidden:
 				return nil, fmt.Errorf("%w: HTTP %d at the handshake (check the API key)", ErrUnauthorized, s)
 			case s >= 400 && s < 500 && s != http.StatusRequestTimeout && s != http.StatusTooManyRequests:
 				return nil, fmt.Errorf("%w: HTTP %d at the handshake (check the URL and model)", ErrHandshakeRefused, s)
 			}
+			return nil, fmt.Errorf("HTTP %d at the handshake", resp.StatusCode)
 		}
 		return nil, w.cfg.scrub(err)
 	}
