@@ -684,3 +684,67 @@ func TestWebSocketKeyNeverLogged(t *testing.T) {
 		t.Errorf("Err() = %v, want ErrUnauthorized from the refused reconnect", w.Err())
 	}
 }
+
+// TestWebSocketConcurrentUse sends audio from one goroutine while another
+// commits, creates, cancels, and the service drops the connection: every
+// response still ends exactly once (run with -race).
+func TestWebSocketConcurrentUse(t *testing.T) {
+	srv := newServer(t, realtimetest.Behavior{Deltas: 20, DeltaInterval: 2 * time.Millisecond})
+	w := newWS(t, srv, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	audioDone := make(chan struct{})
+	go func() {
+		defer close(audioDone)
+		frame := tone(20 * time.Millisecond)
+		for ctx.Err() == nil {
+			if err := w.SendAudio(ctx, frame); err != nil && ctx.Err() == nil {
+				t.Errorf("SendAudio: %v", err)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	ended := map[string]int{}
+	for i := range 6 {
+		time.Sleep(30 * time.Millisecond)
+		if err := w.CommitTurn(ctx); err != nil && !errors.Is(err, rm.ErrDisconnected) {
+			t.Fatal(err)
+		}
+		if err := w.CreateResponse(ctx, fmt.Sprint("r", i)); err != nil {
+			if errors.Is(err, rm.ErrDisconnected) {
+				continue
+			}
+			t.Fatal(err)
+		}
+		switch i % 3 {
+		case 1:
+			_ = w.CancelResponse(ctx)
+		case 2:
+			srv.Drop()
+		}
+		for {
+			ev, _ := next(t, w, rm.TypeResponseDone)
+			ended[ev.ResponseID()]++
+			if ev.Value.(*rm.ResponseDone).Response.Metadata[rm.MetadataTagKey] == fmt.Sprint("r", i) {
+				break
+			}
+		}
+	}
+	cancel()
+	<-audioDone
+	_ = w.Close()
+	for ev := range w.Events() {
+		if ev.Type == rm.TypeResponseDone {
+			ended[ev.ResponseID()]++
+		}
+	}
+	for id, n := range ended {
+		if n != 1 {
+			t.Errorf("response %s ended %d times", id, n)
+		}
+	}
+	if st := w.Stats(); st.Drops != 2 || st.AudioSent == 0 {
+		t.Errorf("stats %+v, want 2 drops and audio sent", st)
+	}
+}
