@@ -36,6 +36,13 @@ var settings = struct {
 	MaxBarrier    envflag.Spec[time.Duration]
 	ReplyLatency  envflag.Spec[time.Duration]
 	ReserveTimout envflag.Spec[time.Duration]
+	Upstream      envflag.Spec[string]
+	ModelURL      envflag.Spec[string]
+	Model         envflag.Spec[string]
+	Voice         envflag.Spec[string]
+	Instructions  envflag.Spec[string]
+	APIKey        envflag.Spec[string]
+	NoAudioClear  envflag.Spec[bool]
 }{
 	Listen: envflag.Spec[string]{Flag: "listen", Env: "INFERFLOW_REALTIME_ADDR", Default: "127.0.0.1:8088",
 		Help: "HTTP address of the WHIP endpoint (/whip)", Check: envflag.HostPort},
@@ -72,6 +79,20 @@ var settings = struct {
 		Help: "the assistant barrier opens by itself after this long (a lost response.done never mutes the caller)", Check: envflag.AtLeast(time.Second)},
 	ReplyLatency: envflag.Spec[time.Duration]{Flag: "sim-latency", Env: "INFERFLOW_REALTIME_SIM_LATENCY", Default: 200 * time.Millisecond,
 		Help: "simulated model: time to its first audio", Check: envflag.AtLeast(time.Duration(0))},
+	Upstream: envflag.Spec[string]{Flag: "upstream", Env: "INFERFLOW_REALTIME_UPSTREAM", Default: "sim",
+		Help: "realtime model: sim (built in, offline) or websocket (a service speaking the realtime event protocol)", Check: envflag.OneOf("sim", "websocket")},
+	ModelURL: envflag.Spec[string]{Flag: "model-url", Env: "INFERFLOW_REALTIME_MODEL_URL",
+		Help: "websocket: the service's URL, e.g. wss://api.openai.com/v1/realtime", Check: envflag.Optional(checkWS)},
+	Model: envflag.Spec[string]{Flag: "model", Env: "INFERFLOW_REALTIME_MODEL",
+		Help: "websocket: the realtime model, e.g. gpt-realtime (added to the URL as ?model=)"},
+	Voice: envflag.Spec[string]{Flag: "voice", Env: "INFERFLOW_REALTIME_VOICE",
+		Help: "websocket: the assistant's voice, e.g. marin"},
+	Instructions: envflag.Spec[string]{Flag: "instructions", Env: "INFERFLOW_REALTIME_INSTRUCTIONS",
+		Help: "websocket: the assistant's instructions"},
+	APIKey: envflag.Spec[string]{Env: "INFERFLOW_REALTIME_API_KEY", Secret: true,
+		Help: "websocket: API key, sent as Authorization: Bearer; never logged"},
+	NoAudioClear: envflag.Spec[bool]{Flag: "no-output-audio-clear", Env: "INFERFLOW_REALTIME_NO_OUTPUT_AUDIO_CLEAR",
+		Help: "websocket: do not send output_audio_buffer.clear on a barge-in (services that accept it only over WebRTC)"},
 	ReserveTimout: envflag.Spec[time.Duration]{Flag: "reserve-timeout", Env: "INFERFLOW_REALTIME_RESERVE_TIMEOUT", Default: 2 * time.Second,
 		Help: "longest wait for a response's billing hold before it goes ahead unheld", Check: envflag.AtLeast(10 * time.Millisecond)},
 }
@@ -95,6 +116,14 @@ type config struct {
 	maxBarrier   time.Duration
 	simLatency   time.Duration
 	reserveWait  time.Duration
+
+	upstream     string
+	modelURL     string
+	model        string
+	voice        string
+	instructions string
+	apiKey       string
+	noAudioClear bool
 }
 
 func (c *config) register(s *envflag.Set) {
@@ -118,6 +147,19 @@ func (c *config) register(s *envflag.Set) {
 	envflag.Var(s, &c.maxBarrier, settings.MaxBarrier)
 	envflag.Var(s, &c.simLatency, settings.ReplyLatency)
 	envflag.Var(s, &c.reserveWait, settings.ReserveTimout)
+	envflag.Var(s, &c.upstream, settings.Upstream)
+	envflag.Var(s, &c.modelURL, settings.ModelURL)
+	envflag.Var(s, &c.model, settings.Model)
+	envflag.Var(s, &c.voice, settings.Voice)
+	envflag.Var(s, &c.instructions, settings.Instructions)
+	envflag.Var(s, &c.apiKey, settings.APIKey)
+	envflag.Var(s, &c.noAudioClear, settings.NoAudioClear)
+	s.Check(func() error {
+		if c.upstream == "websocket" && c.modelURL == "" {
+			return settings.ModelURL.Errorf("is required with %s websocket", settings.Upstream.Name())
+		}
+		return nil
+	})
 	s.Check(func() error {
 		if c.udpMux != "" && c.udpPorts != "" {
 			return settings.UDPMux.Errorf("cannot be combined with %s", settings.UDPPorts.Name())
@@ -160,6 +202,13 @@ func parseTokens(v string) (map[string]string, error) {
 		return nil, fmt.Errorf("at least one token:user pair is required")
 	}
 	return out, nil
+}
+
+func checkWS(v string) error {
+	if !strings.HasPrefix(v, "ws://") && !strings.HasPrefix(v, "wss://") {
+		return fmt.Errorf("want a ws:// or wss:// URL")
+	}
+	return nil
 }
 
 func checkTokens(v string) error { _, err := parseTokens(v); return err }

@@ -48,6 +48,9 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{nil, []string{"--udp-ports", "9000-9100", "--udp-mux", ":8443"}, "--udp-mux"},
 		{nil, []string{"--max-sessions", "0"}, "--max-sessions (INFERFLOW_REALTIME_MAX_SESSIONS)"},
 		{nil, []string{"--jitter-delay", "2s"}, "--jitter-delay"},
+		{map[string]string{"INFERFLOW_REALTIME_UPSTREAM": "websocket"}, nil, "--model-url (INFERFLOW_REALTIME_MODEL_URL)"},
+		{nil, []string{"--model-url", "https://api.example.com/v1/realtime"}, "--model-url"},
+		{nil, []string{"--upstream", "grpc"}, "--upstream (INFERFLOW_REALTIME_UPSTREAM)"},
 	} {
 		envflagtest.Isolate(t)
 		for k, v := range tc.env {

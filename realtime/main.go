@@ -83,11 +83,9 @@ func run(ctx context.Context, cfg config) error {
 		TaskQueue:   cfg.temporal.TaskQueue,
 		ModelID:     cfg.billingModel,
 		Temporal:    tc,
-		NewModel: func(_ context.Context, sessionID string) (realtimemodel.Upstream, error) {
-			return realtimemodel.NewSimulated(realtimemodel.SimConfig{SessionID: sessionID, ResponseLatency: cfg.simLatency})
-		},
-		Observer: gates,
-		Logger:   z,
+		NewModel:    cfg.newModel(z),
+		Observer:    gates,
+		Logger:      z,
 	})
 	if err != nil {
 		return err
@@ -116,4 +114,19 @@ func run(ctx context.Context, cfg config) error {
 		z.Warn("calls did not all end in time", zap.Error(err))
 	}
 	return srv.Shutdown(stopCtx)
+}
+
+// newModel opens a call's realtime model: the built-in simulator, or a
+// service that speaks the realtime event protocol over WebSocket.
+func (c config) newModel(z *zap.Logger) func(ctx context.Context, sessionID string) (realtimemodel.Upstream, error) {
+	if c.upstream == "websocket" {
+		z.Info("realtime model: websocket", zap.String("url", c.modelURL), zap.String("model", c.model), zap.Bool("apiKey", c.apiKey != ""))
+		return func(ctx context.Context, _ string) (realtimemodel.Upstream, error) {
+			return realtimemodel.NewWebSocket(ctx, realtimemodel.WSConfig{URL: c.modelURL, Model: c.model, Voice: c.voice,
+				Instructions: c.instructions, APIKey: c.apiKey, NoOutputAudioClear: c.noAudioClear, Logger: z.Named("upstream")})
+		}
+	}
+	return func(_ context.Context, sessionID string) (realtimemodel.Upstream, error) {
+		return realtimemodel.NewSimulated(realtimemodel.SimConfig{SessionID: sessionID, ResponseLatency: c.simLatency})
+	}
 }
