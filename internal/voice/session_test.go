@@ -13,6 +13,7 @@ import (
 
 	"github.com/inferflow/inferflow/internal/codec"
 	"github.com/inferflow/inferflow/internal/realtimemodel"
+	"github.com/inferflow/inferflow/internal/realtimemodel/realtimetest"
 )
 
 // TestMain fails the package if any session leaves a goroutine behind.
@@ -296,5 +297,47 @@ func TestSessionBillingUnavailableGoesAhead(t *testing.T) {
 	}
 	if res.events.count(MsgBillingDegraded) != 1 {
 		t.Errorf("billing.unavailable messages = %d, want 1", res.events.count(MsgBillingDegraded))
+	}
+}
+
+// The same call against a realtime service over WebSocket (a local fake
+// speaking the protocol) whose connection drops in the middle of the first
+// answer: that answer ends as failed (its hold is released), the upstream
+// reconnects, and the second turn is answered.
+func TestSessionWebSocketUpstreamDropMidResponse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays 13 s of audio in real time")
+	}
+	t.Parallel()
+	fake := realtimetest.NewServer("test-key", realtimetest.Behavior{Deltas: 20, DeltaInterval: 20 * time.Millisecond, DropAfterDeltas: 3})
+	defer fake.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	up, err := realtimemodel.NewWebSocket(ctx, realtimemodel.WSConfig{URL: fake.URL(), APIKey: "test-key",
+		Reconnect: realtimemodel.ReconnectPolicy{MinBackoff: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	clip := clipFrames(t)
+	frames := append(append(append(append([][]int16{}, clip[:gapAt]...), silence(150)...), clip[gapAt:]...), silence(150)...)
+	rec := &recorderLog{hold: Hold{OK: true}}
+	s, err := New(Config{SessionID: "ws"}, Deps{Mic: &pacedMic{frames: frames}, Speaker: &speakerLog{}, Events: &eventLog{}, Model: up, Recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		// Only the first answer's connection drops.
+		for len(rec.of(RecordResponseDone)) == 0 && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+		fake.SetBehavior(realtimetest.Behavior{Deltas: 20, DeltaInterval: 20 * time.Millisecond})
+	}()
+	if err := s.Run(ctx); !errors.Is(err, io.EOF) {
+		t.Fatalf("Run = %v, want the caller's media to end it", err)
+	}
+	done := rec.of(RecordResponseDone)
+	if len(done) != 2 || done[0].Status != realtimemodel.StatusFailed || done[1].Status != realtimemodel.StatusCompleted {
+		t.Fatalf("responses done = %+v, want the first failed (connection lost) and the second completed", done)
 	}
 }
