@@ -23,7 +23,7 @@ type barrier struct {
 	forcedOpen     bool
 
 	activeID        string
-	hasActive       bool // the seed's activeResponseId !== null
+	hasActive       bool // a response with an id is active
 	doneSeen        bool
 	createdAt       time.Time
 	doneAt          time.Time

@@ -26,7 +26,7 @@ type BargeInPolicy string
 
 const (
 	// BargeInHold holds barge-in speech and flushes it when the barrier
-	// opens, as the seed does for all speech.
+	// opens, as for all speech (CONTRACT.md#echo-and-barge-in).
 	BargeInHold BargeInPolicy = "hold"
 	// BargeInAdmit admits barge-in speech at once (flushing anything held
 	// first, to keep order) and emits EventInterruption so the caller can
@@ -34,7 +34,7 @@ const (
 	BargeInAdmit BargeInPolicy = "admit"
 )
 
-// Config tunes a Gate. Zero values take the defaults of the seed (shown in
+// Config tunes a Gate. Zero values take the defaults of CONTRACT.md#gate-configuration (shown in
 // brackets); negative values are invalid. Voice activity detection itself is
 // tuned in package vad.
 type Config struct {
@@ -80,16 +80,16 @@ type Config struct {
 	// MaxStreams bounds the number of (stream id, sample rate) detectors a
 	// gate keeps; frames of further streams are rejected [8].
 	MaxStreams int
-	// DisableStateTransitionEvents silences EventStateTransition (the seed's
+	// DisableStateTransitionEvents silences EventStateTransition (the reference's
 	// emitStateTransitions=false).
 	DisableStateTransitionEvents bool
 	// DropDuringAssistantPlayback drops, instead of holding, speech that
-	// arrives while the barrier is closed (the seed's
+	// arrives while the barrier is closed (the reference's
 	// bufferDuringAssistantPlayback=false).
 	DropDuringAssistantPlayback bool
 }
 
-// Defaults of the seed.
+// Defaults (CONTRACT.md#gate-configuration).
 const (
 	DefaultHangover             = 220 * time.Millisecond
 	DefaultAssistantTailHold    = 180 * time.Millisecond
@@ -173,7 +173,7 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// batchTimeout is the seed's rule for a held-audio batch.
+// batchTimeout is the contract's rule for a held-audio batch.
 func (c *Config) batchTimeout() time.Duration {
 	return max(2*c.UplinkTimeout, minBatchTimeout)
 }

@@ -38,7 +38,7 @@
 // turn runs from its first speech frame until a frame finds its hangover
 // over (or Close), whatever the barrier does meanwhile: it counts one
 // SpeechStartEvents and one SpeechEndEvents, and its end is reported by
-// EventTurnEnded with its length. (The seed counted every entry into and
+// EventTurnEnded with its length. (The reference counted every entry into and
 // exit from speaking instead, so a pause inside the hangover, or speech
 // under the barrier, counted again.)
 //
@@ -71,7 +71,7 @@
 // ahead of a barge-in, since the detector needs a few frames to tell the
 // user from the echo; without a barge-in it is dropped. Echo-flagged frames
 // inside the hangover of real user speech stay part of the user's turn.
-// Without any far-end reference the gate behaves as the seed did.
+// Without any far-end reference the gate behaves as the reference behaviour in CONTRACT.md.
 //
 // # Uplink
 //
@@ -94,13 +94,13 @@
 //
 // # Configuration
 //
-// Zero Config fields take the seed's defaults: Hangover 220ms,
-// AssistantTailHold 180ms (and, beyond the seed, MaxBarrierClosed 30s,
+// Zero Config fields take the defaults of CONTRACT.md#gate-configuration: Hangover 220ms,
+// AssistantTailHold 180ms (and MaxBarrierClosed 30s,
 // which must exceed it), MaxHoldBuffer 2200ms, MaxHeldFrames 80,
 // UplinkTimeout 120ms, MaxQueueDepth 4, MaxConcurrentUplinks 1,
 // OverflowPolicy drop_oldest, BargeIn hold, StreamLabel "default",
 // MaxStreams 8. DisableStateTransitionEvents and DropDuringAssistantPlayback
-// are the seed's emitStateTransitions=false and
+// are the reference's emitStateTransitions=false and
 // bufferDuringAssistantPlayback=false.
 //
 // Deps.Clock injects time (SystemClock by default); ManualClock moves only
@@ -118,13 +118,13 @@
 // barrier forced open, held flush complete (generation, frames),
 // interruption, uplink result per frame (latency, error), user turn ended
 // (duration), frames evicted by drop_oldest or discarded by Close, and
-// errors with the seed's codes (INVALID_FRAME, UPLINK_TIMEOUT, UPLINK_ERROR,
+// errors with the contract's codes (INVALID_FRAME, UPLINK_TIMEOUT, UPLINK_ERROR,
 // LANE_RESOLUTION_FAILED). A panicking listener is counted (ObserverPanics)
 // and never disturbs the audio path. With no listener no event is built.
 //
 // # Metrics
 //
-// Metrics holds the seed's counters (frames total, speech, silence, dropped
+// Metrics holds the contract's counters (frames total, speech, silence, dropped
 // silence/invalid/closed/backpressure, held accepted/dropped, flushes and
 // flushed frames, admitted at once, queued, uplinks succeeded/errored/timed
 // out, total uplink latency, speech start/end, barrier-blocked frames, lane

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Code is the seed's error code, carried by error events and by *Error.
+// Code is the gate's error code (CONTRACT.md#gate-errors), carried by error events and by *Error.
 type Code string
 
 const (
@@ -85,7 +85,7 @@ func (e *FrameError) Is(target error) bool { return target == ErrInvalidFrame }
 // Code returns CodeInvalidFrame.
 func (e *FrameError) Code() Code { return CodeInvalidFrame }
 
-// Error is a gate failure with the seed's code, wrapping its cause.
+// Error is a gate failure with its contract code, wrapping its cause.
 type Error struct {
 	Code Code
 	Err  error

@@ -2,7 +2,7 @@ package gate
 
 import "time"
 
-// EventType names an observability event. The seed's names are kept.
+// EventType names an observability event (CONTRACT.md#gate-events).
 type EventType string
 
 const (

@@ -74,7 +74,7 @@ type Gate struct {
 	m Metrics
 }
 
-// New returns a running gate. Zero Config fields take the seed's defaults.
+// New returns a running gate. Zero Config fields take the contract's defaults.
 func New(cfg Config, deps Deps) (*Gate, error) {
 	return newGate(cfg, deps, vadFactory)
 }

@@ -2,7 +2,7 @@ package gate
 
 import "time"
 
-// Metrics are the gate's counters: the seed's list, then what this gate adds.
+// Metrics are the gate's counters (CONTRACT.md#gate-counters): the reference list, then what this gate adds.
 // They only grow until ResetMetrics.
 type Metrics struct {
 	FramesTotal                    uint64 // microphone frames offered to ProcessFrame
@@ -27,7 +27,7 @@ type Metrics struct {
 	BarrierBlockedFrames           uint64 // speech/hangover frames met by a closed barrier
 	LaneResolutionFailures         uint64 // lane resolver errors and panics
 
-	// Beyond the seed.
+	// Beyond the reference list.
 	FramesEcho              uint64 // echo of the far end (no user speech), dropped
 	FarEndFrames            uint64 // far-end reference frames fed to detectors
 	FarEndFramesInvalid     uint64 // far-end frames that failed validation
@@ -77,7 +77,7 @@ type HeldSnapshot struct {
 }
 
 // Snapshot returns the gate's state and counters. It calls the playback
-// probe, like the seed.
+// probe, as the contract says.
 func (g *Gate) Snapshot() Snapshot {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -25,7 +25,7 @@ const (
 )
 
 // ParseServerEvent reads a realtime server event in its JSON wire form.
-// Fields of the wrong type are ignored, as the seed does; only input that is
+// Fields of the wrong type are ignored (CONTRACT.md#playback-barrier); only input that is
 // not a JSON object is an error.
 func ParseServerEvent(data []byte) (ServerEvent, error) {
 	var raw struct {

@@ -16,7 +16,7 @@ type Uplink interface {
 }
 
 // BatchUplink is an Uplink that can take a whole held batch in one call
-// (the seed's admitBufferedFrames). Without it the gate sends a held batch
+// (the reference's admitBufferedFrames). Without it the gate sends a held batch
 // frame by frame, each call with its own timeout.
 type BatchUplink interface {
 	Uplink
