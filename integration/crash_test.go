@@ -15,6 +15,7 @@ import (
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/provider/openaitest"
 	"github.com/inferflow/inferflow/pkg/inferflow"
+	"github.com/inferflow/inferflow/wire"
 	"github.com/inferflow/inferflow/workflows"
 )
 
@@ -95,7 +96,7 @@ func TestBillingWorkerKilledMidSaga(t *testing.T) {
 	}
 
 	startWorkerProcess(t, bin, queue, dsn, fake)
-	var res workflows.InferenceResult
+	var res wire.InferenceResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatal(err)
 	}
