@@ -151,6 +151,10 @@ func TestEnqueueDLQAndReconcile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	out = wire.ReconcileOutcome{}
+	if err := v.Get(&out); err != nil || !out.Resolved || out.Attempts != 2 {
+		t.Fatalf("second reconcile = %+v, %v", out, err)
+	}
 	if bal, _ := b.Ledger.Balance(ctx, "u"); bal.Held != 0 || bal.Spent == 0 {
 		t.Fatalf("balance = %+v", bal)
 	}

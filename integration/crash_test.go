@@ -87,11 +87,11 @@ func TestBillingWorkerKilledMidSaga(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = first.Wait()
-	desc, err := c.Temporal.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+	desc, err := c.Temporal.DescribeWorkflow(ctx, run.GetID(), run.GetRunID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := desc.GetPendingActivities(); len(p) != 1 || p[0].GetActivityType().GetName() != "CallModel" {
+	if p := desc.RawResponse.GetPendingActivities(); len(p) != 1 || p[0].GetActivityType().GetName() != wire.ActivityCallModel {
 		t.Fatalf("pending activities when the worker died = %v", p)
 	}
 
