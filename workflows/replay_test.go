@@ -1,0 +1,75 @@
+package workflows_test
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/inferflow/inferflow/registry"
+	"github.com/inferflow/inferflow/wire"
+)
+
+// Recorded histories of the main paths, from a dev server
+// (`go test ./integration -run RecordHistories -record`). Each stands for a
+// run in flight when new workflow code is deployed: the code must replay it
+// to the same commands, or those runs fail. A change that cannot should be
+// gated with workflow.GetVersion, and the histories then re-recorded with
+// both paths kept.
+var histories = []string{
+	"consensus-success",
+	"consensus-degraded",
+	"consensus-early-cancel",
+	"saga-success",
+	"saga-model-failure",
+	"saga-capture-failure",
+	"reconcile-capture",
+}
+
+func TestReplayRecordedHistories(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
+	var found []string
+	for _, f := range files {
+		found = append(found, strings.TrimSuffix(filepath.Base(f), ".json"))
+	}
+	slices.Sort(found)
+	want := slices.Sorted(slices.Values(histories))
+	if !slices.Equal(found, want) {
+		t.Fatalf("testdata/histories holds %v, the test replays %v", found, want)
+	}
+	for _, name := range histories {
+		t.Run(name, func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			registry.Workflows(r)
+			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", "histories", name+".json")); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// The replay test can fail: a consensus evaluation that skips its vision
+// calls does not replay the recorded success.
+func TestReplayDetectsNonDeterminism(t *testing.T) {
+	path := filepath.Join("testdata", "histories", "consensus-success.json")
+	if _, err := os.Stat(path); err != nil {
+		t.Skip("no recorded history")
+	}
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(func(ctx workflow.Context, in wire.ConsensusInput) (*wire.ConsensusResult, error) {
+		return &wire.ConsensusResult{ItemID: in.ItemID}, nil
+	}, workflow.RegisterOptions{Name: wire.WorkflowConsensusEvaluation})
+	// The replayer logs the failure with a stack; keep the test output short.
+	quiet := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
+	err := r.ReplayWorkflowHistoryFromJSONFile(quiet, path)
+	if err == nil {
+		t.Fatal("a workflow that issues different commands replayed the recorded history")
+	}
+	t.Logf("caught: %v", err)
+}
