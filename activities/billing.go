@@ -24,7 +24,7 @@ import (
 type Billing struct {
 	Ledger ledger.Ledger
 	Models provider.Completer
-	// Environment labels DLQ records (the seed's environment field).
+	// Environment labels DLQ records (their environment field).
 	Environment string
 }
 
@@ -96,8 +96,8 @@ func (b *Billing) CallModel(ctx context.Context, in wire.ModelInput) (wire.Model
 	}}, nil
 }
 
-// modelCode classifies as the seed's classifyModelError; output the seed has
-// no code for (missing usage) takes its safe default, MODEL_SERVER_ERROR.
+// modelCode classifies a failed model call; output no code describes
+// (missing usage) takes the safe default, MODEL_SERVER_ERROR.
 func modelCode(err error) wire.Code {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return wire.CodeModelTimeout

@@ -38,7 +38,7 @@ func (c *Consensus) VerifyImage(ctx context.Context, im wire.Image) error {
 // VisionCall runs one vision call (one attempt; Temporal retries transient codes).
 func (c *Consensus) VisionCall(ctx context.Context, in wire.VisionInput) (wire.VisionResult, error) {
 	info := activity.GetInfo(ctx)
-	attempt := info.Attempt - 1 // the seed counts attempts from 0
+	attempt := info.Attempt - 1 // request ids and logs count attempts from 0
 	log := activity.GetLogger(ctx)
 	slot := strconv.Itoa(in.CallIndex)
 	model := in.ModelID

@@ -9,7 +9,7 @@ import (
 	"github.com/inferflow/inferflow/wire"
 )
 
-// Consensus defaults and bounds, as the seed's RunConsensusOptionsSchema.
+// Consensus defaults and bounds of wire.ConsensusOptions.
 const (
 	VisionCallCount      = 3
 	DefaultQuorum        = 2

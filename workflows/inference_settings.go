@@ -8,7 +8,7 @@ import (
 	"github.com/inferflow/inferflow/wire"
 )
 
-// Billed inference defaults and bounds, as the seed's.
+// Billed inference defaults and bounds of wire.InferenceInput.
 const (
 	MinJobTimeout     = time.Second
 	MaxJobTimeout     = 120 * time.Second
