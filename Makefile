@@ -13,7 +13,7 @@ TEMPORAL ?= $(or $(shell command -v temporal 2>/dev/null),$(CURDIR)/.tools/bin/t
 CORPUS ?= ../shared/corpus/speech-dev
 export TEMPORAL_CLI := $(TEMPORAL)
 
-.PHONY: all build run dev-server test test-short lint bench eval-gate temporal clean
+.PHONY: all build run dev-server test test-short lint record-histories bench eval-gate temporal clean
 
 all: build
 
@@ -45,6 +45,11 @@ lint: $(STATICCHECK) $(WORKFLOWCHECK)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	$(WORKFLOWCHECK) ./workflows/...
+
+# Re-record the replay tests' histories from a dev server. On purpose only:
+# they stand for runs in flight (see workflows/doc.go).
+record-histories: temporal
+	$(GO) test -count=1 -run RecordHistories ./integration -record
 
 $(STATICCHECK):
 	@echo "Building staticcheck $(STATICCHECK_VERSION) into .tools/bin (once) ..."
