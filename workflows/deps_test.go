@@ -16,9 +16,6 @@ import (
 // make that type its history format and link a database driver into every
 // backend; this test fails on such an import.
 func TestSealedPackages(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
 	// What the SDK packages the layer uses link anyway (gRPC brings net/http).
 	sdk := deps(t, "go.temporal.io/sdk/workflow", "go.temporal.io/sdk/client", "go.temporal.io/sdk/temporal",
 		"go.temporal.io/sdk/log", "go.temporal.io/api/enums/v1", "go.temporal.io/api/serviceerror")
