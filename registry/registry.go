@@ -48,6 +48,7 @@ var workflowTypes = []struct {
 	{wire.WorkflowInferenceJob, workflows.InferenceJob},
 	{wire.WorkflowReconcile, workflows.Reconcile},
 	{wire.WorkflowExpireHolds, workflows.ExpireHolds},
+	{wire.WorkflowVoiceSession, workflows.VoiceSession},
 }
 
 // Workflows registers the workflows only: what a replayer needs.

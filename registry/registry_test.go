@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/pkg/blob"
 	"github.com/inferflow/inferflow/wire"
+	"github.com/inferflow/inferflow/workflows"
 )
 
 // Every workflow runs its happy path on a test environment registered only
@@ -47,13 +49,41 @@ func TestRegisterRunsEveryWorkflow(t *testing.T) {
 	tests := []struct {
 		workflow string
 		args     []any
+		drive    func(env *testsuite.TestWorkflowEnvironment) // signals and updates, if the workflow waits for them
+		check    func(t *testing.T, env *testsuite.TestWorkflowEnvironment)
 	}{
-		{wire.WorkflowConsensusEvaluation, []any{wire.ConsensusInput{ItemID: "item-1", Image: wire.Image{MediaType: wire.MediaTypePNG, Ref: &ref}}}},
+		{wire.WorkflowConsensusEvaluation, []any{wire.ConsensusInput{ItemID: "item-1", Image: wire.Image{MediaType: wire.MediaTypePNG, Ref: &ref}}}, nil, nil},
 		{wire.WorkflowInferenceJob, []any{wire.InferenceInput{UserID: "u1", JobID: "job-1",
-			Payload: wire.InferencePayload{ModelID: "offline-small", PromptTokens: 10, Prompt: "hi"}}}},
+			Payload: wire.InferencePayload{ModelID: "offline-small", PromptTokens: 10, Prompt: "hi"}}}, nil, nil},
 		{wire.WorkflowReconcile, []any{wire.ReconcileInput{Type: wire.DLQReleaseFailed, JobID: "job-2", SchemaVersion: 1, ReservationID: "none"},
-			wire.ReconcileOptions{HorizonMs: 1}}},
-		{wire.WorkflowExpireHolds, nil},
+			wire.ReconcileOptions{HorizonMs: 1}}, nil, nil},
+		{wire.WorkflowExpireHolds, nil, nil, nil},
+		// A voice session holds a response's cost (Reserve), charges its
+		// usage when done (Capture) and completes when the call closes.
+		{wire.WorkflowVoiceSession, []any{workflows.VoiceSessionInput{SessionID: "call-1", UserID: "u1"}},
+			func(env *testsuite.TestWorkflowEnvironment) {
+				env.RegisterDelayedCallback(func() {
+					env.UpdateWorkflow(workflows.UpdateReserveResponse, "r1", &testsuite.TestUpdateCallback{
+						OnReject: func(err error) { t.Errorf("reserve-response rejected: %v", err) }, OnAccept: func() {},
+						OnComplete: func(any, error) {}}, workflows.ReserveResponseRequest{ResponseID: "r1", EstimatedInputTokens: 100})
+				}, time.Second)
+				env.RegisterDelayedCallback(func() {
+					env.SignalWorkflow(string(workflows.SignalResponseDone), &workflows.ResponseDone{VoiceSignalMeta: workflows.VoiceSignalMeta{Seq: 1},
+						ResponseID: "r1", Status: workflows.ResponseCompleted, Usage: workflows.VoiceUsage{InputTokens: 90, OutputTokens: 10, TotalTokens: 100}})
+				}, 2*time.Second)
+				env.RegisterDelayedCallback(func() {
+					env.SignalWorkflow(string(workflows.SignalSessionClosed), &workflows.SessionClosed{VoiceSignalMeta: workflows.VoiceSignalMeta{Seq: 2}, Reason: "hangup"})
+				}, 3*time.Second)
+			},
+			func(t *testing.T, env *testsuite.TestWorkflowEnvironment) {
+				var sum workflows.VoiceSummary
+				if err := env.GetWorkflowResult(&sum); err != nil {
+					t.Fatal(err)
+				}
+				if sum.State != workflows.VoiceClosed || sum.Totals.Captured != 1 || sum.Totals.BilledTotal <= 0 || sum.HeldAmount != 0 {
+					t.Fatalf("summary %+v: want CLOSED with one response captured", sum)
+				}
+			}},
 	}
 	var names []string
 	for _, tt := range tests {
@@ -62,6 +92,9 @@ func TestRegisterRunsEveryWorkflow(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
 			env := s.NewTestWorkflowEnvironment()
 			Register(env, deps)
+			if tt.drive != nil {
+				tt.drive(env)
+			}
 			env.ExecuteWorkflow(tt.workflow, tt.args...)
 			if !env.IsWorkflowCompleted() {
 				t.Fatal("workflow did not complete")
@@ -77,6 +110,9 @@ func TestRegisterRunsEveryWorkflow(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.check != nil {
+				tt.check(t, env)
 			}
 		})
 	}

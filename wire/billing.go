@@ -87,6 +87,11 @@ type ModelCheck struct {
 	Allowlisted bool `json:"allowlisted"`
 }
 
+// MaxTokens bounds every token count a caller gives billing (a hold's
+// estimate, a usage): the ledger's bound, under which tokens times price
+// cannot overflow (checked by a test in package activities).
+const MaxTokens = 1 << 29
+
 // ReserveInput asks for a hold for one job (activity Reserve).
 type ReserveInput struct {
 	JobID        string `json:"jobId"`

@@ -46,6 +46,9 @@ const (
 	CodeReconciliationEscalated Code = "RECONCILIATION_ESCALATED"
 )
 
+// CodeVoiceInvalidInput fails a voice session started with bad input.
+const CodeVoiceInvalidInput Code = "VOICE_INVALID_INPUT"
+
 // Billing activity error types. Rejections and conflicts are final; any
 // other ledger failure is infrastructure and retried.
 const (
@@ -62,4 +65,14 @@ const (
 	NoRetry          RetryStrategy = "no_retry"
 	RetryWithBackoff RetryStrategy = "retry_with_backoff"
 	DLQOnly          RetryStrategy = "dlq_only"
+)
+
+// Ledger refusal reasons: the details of a CodeBillingRejected error (the
+// ledger's own names, checked by a test in package activities). A workflow
+// branches on them, so they are part of the wire.
+const (
+	ReasonInsufficientCredits     = "INSUFFICIENT_CREDITS"
+	ReasonUsageExceedsReservation = "USAGE_EXCEEDS_RESERVATION"
+	ReasonHoldNotActive           = "HOLD_NOT_ACTIVE" // already captured or released
+	ReasonHoldExpired             = "HOLD_EXPIRED"
 )

@@ -12,8 +12,12 @@ const (
 // DLQSchemaVersion is the version of DLQPayload the saga writes.
 const DLQSchemaVersion = 1
 
-// DLQService names the writer of the saga's DLQ records.
-const DLQService = "inference-saga"
+// DLQService names the writer of the saga's DLQ records; DLQServiceVoice
+// that of a voice session's.
+const (
+	DLQService      = "inference-saga"
+	DLQServiceVoice = "voice-session"
+)
 
 // DLQInput is one dead-letter record to persist (activity EnqueueDLQ),
 // idempotent on type, job id and schema version.
@@ -39,6 +43,10 @@ type DLQPayload struct {
 	JobID       string `json:"jobId"`
 	UserID      string `json:"userId"`
 	ModelID     string `json:"modelId"`
+	// SessionID and ResponseID name the voice response a voice session's
+	// record bills.
+	SessionID  string `json:"sessionId,omitempty"`
+	ResponseID string `json:"responseId,omitempty"`
 
 	ReservationID   string     `json:"reservationId,omitempty"`
 	ActualUsage     *Usage     `json:"actualUsage,omitempty"`

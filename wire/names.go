@@ -8,6 +8,7 @@ const (
 	WorkflowInferenceJob        = "InferenceJob"
 	WorkflowReconcile           = "Reconcile"
 	WorkflowExpireHolds         = "ExpireHolds"
+	WorkflowVoiceSession        = "VoiceSession"
 )
 
 // Activity types, as registered on the worker and recorded in history.

@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/inferflow/inferflow/internal/ledger"
+	"github.com/inferflow/inferflow/wire"
 )
 
 // MaxVoiceOpenResponses bounds the responses a session tracks at once: holds
@@ -30,7 +30,7 @@ const MaxVoiceOpenResponses = 64
 func VoiceSession(ctx workflow.Context, in VoiceSessionInput) (*VoiceSummary, error) {
 	set, err := in.settings()
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError("invalid voice session input: "+err.Error(), CodeVoiceInvalidInput, nil)
+		return nil, temporal.NewNonRetryableApplicationError("invalid voice session input: "+err.Error(), string(wire.CodeVoiceInvalidInput), nil)
 	}
 	s := newVoiceSession(ctx, in, set)
 	if err := workflow.SetQueryHandler(ctx, QuerySummary, func() (VoiceSummary, error) { return s.summary(), nil }); err != nil {
@@ -413,16 +413,16 @@ func (s *voiceSession) syncSearchAttributes(ctx workflow.Context) {
 // validateReserve refuses requests that cannot be served: it runs before the
 // update is written to history, so a refused request costs nothing.
 func (s *voiceSession) validateReserve(_ workflow.Context, req ReserveResponseRequest) error {
-	if err := ValidateID("responseId", req.ResponseID); err != nil {
+	if err := wire.ValidateID("responseId", req.ResponseID); err != nil {
 		return err
 	}
 	if req.TurnID != "" {
-		if err := ValidateID("turnId", req.TurnID); err != nil {
+		if err := wire.ValidateID("turnId", req.TurnID); err != nil {
 			return err
 		}
 	}
-	if req.EstimatedInputTokens < 0 || req.EstimatedInputTokens > ledger.MaxTokens {
-		return fmt.Errorf("estimatedInputTokens %d out of range [0, %d]", req.EstimatedInputTokens, ledger.MaxTokens)
+	if req.EstimatedInputTokens < 0 || req.EstimatedInputTokens > wire.MaxTokens {
+		return fmt.Errorf("estimatedInputTokens %d out of range [0, %d]", req.EstimatedInputTokens, wire.MaxTokens)
 	}
 	if s.closing {
 		return errors.New("session is closing")
