@@ -3,6 +3,7 @@ package activities
 import (
 	"testing"
 
+	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/wire"
 )
@@ -48,5 +49,26 @@ func TestCheckDLQ(t *testing.T) {
 		if err := checkDLQ(in); (err == nil) != tt.ok {
 			t.Errorf("%s: checkDLQ = %v, want ok %v", tt.name, err, tt.ok)
 		}
+	}
+}
+
+// The ledger's refusal reasons and token bound cross the wire unchanged:
+// workflows branch on wire's copies of them.
+func TestWireLedgerNames(t *testing.T) {
+	for _, tt := range []struct {
+		ledger ledger.Reason
+		wire   string
+	}{
+		{ledger.ReasonInsufficientCredits, wire.ReasonInsufficientCredits},
+		{ledger.ReasonUsageExceedsReservation, wire.ReasonUsageExceedsReservation},
+		{ledger.ReasonHoldNotActive, wire.ReasonHoldNotActive},
+		{ledger.ReasonHoldExpired, wire.ReasonHoldExpired},
+	} {
+		if string(tt.ledger) != tt.wire {
+			t.Errorf("ledger reason %s, wire %s", tt.ledger, tt.wire)
+		}
+	}
+	if wire.MaxTokens != ledger.MaxTokens {
+		t.Errorf("wire.MaxTokens = %d, ledger.MaxTokens = %d", wire.MaxTokens, ledger.MaxTokens)
 	}
 }
