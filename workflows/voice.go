@@ -350,12 +350,7 @@ func (s *voiceSession) settleUnfinished(ctx workflow.Context) {
 
 // openIDs lists open responses in a deterministic order (map order is not).
 func (s *voiceSession) openIDs() []string {
-	ids := make([]string, 0, len(s.st.Open))
-	for id := range s.st.Open {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
+	return workflow.DeterministicKeys(s.st.Open) // sorted
 }
 
 // event appends to the bounded timeline.
