@@ -1,5 +1,7 @@
 // Package workflows holds inferflow's workflows: ConsensusEvaluation,
-// InferenceJob (the billed saga), Reconcile and ExpireHolds.
+// InferenceJob (the billed saga), Reconcile, ExpireHolds and VoiceSession
+// (one realtime voice call, billed per response through the saga's
+// activities).
 //
 // The layer is sealed: it imports the Temporal SDK, the standard library and
 // package wire only (TestSealedPackages). Workflows call activities by their
@@ -23,4 +25,7 @@
 // go in a file of package wire, its names in wire/names.go, its error codes
 // as wire.Code constants in wire/codes.go; its workflow and activities are
 // registered in package registry; its story and recorder go here.
+// (VoiceSession's own API, the input, signals, update and summary the
+// realtime process exchanges with it, stays in voice_types.go beside it;
+// its activity payloads, names and codes are wire's.)
 package workflows

@@ -231,7 +231,7 @@ func (s *voiceSession) continueAsNew(ctx workflow.Context, chans []voiceChannel)
 	next := s.in
 	carry := s.st
 	next.Carry = &carry
-	return nil, workflow.NewContinueAsNewError(ctx, VoiceSession, next)
+	return nil, workflow.NewContinueAsNewError(ctx, wire.WorkflowVoiceSession, next)
 }
 
 func (s *voiceSession) handleBatch(ctx workflow.Context, batch []VoiceSignal) {
