@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -12,10 +13,15 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
 
+	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/provider/openaitest"
+	"github.com/inferflow/inferflow/registry"
 	"github.com/inferflow/inferflow/wire"
+	"github.com/inferflow/inferflow/workflows"
 )
 
 var record = flag.Bool("record", false, "record the replay tests' workflow histories into workflows/testdata/histories")
@@ -74,6 +80,111 @@ func TestRecordHistories(t *testing.T) {
 	}
 	saveHistory(t, be.client.Temporal, wire.InferenceWorkflowID("rec-capture-failure"), filepath.Join(dir, "saga-capture-failure.json"))
 	saveHistory(t, be.client.Temporal, wire.ReconcileWorkflowID("rec-capture-failure"), filepath.Join(dir, "reconcile-capture.json"))
+}
+
+// TestRecordHistoriesVoice records voice sessions for the replay test: one
+// with a turn, a billed completed response and a close (voice-session), and
+// one whose first response is cancelled by a barge-in and which is
+// cancelled with a second hold open (voice-cancelled). Each is driven as the
+// realtime process does (signal-with-start, signals, the reserve-response
+// update), one call at a time so the history's order is the script's.
+//
+//	go test ./integration -run RecordHistoriesVoice -record
+func TestRecordHistoriesVoice(t *testing.T) {
+	if !*record {
+		t.Skip("re-records workflows/testdata/histories only with -record")
+	}
+	dir := filepath.Join(root, "workflows", "testdata", "histories")
+	ctx := ctxFor(t, 2*time.Minute)
+	l, err := ledger.Open(ctx, ledger.Config{DSN: filepath.Join(t.TempDir(), "ledger.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	const user = "rec-voice"
+	if err := l.Credit(ctx, user, 10_000_000, "seed-"+user); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t)
+	queue := uniqueQueue(t)
+	startWorker(t, c, queue, func(w worker.Worker) {
+		registry.Register(w, registry.Deps{Ledger: l, Environment: "test"})
+	})
+
+	type session struct {
+		id  string
+		seq uint64
+	}
+	start := func(name string) *session {
+		s := &session{id: name + "-" + time.Now().UTC().Format("150405.000")}
+		return s
+	}
+	send := func(s *session, sig workflows.VoiceSignal) {
+		t.Helper()
+		s.seq++
+		sig.Meta().Seq = s.seq
+		in := workflows.VoiceSessionInput{SessionID: s.id, UserID: user}
+		_, err := c.SignalWithStartWorkflow(ctx, workflows.VoiceSessionWorkflowID(s.id), string(sig.SignalName()), sig,
+			client.StartWorkflowOptions{ID: workflows.VoiceSessionWorkflowID(s.id), TaskQueue: queue,
+				TypedSearchAttributes: temporal.NewSearchAttributes(workflows.VoiceUserKey.ValueSet(user),
+					workflows.VoiceStateKey.ValueSet(string(workflows.VoiceActive)))},
+			wire.WorkflowVoiceSession, in)
+		if err != nil {
+			t.Fatalf("%s: %v", sig.SignalName(), err)
+		}
+	}
+	reserve := func(s *session, responseID string) {
+		t.Helper()
+		h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflows.VoiceSessionWorkflowID(s.id),
+			UpdateName: workflows.UpdateReserveResponse, WaitForStage: client.WorkflowUpdateStageCompleted,
+			Args: []any{workflows.ReserveResponseRequest{ResponseID: responseID, TurnID: "t1", EstimatedInputTokens: 1000}}})
+		if err != nil {
+			t.Fatalf("reserve %s: %v", responseID, err)
+		}
+		var res workflows.ReserveResponseResult
+		if err := h.Get(ctx, &res); err != nil || !res.OK || res.ReservationID == "" {
+			t.Fatalf("reserve %s = %+v, %v", responseID, res, err)
+		}
+	}
+	usage := workflows.VoiceUsage{InputTokens: 900, OutputTokens: 250, TotalTokens: 1150}
+
+	s := start("rec-voice")
+	send(s, &workflows.TurnStarted{TurnID: "t1"})
+	send(s, &workflows.TurnEnded{TurnID: "t1", DurationMs: 1500, FramesAdmitted: 75})
+	reserve(s, "r1")
+	send(s, &workflows.ResponseStarted{ResponseID: "r1", TurnID: "t1"})
+	send(s, &workflows.ResponseDone{ResponseID: "r1", Status: workflows.ResponseCompleted, Usage: usage})
+	send(s, &workflows.SessionClosed{Reason: "caller hung up"})
+	var sum workflows.VoiceSummary
+	if err := c.GetWorkflow(ctx, workflows.VoiceSessionWorkflowID(s.id), "").Get(ctx, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.State != workflows.VoiceClosed || sum.Totals.Captured != 1 || sum.HeldAmount != 0 {
+		t.Fatalf("voice-session: summary %+v", sum)
+	}
+	saveHistory(t, c, workflows.VoiceSessionWorkflowID(s.id), filepath.Join(dir, "voice-session.json"))
+
+	s = start("rec-voice-cancelled")
+	send(s, &workflows.TurnStarted{TurnID: "t1"})
+	reserve(s, "r1")
+	send(s, &workflows.ResponseStarted{ResponseID: "r1", TurnID: "t1"})
+	send(s, &workflows.Interruption{ResponseID: "r1", TurnID: "t1"})
+	send(s, &workflows.ResponseDone{ResponseID: "r1", Status: workflows.ResponseCancelled, Reason: "barge-in",
+		Usage: workflows.VoiceUsage{InputTokens: 900, OutputTokens: 40, TotalTokens: 940}})
+	reserve(s, "r2")
+	send(s, &workflows.ResponseStarted{ResponseID: "r2", TurnID: "t1"})
+	if err := c.CancelWorkflow(ctx, workflows.VoiceSessionWorkflowID(s.id), ""); err != nil {
+		t.Fatal(err)
+	}
+	var canceled *temporal.CanceledError
+	if err := c.GetWorkflow(ctx, workflows.VoiceSessionWorkflowID(s.id), "").Get(ctx, &sum); !errors.As(err, &canceled) {
+		t.Fatalf("voice-cancelled: err = %v, want cancelled", err)
+	}
+	bal, err := l.Balance(ctx, user)
+	if err != nil || bal.Held != 0 {
+		t.Fatalf("voice-cancelled: balance %+v, %v: want no hold left", bal, err)
+	}
+	saveHistory(t, c, workflows.VoiceSessionWorkflowID(s.id), filepath.Join(dir, "voice-cancelled.json"))
 }
 
 // saveHistory writes a closed workflow's history as `temporal workflow show

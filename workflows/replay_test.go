@@ -22,7 +22,14 @@ import (
 // to the same commands, or those runs fail. A change that cannot should be
 // gated with workflow.GetVersion, and the histories then re-recorded with
 // both paths kept.
-var histories = []string{
+var histories = append(slices.Clone(legacyHistories),
+	"voice-session",   // a turn, a billed completed response, a close
+	"voice-cancelled", // a response cancelled by barge-in, then the session cancelled with a hold open
+)
+
+// legacyHistories are the paths recorded before package wire too
+// (VoiceSession came after it).
+var legacyHistories = []string{
 	"consensus-success",
 	"consensus-degraded",
 	"consensus-early-cancel",
@@ -38,7 +45,7 @@ var histories = []string{
 const legacy = "legacy"
 
 func TestReplayRecordedHistories(t *testing.T) {
-	for _, dir := range []string{".", legacy} {
+	for dir, histories := range map[string][]string{".": histories, legacy: legacyHistories} {
 		root := filepath.Join("testdata", "histories", dir)
 		files, _ := filepath.Glob(filepath.Join(root, "*.json"))
 		var found []string

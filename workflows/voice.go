@@ -142,6 +142,10 @@ func (s *voiceSession) run(ctx workflow.Context) (*VoiceSummary, error) {
 		sel.AddFuture(timer, func(workflow.Future) { timerFired = true })
 		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { cancelled = true })
 		sel.Select(ctx)
+		// Cancellation also resolves the inactivity timer (with a cancelled
+		// error), and the selector may take that first: without this the loop
+		// would restart the timer on the cancelled context forever.
+		cancelled = cancelled || ctx.Err() != nil
 
 		s.handleBatch(ctx, drain(chans))
 		s.showDetails(ctx)
