@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/inferflow/inferflow/wire"
 )
@@ -18,13 +17,6 @@ func VoiceSessionWorkflowID(sessionID string) string { return "voice-" + session
 // ledger keys are res_, cap_ and rel_ of it, so a replayed or retried call
 // has one effect.
 func VoiceResponseJobID(sessionID, responseID string) string { return sessionID + "-" + responseID }
-
-// Search attributes of a voice session (Keyword each): who is talking and
-// whether the session is still open.
-var (
-	VoiceUserKey  = temporal.NewSearchAttributeKeyKeyword("VoiceUser")
-	VoiceStateKey = temporal.NewSearchAttributeKeyKeyword("VoiceState")
-)
 
 // VoiceState is a session's lifecycle, also its VoiceState search attribute.
 type VoiceState string
