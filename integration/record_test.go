@@ -115,10 +115,7 @@ func TestRecordHistoriesVoice(t *testing.T) {
 		id  string
 		seq uint64
 	}
-	start := func(name string) *session {
-		s := &session{id: name + "-" + time.Now().UTC().Format("150405.000")}
-		return s
-	}
+	start := func(name string) *session { return &session{id: name + "-" + time.Now().UTC().Format("150405.000")} }
 	send := func(s *session, sig workflows.VoiceSignal) {
 		t.Helper()
 		s.seq++

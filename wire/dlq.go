@@ -41,12 +41,12 @@ type DLQPayload struct {
 	// Environment is filled in by the activity from the worker's setting.
 	Environment string `json:"environment,omitempty"`
 	JobID       string `json:"jobId"`
-	UserID      string `json:"userId"`
-	ModelID     string `json:"modelId"`
-	// SessionID and ResponseID name the voice response a voice session's
-	// record bills.
+	// SessionID and ResponseID name the response a voice session's record
+	// bills (Service DLQServiceVoice; its JobID is workflows.VoiceResponseJobID).
 	SessionID  string `json:"sessionId,omitempty"`
 	ResponseID string `json:"responseId,omitempty"`
+	UserID     string `json:"userId"`
+	ModelID    string `json:"modelId"`
 
 	ReservationID   string     `json:"reservationId,omitempty"`
 	ActualUsage     *Usage     `json:"actualUsage,omitempty"`
