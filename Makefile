@@ -2,12 +2,18 @@
 SHELL := /bin/bash
 GO ?= go
 TEMPORAL_VERSION := v1.5.1
+# Linters, built at these versions into .tools/bin by `make lint` (once per version).
+STATICCHECK_VERSION := v0.8.2
+WORKFLOWCHECK_VERSION := v0.6.0
+TOOLS := $(CURDIR)/.tools/bin
+STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
+WORKFLOWCHECK := $(TOOLS)/workflowcheck-$(WORKFLOWCHECK_VERSION)
 # A temporal CLI on PATH is used as is; otherwise it is built once into .tools/bin.
 TEMPORAL ?= $(or $(shell command -v temporal 2>/dev/null),$(CURDIR)/.tools/bin/temporal)
 CORPUS ?= ../shared/corpus/speech-dev
 export TEMPORAL_CLI := $(TEMPORAL)
 
-.PHONY: all build run dev-server test test-short lint bench eval-gate temporal deps clean
+.PHONY: all build run dev-server test test-short lint record-histories bench eval-gate temporal deps clean
 
 all: build
 
@@ -31,10 +37,31 @@ test: deps temporal lint
 test-short: deps lint
 	$(GO) test -short -count=1 ./...
 
-lint: deps
+# gofmt, vet, staticcheck, and workflowcheck over the workflow layer (it
+# flags non-deterministic calls: time.Now, map ranges, goroutines, I/O).
+lint: deps $(STATICCHECK) $(WORKFLOWCHECK)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	$(WORKFLOWCHECK) ./workflows/...
+
+# Re-record the replay tests' histories from a dev server. On purpose only:
+# they stand for runs in flight (see workflows/doc.go).
+record-histories: temporal
+	$(GO) test -count=1 -run RecordHistories ./integration -record
+
+$(STATICCHECK):
+	@echo "Building staticcheck $(STATICCHECK_VERSION) into .tools/bin (once) ..."
+	@mkdir -p $(TOOLS)/tmp-staticcheck
+	GOBIN=$(TOOLS)/tmp-staticcheck $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@mv $(TOOLS)/tmp-staticcheck/staticcheck $@ && rmdir $(TOOLS)/tmp-staticcheck
+
+$(WORKFLOWCHECK):
+	@echo "Building workflowcheck $(WORKFLOWCHECK_VERSION) into .tools/bin (once) ..."
+	@mkdir -p $(TOOLS)/tmp-workflowcheck
+	GOBIN=$(TOOLS)/tmp-workflowcheck $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+	@mv $(TOOLS)/tmp-workflowcheck/workflowcheck $@ && rmdir $(TOOLS)/tmp-workflowcheck
 
 # Benchmarks: the gate, providers and ledgers (both backends), then whole
 # workflows on a dev server (a fixed 200 workflows per case). Figures go in

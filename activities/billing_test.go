@@ -9,6 +9,7 @@ import (
 
 	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/wire"
 )
 
 // slowModel answers after delay, or with err.
@@ -30,7 +31,10 @@ func (m slowModel) Complete(ctx context.Context, req provider.CompletionRequest)
 	return provider.CompletionOutput{Text: "ok", ModelID: req.ModelID, Usage: m.usage}, nil
 }
 
-var okUsage = provider.Usage{PromptTokens: 10, CompletionTokens: 5, TotalTokens: 15}
+var (
+	okUsage      = wire.Usage{PromptTokens: 10, CompletionTokens: 5, TotalTokens: 15}
+	okModelUsage = provider.Usage{PromptTokens: 10, CompletionTokens: 5, TotalTokens: 15}
+)
 
 func newBilling(t *testing.T, model provider.Completer) *Billing {
 	l, err := ledger.Open(context.Background(), ledger.Config{DSN: filepath.Join(t.TempDir(), "l.db")})
@@ -48,21 +52,21 @@ func TestCallModelClassification(t *testing.T) {
 	tests := []struct {
 		name  string
 		model slowModel
-		want  string
+		want  wire.Code
 	}{
-		{"slower than the job timeout", slowModel{delay: 2 * time.Second}, ModelTimeout},
-		{"rate limited", slowModel{err: &provider.Error{Code: provider.CodeRateLimited, StatusCode: 429}}, ModelRateLimited},
-		{"5xx", slowModel{err: &provider.Error{Code: provider.CodeServerError, StatusCode: 503}}, ModelServerError},
-		{"4xx", slowModel{err: &provider.Error{Code: provider.CodeClientError, StatusCode: 404}}, ModelClientError},
-		{"no usage", slowModel{}, ModelServerError},
+		{"slower than the job timeout", slowModel{delay: 2 * time.Second}, wire.CodeModelTimeout},
+		{"rate limited", slowModel{err: &provider.Error{Code: provider.CodeRateLimited, StatusCode: 429}}, wire.CodeModelRateLimited},
+		{"5xx", slowModel{err: &provider.Error{Code: provider.CodeServerError, StatusCode: 503}}, wire.CodeModelServerError},
+		{"4xx", slowModel{err: &provider.Error{Code: provider.CodeClientError, StatusCode: 404}}, wire.CodeModelClientError},
+		{"no usage", slowModel{}, wire.CodeModelServerError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := activityEnv(nil)
 			env.RegisterActivity(newBilling(t, tt.model))
-			_, err := env.ExecuteActivity((&Billing{}).CallModel, ModelInput{JobID: "j", ModelID: "offline-small", PromptTokens: 10, TimeoutMs: 100})
+			_, err := env.ExecuteActivity((&Billing{}).CallModel, wire.ModelInput{JobID: "j", ModelID: "offline-small", PromptTokens: 10, TimeoutMs: 100})
 			appErr := appError(t, err)
-			if appErr.Type() != tt.want || !appErr.NonRetryable() {
+			if wire.Code(appErr.Type()) != tt.want || !appErr.NonRetryable() {
 				t.Fatalf("got %s nonRetryable=%v", appErr.Type(), appErr.NonRetryable())
 			}
 		})
@@ -70,20 +74,20 @@ func TestCallModelClassification(t *testing.T) {
 }
 
 func TestLedgerErrorsAreTyped(t *testing.T) {
-	b := newBilling(t, slowModel{usage: okUsage})
+	b := newBilling(t, slowModel{usage: okModelUsage})
 	env := activityEnv(nil)
 	env.RegisterActivity(b)
 	// Insufficient credits is a business rejection: final.
-	_, err := env.ExecuteActivity((&Billing{}).Reserve, ReserveInput{JobID: "big", UserID: "nobody", ModelID: "gpt-4o", PromptTokens: 100})
-	if a := appError(t, err); a.Type() != ErrBillingRejected || !a.NonRetryable() {
+	_, err := env.ExecuteActivity((&Billing{}).Reserve, wire.ReserveInput{JobID: "big", UserID: "nobody", ModelID: "gpt-4o", PromptTokens: 100})
+	if a := appError(t, err); a.Type() != string(wire.CodeBillingRejected) || !a.NonRetryable() {
 		t.Fatalf("rejection: %v", err)
 	}
 	// A reserve replay returns the first hold.
-	first, err := env.ExecuteActivity((&Billing{}).Reserve, ReserveInput{JobID: "j1", UserID: "u", ModelID: "offline-small", PromptTokens: 100})
+	first, err := env.ExecuteActivity((&Billing{}).Reserve, wire.ReserveInput{JobID: "j1", UserID: "u", ModelID: "offline-small", PromptTokens: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := env.ExecuteActivity((&Billing{}).Reserve, ReserveInput{JobID: "j1", UserID: "u", ModelID: "offline-small", PromptTokens: 100})
+	again, err := env.ExecuteActivity((&Billing{}).Reserve, wire.ReserveInput{JobID: "j1", UserID: "u", ModelID: "offline-small", PromptTokens: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,23 +98,23 @@ func TestLedgerErrorsAreTyped(t *testing.T) {
 		t.Fatalf("replayed reserve made a second hold: %s vs %s", r1.ID, r2.ID)
 	}
 	// The same job id with other parameters is an idempotency conflict: final.
-	_, err = env.ExecuteActivity((&Billing{}).Reserve, ReserveInput{JobID: "j1", UserID: "u", ModelID: "offline-small", PromptTokens: 999})
-	if a := appError(t, err); a.Type() != ErrIdempotencyConflict || !a.NonRetryable() {
+	_, err = env.ExecuteActivity((&Billing{}).Reserve, wire.ReserveInput{JobID: "j1", UserID: "u", ModelID: "offline-small", PromptTokens: 999})
+	if a := appError(t, err); a.Type() != string(wire.CodeIdempotencyConflict) || !a.NonRetryable() {
 		t.Fatalf("conflict: %v", err)
 	}
 }
 
 func TestEnqueueDLQAndReconcile(t *testing.T) {
 	ctx := context.Background()
-	b := newBilling(t, slowModel{usage: okUsage})
+	b := newBilling(t, slowModel{usage: okModelUsage})
 	env := activityEnv(nil)
 	env.RegisterActivity(b)
 	hold, err := b.Ledger.Reserve(ctx, ledger.ReserveRequest{UserID: "u", ModelID: "offline-small", PromptTokens: 10, IdempotencyKey: "res_j2"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, _ := json.Marshal(map[string]any{"type": "CAPTURE_FAILED", "jobId": "j2"})
-	in := DLQInput{Type: "CAPTURE_FAILED", JobID: "j2", SchemaVersion: 1, Payload: payload}
+	in := wire.DLQInput{Type: wire.DLQCaptureFailed, JobID: "j2", SchemaVersion: 1,
+		Payload: wire.DLQPayload{Type: wire.DLQCaptureFailed, JobID: "j2", SchemaVersion: 1, Retriable: true}}
 	for range 2 { // at-least-once delivery: the second is a no-op
 		if _, err := env.ExecuteActivity((&Billing{}).EnqueueDLQ, in); err != nil {
 			t.Fatal(err)
@@ -129,11 +133,11 @@ func TestEnqueueDLQAndReconcile(t *testing.T) {
 		t.Fatalf("job state = %q", st)
 	}
 
-	v, err := env.ExecuteActivity((&Billing{}).ReconcileAttempt, ReconcileInput{Type: "CAPTURE_FAILED", JobID: "j2", SchemaVersion: 1, ReservationID: hold.ID, Usage: okUsage})
+	v, err := env.ExecuteActivity((&Billing{}).ReconcileAttempt, wire.ReconcileInput{Type: "CAPTURE_FAILED", JobID: "j2", SchemaVersion: 1, ReservationID: hold.ID, Usage: okUsage})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out ReconcileOutcome
+	var out wire.ReconcileOutcome
 	_ = v.Get(&out)
 	if !out.Resolved || out.State != "CAPTURED" || out.Attempts != 1 {
 		t.Fatalf("outcome = %+v", out)
@@ -143,9 +147,13 @@ func TestEnqueueDLQAndReconcile(t *testing.T) {
 		t.Fatalf("after reconcile: state %q, record %s", st, rec.Status)
 	}
 	// Reconciling again is harmless: the capture key replays its first result.
-	v, err = env.ExecuteActivity((&Billing{}).ReconcileAttempt, ReconcileInput{Type: "CAPTURE_FAILED", JobID: "j2", SchemaVersion: 1, ReservationID: hold.ID, Usage: okUsage})
+	v, err = env.ExecuteActivity((&Billing{}).ReconcileAttempt, wire.ReconcileInput{Type: "CAPTURE_FAILED", JobID: "j2", SchemaVersion: 1, ReservationID: hold.ID, Usage: okUsage})
 	if err != nil {
 		t.Fatal(err)
+	}
+	out = wire.ReconcileOutcome{}
+	if err := v.Get(&out); err != nil || !out.Resolved || out.Attempts != 2 {
+		t.Fatalf("second reconcile = %+v, %v", out, err)
 	}
 	if bal, _ := b.Ledger.Balance(ctx, "u"); bal.Held != 0 || bal.Spent == 0 {
 		t.Fatalf("balance = %+v", bal)
@@ -154,7 +162,7 @@ func TestEnqueueDLQAndReconcile(t *testing.T) {
 
 func TestReconcileReleaseOfExpiredHoldIsResolved(t *testing.T) {
 	ctx := context.Background()
-	b := newBilling(t, slowModel{usage: okUsage})
+	b := newBilling(t, slowModel{usage: okModelUsage})
 	env := activityEnv(nil)
 	env.RegisterActivity(b)
 	hold, err := b.Ledger.Reserve(ctx, ledger.ReserveRequest{UserID: "u", ModelID: "offline-small", PromptTokens: 10, IdempotencyKey: "res_j3", TTL: time.Second})
@@ -164,15 +172,15 @@ func TestReconcileReleaseOfExpiredHoldIsResolved(t *testing.T) {
 	if n, err := b.Ledger.ExpireHolds(ctx, time.Now().Add(time.Minute)); err != nil || n != 1 {
 		t.Fatalf("expire: %d, %v", n, err)
 	}
-	payload, _ := json.Marshal(map[string]any{"type": "RELEASE_FAILED"})
-	if _, err := env.ExecuteActivity((&Billing{}).EnqueueDLQ, DLQInput{Type: "RELEASE_FAILED", JobID: "j3", SchemaVersion: 1, Payload: payload}); err != nil {
+	if _, err := env.ExecuteActivity((&Billing{}).EnqueueDLQ, wire.DLQInput{Type: wire.DLQReleaseFailed, JobID: "j3", SchemaVersion: 1,
+		Payload: wire.DLQPayload{Type: wire.DLQReleaseFailed, JobID: "j3", SchemaVersion: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	v, err := env.ExecuteActivity((&Billing{}).ReconcileAttempt, ReconcileInput{Type: "RELEASE_FAILED", JobID: "j3", SchemaVersion: 1, ReservationID: hold.ID})
+	v, err := env.ExecuteActivity((&Billing{}).ReconcileAttempt, wire.ReconcileInput{Type: "RELEASE_FAILED", JobID: "j3", SchemaVersion: 1, ReservationID: hold.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out ReconcileOutcome
+	var out wire.ReconcileOutcome
 	_ = v.Get(&out)
 	if !out.Resolved || out.State != "RELEASED" {
 		t.Fatalf("outcome = %+v (an expired hold has already returned its credits)", out)

@@ -12,62 +12,33 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/inferflow/inferflow/internal/blob"
 	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/pkg/blob"
+	"github.com/inferflow/inferflow/wire"
 )
 
 // Consensus holds the dependencies of the consensus evaluation activities.
+// Their inputs and results are wire types; their registered names are
+// wire.ActivityVerifyImage, wire.ActivityVisionCall and wire.ActivityJudgeCall.
 type Consensus struct {
 	Vision provider.Vision
 	Judge  provider.Judge
 	Blobs  blob.Dir
 }
 
-// VisionInput is one vision call slot.
-type VisionInput struct {
-	ItemID    string `json:"itemId"`
-	CallIndex int    `json:"callIndex"`
-	// ModelID is the slot's model; "" means the provider's default.
-	ModelID string `json:"modelId,omitempty"`
-	Image   Image  `json:"image"`
-}
-
-// VisionResult is one successful valuation (the seed's VisionResult).
-type VisionResult struct {
-	CallIndex  int     `json:"callIndex"`
-	Value      float64 `json:"value"`
-	Confidence float64 `json:"confidence"`
-	ModelID    string  `json:"modelId"`
-	DurationMs float64 `json:"durationMs"`
-}
-
-// JudgeInput is what the judge sees: anonymous valuations ordered by call index.
-type JudgeInput struct {
-	ItemID     string               `json:"itemId"`
-	Valuations []provider.Valuation `json:"valuations"`
-}
-
-// JudgeResult is the consensus (the seed's JudgeResult).
-type JudgeResult struct {
-	ConsensusValue float64 `json:"consensusValue"`
-	Confidence     float64 `json:"confidence"`
-	Rationale      string  `json:"rationale"`
-	ModelID        string  `json:"modelId"`
-}
-
 // VerifyImage reads a blob-stored image once and checks its hash and format,
 // so a bad reference fails as VALIDATION_FAILED before any model is called.
-func (c *Consensus) VerifyImage(ctx context.Context, im Image) error {
-	if _, err := im.load(ctx, c.Blobs); err != nil {
+func (c *Consensus) VerifyImage(ctx context.Context, im wire.Image) error {
+	if _, err := loadImage(ctx, im, c.Blobs); err != nil {
 		return imageError(err)
 	}
 	return nil
 }
 
 // VisionCall runs one vision call (one attempt; Temporal retries transient codes).
-func (c *Consensus) VisionCall(ctx context.Context, in VisionInput) (VisionResult, error) {
+func (c *Consensus) VisionCall(ctx context.Context, in wire.VisionInput) (wire.VisionResult, error) {
 	info := activity.GetInfo(ctx)
-	attempt := info.Attempt - 1 // the seed counts attempts from 0
+	attempt := info.Attempt - 1 // request ids and logs count attempts from 0
 	log := activity.GetLogger(ctx)
 	slot := strconv.Itoa(in.CallIndex)
 	model := in.ModelID
@@ -76,9 +47,9 @@ func (c *Consensus) VisionCall(ctx context.Context, in VisionInput) (VisionResul
 	}
 	m := activity.GetMetricsHandler(ctx).WithTags(map[string]string{"callIndex": slot, "modelId": model})
 
-	img, err := in.Image.load(ctx, c.Blobs)
+	img, err := loadImage(ctx, in.Image, c.Blobs)
 	if err != nil {
-		return VisionResult{}, imageError(err)
+		return wire.VisionResult{}, imageError(err)
 	}
 
 	stop := heartbeatWhile(ctx)
@@ -96,20 +67,20 @@ func (c *Consensus) VisionCall(ctx context.Context, in VisionInput) (VisionResul
 	if err != nil {
 		if provider.IsCanceled(err) && ctx.Err() != nil {
 			log.Info("Vision call cancelled", "evt", "VISION_CALL_CANCELLED", "callIndex", in.CallIndex)
-			return VisionResult{}, ctx.Err()
+			return wire.VisionResult{}, ctx.Err()
 		}
-		code := provider.CodeOf(err)
-		if code == provider.CodeTimeout {
+		code := wireCode(provider.CodeOf(err))
+		if code == wire.CodeTimeout {
 			activity.GetMetricsHandler(ctx).WithTags(map[string]string{"callIndex": slot}).Counter("consensus.vision_call.timeout").Inc(1)
 		}
 		m.WithTags(map[string]string{"errorCode": string(code), "attempt": strconv.Itoa(int(attempt))}).Counter("consensus.vision_call.failure").Inc(1)
 		evt, msg := "VISION_CALL_FAILED", "Vision call failed"
-		if code == provider.CodeInvalidOutput {
+		if code == wire.CodeInvalidOutput {
 			evt, msg = "VISION_CALL_INVALID_OUTPUT", "Vision call returned invalid output — permanent failure, not retrying"
 		}
 		log.Warn(msg, "evt", evt, "callIndex", in.CallIndex, "attempt", attempt, "errorCode", code,
 			"error", err.Error(), "durationMs", ms(elapsed))
-		return VisionResult{}, modelError(ctx, err)
+		return wire.VisionResult{}, modelError(ctx, err)
 	}
 
 	m = m.WithTags(map[string]string{"modelId": out.ModelID})
@@ -117,7 +88,7 @@ func (c *Consensus) VisionCall(ctx context.Context, in VisionInput) (VisionResul
 	m.Timer("consensus.vision_call.duration_ms").Record(elapsed)
 	log.Info("Vision call succeeded", "evt", "VISION_CALL_SUCCEEDED", "callIndex", in.CallIndex, "attempt", attempt,
 		"modelId", out.ModelID, "value", out.Value, "confidence", out.Confidence, "durationMs", ms(elapsed))
-	return VisionResult{
+	return wire.VisionResult{
 		CallIndex:  in.CallIndex,
 		Value:      out.Value,
 		Confidence: out.Confidence,
@@ -127,18 +98,22 @@ func (c *Consensus) VisionCall(ctx context.Context, in VisionInput) (VisionResul
 }
 
 // JudgeCall turns the valuations into a consensus (one attempt per call).
-func (c *Consensus) JudgeCall(ctx context.Context, in JudgeInput) (JudgeResult, error) {
+func (c *Consensus) JudgeCall(ctx context.Context, in wire.JudgeInput) (wire.JudgeResult, error) {
 	attempt := activity.GetInfo(ctx).Attempt - 1
 	log := activity.GetLogger(ctx)
 	m := activity.GetMetricsHandler(ctx)
 
-	if err := provider.ValidateJudgeInput(in.Valuations); err != nil {
-		return JudgeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), string(provider.CodeInvalidInput), err)
+	valuations := make([]provider.Valuation, len(in.Valuations))
+	for i, v := range in.Valuations {
+		valuations[i] = provider.Valuation{Value: v.Value, Confidence: v.Confidence}
+	}
+	if err := provider.ValidateJudgeInput(valuations); err != nil {
+		return wire.JudgeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), string(wire.CodeInvalidInput), err)
 	}
 	stop := heartbeatWhile(ctx)
 	start := time.Now()
 	out, err := c.Judge.Judge(ctx, provider.JudgeRequest{
-		Valuations: in.Valuations,
+		Valuations: valuations,
 		RequestID:  fmt.Sprintf("%s_judge_a%d", in.ItemID, attempt),
 	})
 	stop()
@@ -148,26 +123,26 @@ func (c *Consensus) JudgeCall(ctx context.Context, in JudgeInput) (JudgeResult, 
 	}
 	if err != nil {
 		if provider.IsCanceled(err) && ctx.Err() != nil {
-			return JudgeResult{}, ctx.Err()
+			return wire.JudgeResult{}, ctx.Err()
 		}
-		code := provider.CodeOf(err)
+		code := wireCode(provider.CodeOf(err))
 		m.WithTags(map[string]string{"modelId": "unknown", "errorCode": string(code), "attempt": strconv.Itoa(int(attempt))}).
 			Counter("consensus.judge.failure").Inc(1)
-		if code == provider.CodeInvalidOutput {
+		if code == wire.CodeInvalidOutput {
 			log.Error("Judge returned invalid output — permanent failure", "evt", "JUDGE_INVALID_OUTPUT",
 				"attempt", attempt, "error", err.Error(), "durationMs", ms(elapsed))
 		} else {
 			log.Warn("Judge call failed", "evt", "JUDGE_CALL_FAILED", "attempt", attempt, "errorCode", code,
 				"error", err.Error(), "durationMs", ms(elapsed))
 		}
-		return JudgeResult{}, modelError(ctx, err)
+		return wire.JudgeResult{}, modelError(ctx, err)
 	}
 	m = m.WithTags(map[string]string{"modelId": out.ModelID})
 	m.Counter("consensus.judge.success").Inc(1)
 	m.Timer("consensus.judge.duration_ms").Record(elapsed)
 	log.Info("Judge call succeeded", "evt", "JUDGE_CALL_SUCCEEDED", "attempt", attempt, "modelId", out.ModelID,
 		"consensusValue", out.Value, "confidence", out.Confidence, "durationMs", ms(elapsed))
-	return JudgeResult{ConsensusValue: out.Value, Confidence: out.Confidence, Rationale: out.Rationale, ModelID: out.ModelID}, nil
+	return wire.JudgeResult{ConsensusValue: out.Value, Confidence: out.Confidence, Rationale: out.Rationale, ModelID: out.ModelID}, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -12,9 +12,10 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/inferflow/inferflow/internal/blob"
 	"github.com/inferflow/inferflow/internal/metrics"
 	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/pkg/blob"
+	"github.com/inferflow/inferflow/wire"
 )
 
 // scriptedModel answers vision and judge calls with a fixed output or error.
@@ -83,7 +84,7 @@ func TestVisionCallClassifiesFailures(t *testing.T) {
 			env := activityEnv(nil)
 			m := &scriptedModel{vision: tt.out, err: tt.err}
 			env.RegisterActivity(&Consensus{Vision: m, Judge: m})
-			_, err := env.ExecuteActivity((&Consensus{}).VisionCall, VisionInput{ItemID: "i", CallIndex: 2, Image: Image{MediaType: "image/png", Data: pngBytes(t)}})
+			_, err := env.ExecuteActivity((&Consensus{}).VisionCall, wire.VisionInput{ItemID: "i", CallIndex: 2, Image: wire.Image{MediaType: "image/png", Data: pngBytes(t)}})
 			appErr := appError(t, err)
 			if appErr.Type() != tt.wantType || appErr.NonRetryable() != tt.nonRetryable || appErr.NextRetryDelay() != tt.retryAfter {
 				t.Fatalf("got %s nonRetryable=%v delay=%s", appErr.Type(), appErr.NonRetryable(), appErr.NextRetryDelay())
@@ -97,11 +98,11 @@ func TestVisionCallSucceedsAndCounts(t *testing.T) {
 	env := activityEnv(metrics.NewHandler(reg))
 	m := &scriptedModel{vision: provider.VisionOutput{Value: 12, Confidence: 0.7, ModelID: "model-x"}}
 	env.RegisterActivity(&Consensus{Vision: m, Judge: m})
-	v, err := env.ExecuteActivity((&Consensus{}).VisionCall, VisionInput{ItemID: "item-9", CallIndex: 1, ModelID: "model-x", Image: Image{MediaType: "image/png", Data: pngBytes(t)}})
+	v, err := env.ExecuteActivity((&Consensus{}).VisionCall, wire.VisionInput{ItemID: "item-9", CallIndex: 1, ModelID: "model-x", Image: wire.Image{MediaType: "image/png", Data: pngBytes(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res VisionResult
+	var res wire.VisionResult
 	if err := v.Get(&res); err != nil {
 		t.Fatal(err)
 	}
@@ -136,18 +137,18 @@ func TestVisionCallVerifiesBlobReference(t *testing.T) {
 	m := &scriptedModel{vision: provider.VisionOutput{Value: 1, Confidence: 0.5, ModelID: "m"}}
 	env := activityEnv(nil)
 	env.RegisterActivity(&Consensus{Vision: m, Judge: m, Blobs: dir})
-	if _, err := env.ExecuteActivity((&Consensus{}).VisionCall, VisionInput{ItemID: "i", Image: Image{MediaType: "image/png", Ref: &ref}}); err != nil {
+	if _, err := env.ExecuteActivity((&Consensus{}).VisionCall, wire.VisionInput{ItemID: "i", Image: wire.Image{MediaType: "image/png", Ref: &ref}}); err != nil {
 		t.Fatalf("valid reference: %v", err)
 	}
 	// Tamper with the stored bytes: the hash no longer matches.
 	if err := os.WriteFile(filepath.Join(dir.Root, ref.Key[:2], ref.Key), []byte("not the image"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = env.ExecuteActivity((&Consensus{}).VisionCall, VisionInput{ItemID: "i", Image: Image{MediaType: "image/png", Ref: &ref}})
-	if appErr := appError(t, err); appErr.Type() != ErrValidationFailed || !appErr.NonRetryable() {
+	_, err = env.ExecuteActivity((&Consensus{}).VisionCall, wire.VisionInput{ItemID: "i", Image: wire.Image{MediaType: "image/png", Ref: &ref}})
+	if appErr := appError(t, err); appErr.Type() != string(wire.CodeValidationFailed) || !appErr.NonRetryable() {
 		t.Fatalf("tampered blob: %v", err)
 	}
-	if _, err := env.ExecuteActivity((&Consensus{}).VerifyImage, Image{MediaType: "image/png", Ref: &ref}); appError(t, err).Type() != ErrValidationFailed {
+	if _, err := env.ExecuteActivity((&Consensus{}).VerifyImage, wire.Image{MediaType: "image/png", Ref: &ref}); appError(t, err).Type() != string(wire.CodeValidationFailed) {
 		t.Fatalf("VerifyImage accepted a tampered blob: %v", err)
 	}
 }
@@ -155,17 +156,17 @@ func TestVisionCallVerifiesBlobReference(t *testing.T) {
 func TestJudgeCall(t *testing.T) {
 	tests := []struct {
 		name     string
-		in       JudgeInput
+		in       wire.JudgeInput
 		out      provider.JudgeOutput
 		err      error
 		wantType string
 	}{
-		{name: "ok", in: JudgeInput{Valuations: []provider.Valuation{{Value: 1, Confidence: 1}}},
+		{name: "ok", in: wire.JudgeInput{Valuations: []wire.Valuation{{Value: 1, Confidence: 1}}},
 			out: provider.JudgeOutput{Value: 1, Confidence: 0.9, Rationale: "r", ModelID: "j"}},
-		{name: "empty rationale", in: JudgeInput{Valuations: []provider.Valuation{{Value: 1, Confidence: 1}}},
+		{name: "empty rationale", in: wire.JudgeInput{Valuations: []wire.Valuation{{Value: 1, Confidence: 1}}},
 			out: provider.JudgeOutput{Value: 1, Confidence: 0.9, ModelID: "j"}, wantType: "INVALID_OUTPUT"},
-		{name: "no valuations", in: JudgeInput{}, wantType: "INVALID_INPUT"},
-		{name: "rate limited", in: JudgeInput{Valuations: []provider.Valuation{{Value: 1, Confidence: 1}}},
+		{name: "no valuations", in: wire.JudgeInput{}, wantType: "INVALID_INPUT"},
+		{name: "rate limited", in: wire.JudgeInput{Valuations: []wire.Valuation{{Value: 1, Confidence: 1}}},
 			err: &provider.Error{Code: provider.CodeRateLimited}, wantType: "RATE_LIMITED"},
 	}
 	for _, tt := range tests {

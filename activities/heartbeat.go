@@ -5,16 +5,13 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+
+	"github.com/inferflow/inferflow/wire"
 )
 
-// HeartbeatEvery is how often a running model call heartbeats. Heartbeats
-// are how a cancellation (early cancel after quorum, or the workflow being
-// cancelled) reaches a call in flight: the server answers a heartbeat with
-// "cancel requested" and the SDK cancels the activity context, which aborts
-// the HTTP request.
-const HeartbeatEvery = time.Second
-
-// heartbeatWhile heartbeats from a goroutine until the returned stop is
+// heartbeatWhile heartbeats every wire.HeartbeatEvery: the server answers a
+// heartbeat with "cancel requested" and the SDK cancels the activity context,
+// which aborts the HTTP request. It heartbeats from a goroutine until the returned stop is
 // called. The first heartbeat waits one interval, so fast calls (the offline
 // provider answers in microseconds) never heartbeat at all.
 func heartbeatWhile(ctx context.Context) (stop func()) {
@@ -22,7 +19,7 @@ func heartbeatWhile(ctx context.Context) (stop func()) {
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(HeartbeatEvery)
+		t := time.NewTicker(wire.HeartbeatEvery)
 		defer t.Stop()
 		for {
 			select {

@@ -83,10 +83,6 @@ func TestEchoInHangoverStaysInTurn(t *testing.T) {
 }
 
 func TestBargeIn(t *testing.T) {
-	type step struct {
-		kind int16
-		want Action
-	}
 	tests := []struct {
 		name       string
 		policy     BargeInPolicy

@@ -158,6 +158,8 @@ func (w *worker) run() {
 
 // call runs one uplink call with the worker's context and timer. Entered
 // and left with g.mu held.
+//
+//lint:ignore ST1008 err is the call's result and ctxErr its context's; both are outcomes, latency and panicked describe them.
 func (w *worker) call(timeout time.Duration, fn func(ctx context.Context) error) (err error, ctxErr error, latency time.Duration, panicked bool) {
 	g := w.g
 	start := g.clock.Now()

@@ -13,12 +13,12 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/inferflow/inferflow/activities"
-	"github.com/inferflow/inferflow/internal/blob"
 	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/pkg/blob"
 	"github.com/inferflow/inferflow/pkg/inferflow"
-	"github.com/inferflow/inferflow/workflows"
+	"github.com/inferflow/inferflow/registry"
+	"github.com/inferflow/inferflow/wire"
 )
 
 // The floor the engine sets: the consensus shape (three parallel activities,
@@ -106,9 +106,8 @@ func benchID(prefix string, i int) string {
 func BenchmarkConsensus(b *testing.B) {
 	models, _ := provider.New(provider.Config{})
 	c, queue := benchWorker(b, func(w worker.Worker) {
-		w.RegisterWorkflow(workflows.ConsensusEvaluation)
+		registry.Register(w, registry.Deps{Models: models, Blobs: blob.Dir{Root: b.TempDir()}})
 		w.RegisterWorkflow(bareConsensusShape)
-		w.RegisterActivity(&activities.Consensus{Vision: models.Vision, Judge: models.Judge, Blobs: blob.Dir{Root: b.TempDir()}})
 	})
 	img := itemImage(b)
 	for _, inflight := range []int{1, 16} {
@@ -120,8 +119,8 @@ func BenchmarkConsensus(b *testing.B) {
 		b.Run(fmt.Sprintf("consensus/inflight=%d", inflight), func(b *testing.B) {
 			runLoad(b, inflight, func(ctx context.Context, i int) (client.WorkflowRun, error) {
 				item := benchID("item", i)
-				return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.ConsensusWorkflowID(item), TaskQueue: queue, EnableEagerStart: true},
-					workflows.ConsensusEvaluation, workflows.ConsensusInput{ItemID: item, Image: activities.Image{MediaType: "image/png", Data: img}})
+				return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wire.ConsensusWorkflowID(item), TaskQueue: queue, EnableEagerStart: true},
+					wire.WorkflowConsensusEvaluation, wire.ConsensusInput{ItemID: item, Image: wire.Image{MediaType: "image/png", Data: img}})
 			})
 		})
 	}
@@ -142,9 +141,8 @@ func BenchmarkInferenceSaga(b *testing.B) {
 		b.Fatal(err)
 	}
 	c, queue := benchWorker(b, func(w worker.Worker) {
-		w.RegisterWorkflow(workflows.InferenceJob)
+		registry.Register(w, registry.Deps{Models: models, Ledger: l, Environment: "bench"})
 		w.RegisterWorkflow(bareSagaShape)
-		w.RegisterActivity(&activities.Billing{Ledger: l, Models: models.Completer, Environment: "bench"})
 	})
 	for _, inflight := range []int{1, 16} {
 		b.Run(fmt.Sprintf("bare/inflight=%d", inflight), func(b *testing.B) {
@@ -155,8 +153,8 @@ func BenchmarkInferenceSaga(b *testing.B) {
 		b.Run(fmt.Sprintf("saga/inflight=%d", inflight), func(b *testing.B) {
 			starter := &inferflow.Client{Temporal: c, TaskQueue: queue}
 			runLoad(b, inflight, func(ctx context.Context, i int) (client.WorkflowRun, error) {
-				return starter.StartInference(ctx, workflows.InferenceInput{UserID: "bench", JobID: benchID("job", i),
-					Payload: workflows.InferencePayload{ModelID: "offline-small", PromptTokens: 100, Prompt: "benchmark"}})
+				return starter.StartInference(ctx, wire.InferenceInput{UserID: "bench", JobID: benchID("job", i),
+					Payload: wire.InferencePayload{ModelID: "offline-small", PromptTokens: 100, Prompt: "benchmark"}})
 			})
 		})
 	}

@@ -11,14 +11,14 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
-	"github.com/inferflow/inferflow/activities"
 	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/ledger/ledgerfault"
 	"github.com/inferflow/inferflow/internal/ledger/ledgertest"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/provider/openaitest"
 	"github.com/inferflow/inferflow/pkg/inferflow"
-	"github.com/inferflow/inferflow/workflows"
+	"github.com/inferflow/inferflow/registry"
+	"github.com/inferflow/inferflow/wire"
 )
 
 // testModel is allowlisted and priced in the tests' catalog; the fake model
@@ -52,9 +52,7 @@ func newBillingEnv(t *testing.T, backend string) *billingEnv {
 	c := dial(t)
 	queue := uniqueQueue(t)
 	startWorker(t, c, queue, func(w worker.Worker) {
-		w.RegisterWorkflow(workflows.InferenceJob)
-		w.RegisterWorkflow(workflows.Reconcile)
-		w.RegisterActivity(&activities.Billing{Ledger: fl, Models: models.Completer, Environment: "test"})
+		registry.Register(w, registry.Deps{Models: models, Ledger: fl, Environment: "test"})
 	})
 	return &billingEnv{fake: fake, ledger: fl, client: &inferflow.Client{Temporal: c, TaskQueue: queue}}
 }
@@ -70,31 +68,31 @@ func (e *billingEnv) credit(t *testing.T, user string, amount int64) {
 	}
 }
 
-func job(user, id string, policy workflows.BillingPolicy) workflows.InferenceInput {
-	return workflows.InferenceInput{UserID: user, JobID: id,
-		Payload: workflows.InferencePayload{ModelID: testModel.ID, PromptTokens: 200, Prompt: "Say hi"},
-		Options: &workflows.InferenceOptions{BillingPolicy: policy, Reconcile: &workflows.ReconcileOptions{InitialBackoffMs: 200, MaxBackoffMs: 1000}}}
+func job(user, id string, policy wire.BillingPolicy) wire.InferenceInput {
+	return wire.InferenceInput{UserID: user, JobID: id,
+		Payload: wire.InferencePayload{ModelID: testModel.ID, PromptTokens: 200, Prompt: "Say hi"},
+		Options: &wire.InferenceOptions{BillingPolicy: policy, Reconcile: &wire.ReconcileOptions{InitialBackoffMs: 200, MaxBackoffMs: 1000}}}
 }
 
-func (e *billingEnv) run(t *testing.T, in workflows.InferenceInput) (workflows.InferenceResult, error) {
+func (e *billingEnv) run(t *testing.T, in wire.InferenceInput) (wire.InferenceResult, error) {
 	t.Helper()
 	ctx := ctxFor(t, 2*time.Minute)
 	run, err := e.client.StartInference(ctx, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.InferenceResult
+	var res wire.InferenceResult
 	err = run.Get(ctx, &res)
 	return res, err
 }
 
-func wantInferenceFailure(t *testing.T, err error, code string) workflows.InferenceFailure {
+func wantInferenceFailure(t *testing.T, err error, code wire.Code) wire.InferenceFailure {
 	t.Helper()
 	f, ok := inferflow.AsFailure(err)
 	if !ok || f.Code != code {
 		t.Fatalf("want %s, got %v", code, err)
 	}
-	var d workflows.InferenceFailure
+	var d wire.InferenceFailure
 	if err := f.Details(&d); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +122,7 @@ func (e *billingEnv) audit(t *testing.T) {
 func (e *billingEnv) waitReconciled(t *testing.T, jobID string) string {
 	t.Helper()
 	ctx := ctxFor(t, time.Minute)
-	if err := e.client.Temporal.GetWorkflow(ctx, workflows.ReconcileWorkflowID(jobID), "").Get(ctx, nil); err != nil {
+	if err := e.client.Temporal.GetWorkflow(ctx, wire.ReconcileWorkflowID(jobID), "").Get(ctx, nil); err != nil {
 		t.Fatalf("reconciliation of %s: %v", jobID, err)
 	}
 	state, err := e.ledger.JobState(ctx, jobID)
@@ -183,8 +181,8 @@ func TestBillingInsufficientCredits(t *testing.T) {
 	e := newBillingEnv(t, "sqlite")
 	e.credit(t, "carol", 10)
 	_, err := e.run(t, job("carol", "poor", ""))
-	d := wantInferenceFailure(t, err, workflows.CodeReservationFailed)
-	if d.RetryStrategy != workflows.DLQOnly || e.fake.Requests() != 0 {
+	d := wantInferenceFailure(t, err, wire.CodeReservationFailed)
+	if d.RetryStrategy != wire.DLQOnly || e.fake.Requests() != 0 {
 		t.Fatalf("details %+v, model requests %d", d, e.fake.Requests())
 	}
 }
@@ -198,8 +196,8 @@ func TestBillingModelTimeoutReleases(t *testing.T) {
 			in := job("dave", "timeout-"+backend, "")
 			in.Options.TimeoutMs = intp(1000)
 			_, err := e.run(t, in)
-			d := wantInferenceFailure(t, err, workflows.CodeModelTimeout)
-			if d.RetryStrategy != workflows.RetryWithBackoff || d.BillingUnresolved || d.State != string(workflows.StateReleased) {
+			d := wantInferenceFailure(t, err, wire.CodeModelTimeout)
+			if d.RetryStrategy != wire.RetryWithBackoff || d.BillingUnresolved || d.State != wire.StateReleased {
 				t.Fatalf("details = %+v", d)
 			}
 			if b := e.balance(t, "dave"); b.Available != 10_000_000 || b.Held != 0 || b.Spent != 0 {
@@ -215,22 +213,22 @@ func TestBillingModelTimeoutReleases(t *testing.T) {
 
 func TestBillingCaptureFailureReconciled(t *testing.T) {
 	for _, backend := range backends {
-		for _, policy := range []workflows.BillingPolicy{workflows.StrictBilling, workflows.BestEffortBilling} {
+		for _, policy := range []wire.BillingPolicy{wire.StrictBilling, wire.BestEffortBilling} {
 			t.Run(backend+"/"+string(policy), func(t *testing.T) {
 				e := newBillingEnv(t, backend)
 				e.credit(t, "erin", 10_000_000)
 				e.faults(6, 0) // the saga's 5 attempts and the first reconciliation
 				jobID := "capfail-" + backend + "-" + string(policy)
 				res, err := e.run(t, job("erin", jobID, policy))
-				if policy == workflows.StrictBilling {
-					d := wantInferenceFailure(t, err, workflows.CodeCaptureFailed)
-					if d.RetryStrategy != workflows.DLQOnly || !d.BillingUnresolved {
+				if policy == wire.StrictBilling {
+					d := wantInferenceFailure(t, err, wire.CodeCaptureFailed)
+					if d.RetryStrategy != wire.DLQOnly || !d.BillingUnresolved {
 						t.Fatalf("details = %+v", d)
 					}
 				} else if err != nil || !res.BillingPending {
 					t.Fatalf("best effort: res %+v, err %v", res, err)
 				}
-				if state := e.waitReconciled(t, jobID); state != string(workflows.StateCaptured) {
+				if state := e.waitReconciled(t, jobID); state != string(wire.StateCaptured) {
 					t.Fatalf("job state after reconciliation = %q", state)
 				}
 				rec, err := e.ledger.DLQ(context.Background(), "CAPTURE_FAILED", jobID, 1)
@@ -252,11 +250,11 @@ func TestBillingReleaseFailureReconciled(t *testing.T) {
 	e.fake.ForCompletion().SetDefault(openaitest.Status(500))
 	e.faults(0, 6)
 	_, err := e.run(t, job("frank", "relfail", ""))
-	d := wantInferenceFailure(t, err, workflows.CodeModelServerError)
-	if !d.BillingUnresolved || d.State != string(workflows.StateReconciliationRequired) {
+	d := wantInferenceFailure(t, err, wire.CodeModelServerError)
+	if !d.BillingUnresolved || d.State != wire.StateReconciliationRequired {
 		t.Fatalf("details = %+v", d)
 	}
-	if state := e.waitReconciled(t, "relfail"); state != string(workflows.StateReleased) {
+	if state := e.waitReconciled(t, "relfail"); state != string(wire.StateReleased) {
 		t.Fatalf("job state after reconciliation = %q", state)
 	}
 	if b := e.balance(t, "frank"); b.Available != 10_000_000 || b.Held != 0 {
@@ -270,9 +268,9 @@ func TestBillingStuckJobsAreFoundByBillingState(t *testing.T) {
 	e.credit(t, "gina", 10_000_000)
 	e.faults(1000, 0) // never recovers while the saga runs
 	in := job("gina", "stuck", "")
-	in.Options.Reconcile = &workflows.ReconcileOptions{InitialBackoffMs: 60_000}
+	in.Options.Reconcile = &wire.ReconcileOptions{InitialBackoffMs: 60_000}
 	_, err := e.run(t, in)
-	wantInferenceFailure(t, err, workflows.CodeCaptureFailed)
+	wantInferenceFailure(t, err, wire.CodeCaptureFailed)
 	ctx := ctxFor(t, 30*time.Second)
 	query := `BillingState="RECONCILIATION_REQUIRED" AND JobId="stuck"`
 	for {

@@ -14,12 +14,12 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
-	"github.com/inferflow/inferflow/activities"
-	"github.com/inferflow/inferflow/internal/blob"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/provider/openaitest"
+	"github.com/inferflow/inferflow/pkg/blob"
 	"github.com/inferflow/inferflow/pkg/inferflow"
-	"github.com/inferflow/inferflow/workflows"
+	"github.com/inferflow/inferflow/registry"
+	"github.com/inferflow/inferflow/wire"
 )
 
 // consensusEnv is one test's worker, fake model server and starter client.
@@ -41,8 +41,7 @@ func newConsensusEnv(t *testing.T) *consensusEnv {
 	queue := uniqueQueue(t)
 	blobs := blob.Dir{Root: t.TempDir()}
 	startWorker(t, c, queue, func(w worker.Worker) {
-		w.RegisterWorkflow(workflows.ConsensusEvaluation)
-		w.RegisterActivity(&activities.Consensus{Vision: models.Vision, Judge: models.Judge, Blobs: blobs})
+		registry.Register(w, registry.Deps{Models: models, Blobs: blobs})
 	})
 	return &consensusEnv{fake: fake, blobs: blobs, client: &inferflow.Client{Temporal: c, TaskQueue: queue, Blobs: blobs}}
 }
@@ -55,25 +54,25 @@ func itemImage(t testing.TB) []byte {
 	return data
 }
 
-func (e *consensusEnv) run(t *testing.T, item string, opts *workflows.ConsensusOptions) (workflows.ConsensusResult, error) {
+func (e *consensusEnv) run(t *testing.T, item string, opts *wire.ConsensusOptions) (wire.ConsensusResult, error) {
 	t.Helper()
 	ctx := ctxFor(t, 2*time.Minute)
 	run, err := e.client.StartConsensus(ctx, inferflow.ConsensusRequest{ItemID: item, Image: itemImage(t), Options: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.ConsensusResult
+	var res wire.ConsensusResult
 	err = run.Get(ctx, &res)
 	return res, err
 }
 
-func wantFailure(t *testing.T, err error, code string, strategy workflows.RetryStrategy) workflows.ConsensusFailure {
+func wantFailure(t *testing.T, err error, code wire.Code, strategy wire.RetryStrategy) wire.ConsensusFailure {
 	t.Helper()
 	f, ok := inferflow.AsFailure(err)
 	if !ok {
 		t.Fatalf("want failure %s, got %v", code, err)
 	}
-	var d workflows.ConsensusFailure
+	var d wire.ConsensusFailure
 	if err := f.Details(&d); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +128,7 @@ func TestConsensusServerErrorsAllFail(t *testing.T) {
 	e := newConsensusEnv(t)
 	e.fake.ForVision().SetDefault(openaitest.Status(503))
 	_, err := e.run(t, "all-5xx", nil)
-	d := wantFailure(t, err, workflows.CodeVisionAllFailed, workflows.RetryWithBackoff)
+	d := wantFailure(t, err, wire.CodeVisionAllFailed, wire.RetryWithBackoff)
 	if d.FailureSummary.TransientCount != 3 {
 		t.Fatalf("summary = %+v", d.FailureSummary)
 	}
@@ -141,8 +140,8 @@ func TestConsensusServerErrorsAllFail(t *testing.T) {
 func TestConsensusSlowCallsTimeOut(t *testing.T) {
 	e := newConsensusEnv(t)
 	e.fake.ForVision().SetDefault(openaitest.OK(1, 0.5).WithDelay(5 * time.Second))
-	_, err := e.run(t, "slow", &workflows.ConsensusOptions{VisionTimeoutMs: intp(1000)})
-	d := wantFailure(t, err, workflows.CodeVisionAllFailed, workflows.RetryWithBackoff)
+	_, err := e.run(t, "slow", &wire.ConsensusOptions{VisionTimeoutMs: intp(1000)})
+	d := wantFailure(t, err, wire.CodeVisionAllFailed, wire.RetryWithBackoff)
 	for _, f := range d.Failures {
 		if f.ErrorCode != "TIMEOUT" {
 			t.Fatalf("failures = %+v", d.Failures)
@@ -157,7 +156,7 @@ func TestConsensusMalformedOutputIsNotRetried(t *testing.T) {
 	e := newConsensusEnv(t)
 	e.fake.ForVision().SetDefault(openaitest.Malformed())
 	_, err := e.run(t, "malformed", nil)
-	d := wantFailure(t, err, workflows.CodeVisionAllFailed, workflows.NoRetry)
+	d := wantFailure(t, err, wire.CodeVisionAllFailed, wire.NoRetry)
 	if d.FailureSummary.InvalidOutputCount != 3 || e.fake.RequestsFor(openaitest.KindVision) != 3 {
 		t.Fatalf("summary = %+v, requests = %d", d.FailureSummary, e.fake.RequestsFor(openaitest.KindVision))
 	}
@@ -167,7 +166,7 @@ func TestConsensusQuorumNotMetByClientErrors(t *testing.T) {
 	e := newConsensusEnv(t)
 	e.fake.ForVision().Enqueue(openaitest.Status(400), openaitest.Status(422))
 	_, err := e.run(t, "client-errors", nil)
-	d := wantFailure(t, err, workflows.CodeQuorumNotMet, workflows.NoRetry)
+	d := wantFailure(t, err, wire.CodeQuorumNotMet, wire.NoRetry)
 	if d.FailureSummary.ClientErrorCount != 2 || e.fake.RequestsFor(openaitest.KindJudge) != 0 {
 		t.Fatalf("summary = %+v, judge requests = %d", d.FailureSummary, e.fake.RequestsFor(openaitest.KindJudge))
 	}
@@ -189,7 +188,7 @@ func TestConsensusJudgeOutOfRangeIsInvalidOutput(t *testing.T) {
 	e := newConsensusEnv(t)
 	e.fake.ForJudge().SetDefault(openaitest.OutOfRange())
 	_, err := e.run(t, "judge-invalid", nil)
-	d := wantFailure(t, err, workflows.CodeJudgeInvalidOutput, workflows.NoRetry)
+	d := wantFailure(t, err, wire.CodeJudgeInvalidOutput, wire.NoRetry)
 	if d.JudgeErrorCode != "INVALID_OUTPUT" || e.fake.RequestsFor(openaitest.KindJudge) != 1 {
 		t.Fatalf("details = %+v, judge requests = %d", d, e.fake.RequestsFor(openaitest.KindJudge))
 	}
@@ -209,7 +208,7 @@ func TestConsensusJudgeTransientThenSuccess(t *testing.T) {
 func TestConsensusEarlyCancelAbortsTheSlowCall(t *testing.T) {
 	e := newConsensusEnv(t)
 	e.fake.ForVision().Enqueue(openaitest.OK(10, 0.9), openaitest.OK(11, 0.9), openaitest.Hang())
-	res, err := e.run(t, "early-cancel", &workflows.ConsensusOptions{EarlyCancel: true})
+	res, err := e.run(t, "early-cancel", &wire.ConsensusOptions{EarlyCancel: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +261,7 @@ func TestConsensusSecondStartAttaches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.ConsensusResult
+	var res wire.ConsensusResult
 	if err := second.Get(ctx, &res); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/provider/openaitest"
 	"github.com/inferflow/inferflow/pkg/inferflow"
+	"github.com/inferflow/inferflow/wire"
 	"github.com/inferflow/inferflow/workflows"
 )
 
@@ -86,16 +87,16 @@ func TestBillingWorkerKilledMidSaga(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = first.Wait()
-	desc, err := c.Temporal.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+	desc, err := c.Temporal.DescribeWorkflow(ctx, run.GetID(), run.GetRunID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := desc.GetPendingActivities(); len(p) != 1 || p[0].GetActivityType().GetName() != "CallModel" {
+	if p := desc.RawResponse.GetPendingActivities(); len(p) != 1 || p[0].GetActivityType().GetName() != wire.ActivityCallModel {
 		t.Fatalf("pending activities when the worker died = %v", p)
 	}
 
 	startWorkerProcess(t, bin, queue, dsn, fake)
-	var res workflows.InferenceResult
+	var res wire.InferenceResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatal(err)
 	}

@@ -12,13 +12,12 @@ import (
 
 	"go.temporal.io/sdk/worker"
 
-	"github.com/inferflow/inferflow/activities"
-	"github.com/inferflow/inferflow/internal/blob"
 	"github.com/inferflow/inferflow/internal/devserver"
 	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/temporalclient"
-	"github.com/inferflow/inferflow/workflows"
+	"github.com/inferflow/inferflow/pkg/blob"
+	"github.com/inferflow/inferflow/registry"
 )
 
 // readmeBlocks returns the shell blocks of README.md marked readme-test.
@@ -67,11 +66,7 @@ func TestReadmeCommands(t *testing.T) {
 	defer l.Close()
 	models, _ := provider.New(provider.Config{})
 	startWorker(t, dial(t), temporalclient.DefaultTaskQueue, func(w worker.Worker) {
-		w.RegisterWorkflow(workflows.ConsensusEvaluation)
-		w.RegisterWorkflow(workflows.InferenceJob)
-		w.RegisterWorkflow(workflows.Reconcile)
-		w.RegisterActivity(&activities.Consensus{Vision: models.Vision, Judge: models.Judge, Blobs: blob.Dir{Root: blobs}})
-		w.RegisterActivity(&activities.Billing{Ledger: l, Models: models.Completer, Environment: "readme"})
+		registry.Register(w, registry.Deps{Models: models, Blobs: blob.Dir{Root: blobs}, Ledger: l, Environment: "readme"})
 	})
 
 	cli, err := devserver.FindCLI(root)

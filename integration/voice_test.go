@@ -9,9 +9,9 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/worker"
 
-	"github.com/inferflow/inferflow/activities"
 	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/voicesignal"
+	"github.com/inferflow/inferflow/registry"
 	"github.com/inferflow/inferflow/workflows"
 )
 
@@ -36,9 +36,7 @@ func TestVoiceSessionOnServer(t *testing.T) {
 	c := dial(t)
 	queue := uniqueQueue(t)
 	startWorker(t, c, queue, func(w worker.Worker) {
-		w.RegisterWorkflow(workflows.VoiceSession)
-		w.RegisterWorkflow(workflows.Reconcile)
-		w.RegisterActivity(&activities.Billing{Ledger: l, Environment: "test"})
+		registry.Register(w, registry.Deps{Ledger: l, Environment: "test"})
 	})
 
 	session := fmt.Sprintf("call-%d", time.Now().UnixNano())

@@ -10,6 +10,7 @@ import (
 	"github.com/inferflow/inferflow/internal/rtc"
 	"github.com/inferflow/inferflow/internal/telemetry"
 	"github.com/inferflow/inferflow/internal/temporalclient"
+	"github.com/inferflow/inferflow/wire"
 	"github.com/inferflow/inferflow/workflows"
 )
 
@@ -190,7 +191,7 @@ func parseTokens(v string) (map[string]string, error) {
 		if len(tok) < 8 || len(tok) > 512 {
 			return nil, fmt.Errorf("a token must be 8..512 characters")
 		}
-		if err := workflows.ValidateID("user", user); err != nil {
+		if err := wire.ValidateID("user", user); err != nil {
 			return nil, err
 		}
 		if _, dup := out[tok]; dup {

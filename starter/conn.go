@@ -5,12 +5,12 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/inferflow/inferflow/internal/blob"
 	"github.com/inferflow/inferflow/internal/envflag"
 	"github.com/inferflow/inferflow/internal/logging"
 	"github.com/inferflow/inferflow/internal/storeconfig"
 	"github.com/inferflow/inferflow/internal/telemetry"
 	"github.com/inferflow/inferflow/internal/temporalclient"
+	"github.com/inferflow/inferflow/pkg/blob"
 	"github.com/inferflow/inferflow/pkg/inferflow"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/inferflow/inferflow/internal/envflag"
 	"github.com/inferflow/inferflow/pkg/inferflow"
-	"github.com/inferflow/inferflow/workflows"
+	"github.com/inferflow/inferflow/wire"
 )
 
 func consensusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,7 +48,7 @@ func consensusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return usageErr("consensus: --image: %v", err)
 	}
-	opts := &workflows.ConsensusOptions{EarlyCancel: earlyCancel}
+	opts := &wire.ConsensusOptions{EarlyCancel: earlyCancel}
 	if quorum != 0 {
 		opts.Quorum = &quorum
 	}
@@ -69,7 +69,8 @@ func consensusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	defer closeFn()
 	run, err := c.StartConsensus(ctx, inferflow.ConsensusRequest{ItemID: item, Image: data, Options: opts})
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "VALIDATION_FAILED") {
+		var invalid *inferflow.ValidationError
+		if errors.As(err, &invalid) {
 			return &exitError{code: exitFailure, err: err}
 		}
 		return err
@@ -101,9 +102,9 @@ func consensusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return b.String(), nil
 	})
 
-	var res workflows.ConsensusResult
+	var res wire.ConsensusResult
 	if err := run.Get(ctx, &res); err != nil {
-		return workflowFailure(stdout, err, &workflows.ConsensusFailure{})
+		return workflowFailure(stdout, err, &wire.ConsensusFailure{})
 	}
 	return printJSON(stdout, res)
 }

@@ -5,24 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/inferflow/inferflow/internal/envflag"
 	"github.com/inferflow/inferflow/pkg/inferflow"
+	"github.com/inferflow/inferflow/wire"
 	"github.com/inferflow/inferflow/workflows"
 )
 
 func inferenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var (
 		conn     connFlags
-		in       workflows.InferenceInput
+		in       wire.InferenceInput
 		timeout  int
 		policy   string
 		wait     bool
 		horizon  int
 		backoff  int
-		opts     workflows.InferenceOptions
-		reconOpt workflows.ReconcileOptions
+		opts     wire.InferenceOptions
+		reconOpt wire.ReconcileOptions
 	)
 	s := envflag.New("starter inference")
 	s.SetOutput(stderr)
@@ -43,12 +43,12 @@ func inferenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if in.UserID == "" || in.JobID == "" || in.Payload.PromptTokens == 0 {
 		return usageErr("inference: --user, --job and --prompt-tokens are required")
 	}
-	opts.BillingPolicy = workflows.BillingPolicy(policy)
+	opts.BillingPolicy = wire.BillingPolicy(policy)
 	if timeout != 0 {
 		opts.TimeoutMs = &timeout
 	}
 	reconOpt.InitialBackoffMs, reconOpt.HorizonMs = backoff, horizon
-	if reconOpt != (workflows.ReconcileOptions{}) {
+	if reconOpt != (wire.ReconcileOptions{}) {
 		opts.Reconcile = &reconOpt
 	}
 	in.Options = &opts
@@ -59,13 +59,16 @@ func inferenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer closeFn()
 	run, err := c.StartInference(ctx, in)
-	var dup *inferflow.DuplicateJobError
+	var (
+		dup     *inferflow.DuplicateJobError
+		invalid *inferflow.ValidationError
+	)
 	switch {
 	case errors.As(err, &dup):
-		_ = printJSON(stdout, map[string]any{"errorCode": workflows.CodeDuplicateJob, "message": dup.Error(),
-			"details": workflows.InferenceFailure{JobID: in.JobID, RetryStrategy: workflows.RetryStrategyFor(workflows.CodeDuplicateJob)}})
+		_ = printJSON(stdout, map[string]any{"errorCode": wire.CodeDuplicateJob, "message": dup.Error(),
+			"details": wire.InferenceFailure{JobID: in.JobID, RetryStrategy: workflows.RetryStrategyFor(wire.CodeDuplicateJob)}})
 		return &exitError{code: exitFailure, err: dup}
-	case err != nil && strings.HasPrefix(err.Error(), workflows.CodeValidationFailed):
+	case errors.As(err, &invalid):
 		return &exitError{code: exitFailure, err: err}
 	case err != nil:
 		return err
@@ -80,9 +83,9 @@ func inferenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		st, err := c.JobStatus(ctx, run)
 		return "billing state " + string(st.State), err
 	})
-	var res workflows.InferenceResult
+	var res wire.InferenceResult
 	if err := run.Get(ctx, &res); err != nil {
-		return workflowFailure(stdout, err, &workflows.InferenceFailure{})
+		return workflowFailure(stdout, err, &wire.InferenceFailure{})
 	}
 	return printJSON(stdout, res)
 }

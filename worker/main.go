@@ -15,14 +15,13 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
-	"github.com/inferflow/inferflow/activities"
-	"github.com/inferflow/inferflow/internal/blob"
 	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/ledger/ledgerfault"
 	"github.com/inferflow/inferflow/internal/logging"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/storeconfig"
-	"github.com/inferflow/inferflow/workflows"
+	"github.com/inferflow/inferflow/pkg/blob"
+	"github.com/inferflow/inferflow/registry"
 )
 
 func main() {
@@ -80,19 +79,13 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
-	w := worker.New(c, cfg.temporal.TaskQueue, worker.Options{})
-	w.RegisterWorkflow(workflows.ConsensusEvaluation)
-	w.RegisterActivity(&activities.Consensus{Vision: models.Vision, Judge: models.Judge, Blobs: blob.Dir{Root: cfg.blobDir}})
-	w.RegisterWorkflow(workflows.InferenceJob)
-	w.RegisterWorkflow(workflows.Reconcile)
-	w.RegisterWorkflow(workflows.ExpireHolds)
-	w.RegisterWorkflow(workflows.VoiceSession)
 	var billed ledger.Ledger = led
 	if cfg.faultCaptures > 0 || cfg.faultReleases > 0 {
 		z.Warn("FAULT INJECTION: the next ledger captures/releases will fail", zap.Int("captures", cfg.faultCaptures), zap.Int("releases", cfg.faultReleases))
 		billed = ledgerfault.Wrap(led, cfg.faultCaptures, cfg.faultReleases)
 	}
-	w.RegisterActivity(&activities.Billing{Ledger: billed, Models: models.Completer, Environment: cfg.telemetry.Environment})
+	w := worker.New(c, cfg.temporal.TaskQueue, worker.Options{})
+	registry.Register(w, registry.Deps{Models: models, Blobs: blob.Dir{Root: cfg.blobDir}, Ledger: billed, Environment: cfg.telemetry.Environment})
 
 	z.Info("worker starting", zap.String("address", cfg.temporal.Address), zap.String("namespace", cfg.temporal.Namespace),
 		zap.String("taskQueue", cfg.temporal.TaskQueue), zap.String("ledger", redactDSN(cfg.ledgerDSN)))

@@ -9,160 +9,62 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/inferflow/inferflow/activities"
-	"github.com/inferflow/inferflow/internal/provider"
-)
-
-// ProgressQuery is the query name that returns a ConsensusProgress.
-const ProgressQuery = "progress"
-
-// Slot states reported by the progress query.
-const (
-	SlotPending   = "pending"
-	SlotSucceeded = "succeeded"
-	SlotFailed    = "failed"
-	SlotCancelled = "cancelled"
-)
-
-// ConsensusProgress is what the progress query returns.
-type ConsensusProgress struct {
-	Stage string         `json:"stage"` // validating, vision, judge, done, failed
-	Slots []SlotProgress `json:"slots"`
-}
-
-// SlotProgress is one vision call slot.
-type SlotProgress struct {
-	CallIndex int    `json:"callIndex"`
-	ModelID   string `json:"modelId,omitempty"`
-	Status    string `json:"status"`
-	ErrorCode string `json:"errorCode,omitempty"`
-}
-
-// Outcome values of the ConsensusOutcome search attribute (besides error codes).
-const (
-	OutcomeRunning   = "RUNNING"
-	OutcomeSucceeded = "SUCCEEDED"
-	OutcomeDegraded  = "DEGRADED"
+	"github.com/inferflow/inferflow/wire"
 )
 
 // ConsensusEvaluation values one item from its image: VisionCallCount vision
-// calls in parallel, then a judge over a quorum of them (Example 01).
-func ConsensusEvaluation(ctx workflow.Context, in ConsensusInput) (*ConsensusResult, error) {
-	start := workflow.Now(ctx)
-	log := workflow.GetLogger(ctx)
-	metrics := workflow.GetMetricsHandler(ctx)
-	progress := &ConsensusProgress{Stage: "validating"}
-	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (ConsensusProgress, error) { return *progress, nil }); err != nil {
+// calls in parallel, then a judge over a quorum of them. Progress, metrics,
+// logs and search attributes are the recorder's (consensus_recorder.go).
+func ConsensusEvaluation(ctx workflow.Context, in wire.ConsensusInput) (*wire.ConsensusResult, error) {
+	rec, err := newConsensusRecorder(ctx)
+	if err != nil {
 		return nil, err
 	}
-
-	fail := func(code string, msg string, details ConsensusFailure, cause error) error {
-		progress.Stage = "failed"
-		d := workflow.Now(ctx).Sub(start)
-		metrics.WithTags(map[string]string{"errorCode": code}).Counter("consensus.pipeline.failure").Inc(1)
-		metrics.Timer("consensus.pipeline.duration_ms").Record(d)
-		log.Error("Pipeline failed", "evt", "PIPELINE_FAILED", "errorCode", code, "failureSummary", details.FailureSummary,
-			"judgeErrorCode", details.JudgeErrorCode, "durationMs", d.Milliseconds())
-		upsertOutcome(ctx, code)
-		details.ItemID = in.ItemID
-		return temporal.NewApplicationErrorWithOptions(msg, code, temporal.ApplicationErrorOptions{
-			NonRetryable: true, Details: []any{details}, Cause: cause,
+	// end turns a step's failure into the run's typed failure.
+	end := func(err error) error {
+		var f *consensusFailure
+		if !errors.As(err, &f) {
+			return err // the workflow itself was cancelled
+		}
+		f.details.ItemID = in.ItemID
+		rec.failed(f.code, f.details)
+		return temporal.NewApplicationErrorWithOptions(f.msg, string(f.code), temporal.ApplicationErrorOptions{
+			NonRetryable: true, Details: []any{f.details}, Cause: f.cause,
 		})
 	}
 
 	// 1. Validate: nothing is called for bad input.
-	s, err := in.settings()
+	s, err := consensusSettingsOf(in)
 	if err != nil {
-		return nil, fail(CodeValidationFailed, "Invalid input: "+err.Error(), ConsensusFailure{RetryStrategy: NoRetry}, nil)
+		return nil, end(invalidInput("Invalid input: "+err.Error(), nil))
 	}
-	_ = workflow.UpsertTypedSearchAttributes(ctx, ItemIDKey.ValueSet(in.ItemID), ConsensusOutcomeKey.ValueSet(OutcomeRunning))
-	for i := range VisionCallCount {
-		progress.Slots = append(progress.Slots, SlotProgress{CallIndex: i, ModelID: s.modelID(i), Status: SlotPending})
-	}
-	log.Info("Consensus pipeline started", "evt", "PIPELINE_STARTED", "quorum", s.quorum, "visionCallCount", VisionCallCount,
-		"visionTimeoutMs", s.visionTimeout.Milliseconds(), "judgeTimeoutMs", s.judgeTimeout.Milliseconds(),
-		"earlyCancel", s.earlyCancel, "visionModelIds", s.modelIDs)
-
-	var a *activities.Consensus
-	if in.Image.Ref != nil {
-		verifyCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout: 30 * time.Second,
-			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: []string{activities.ErrValidationFailed}},
-		})
-		if err := workflow.ExecuteActivity(verifyCtx, a.VerifyImage, in.Image).Get(ctx, nil); err != nil {
-			return nil, fail(CodeValidationFailed, "Invalid image input: "+rootMessage(err), ConsensusFailure{RetryStrategy: NoRetry}, err)
-		}
+	rec.started(in.ItemID, s)
+	if err := verifyImage(ctx, in.Image); err != nil {
+		return nil, end(err)
 	}
 
 	// 2. Vision calls in parallel; early cancel once quorum is in.
-	progress.Stage = "vision"
-	valuations, failures, err := runVisionCalls(ctx, in, s, progress)
+	rec.stage(wire.StageVision)
+	valuations, failures, err := runVisionCalls(ctx, in, s, rec)
 	if err != nil {
-		return nil, err // the workflow itself was cancelled
+		return nil, end(err)
 	}
-	summary := summarize(failures)
-	if len(valuations) == 0 || len(valuations) < s.quorum {
-		strategy := visionRetryStrategy(summary, len(failures))
-		details := ConsensusFailure{RetryStrategy: strategy, FailureSummary: &summary, Failures: failures}
-		if len(valuations) == 0 {
-			log.Error("All vision calls failed", "evt", "ALL_VISION_CALLS_FAILED", "failureSummary", summary, "failures", failures)
-			return nil, fail(CodeVisionAllFailed, "All vision calls failed", details, nil)
-		}
-		metrics.WithTags(map[string]string{"retryStrategy": string(strategy)}).Counter("consensus.quorum.failed").Inc(1)
-		log.Error("Quorum not met", "evt", "QUORUM_NOT_MET", "successCount", len(valuations), "required", s.quorum,
-			"retryStrategy", strategy, "failureSummary", summary, "failures", failures)
-		return nil, fail(CodeQuorumNotMet, "Quorum not met: "+strconv.Itoa(len(valuations))+"/"+strconv.Itoa(s.quorum)+
-			" required vision calls succeeded", details, nil)
-	}
-	degraded := len(failures) > 0
-	if degraded {
-		log.Warn("Degraded run — quorum met but some vision calls genuinely failed", "evt", "PIPELINE_DEGRADED",
-			"successCount", len(valuations), "failedCount", len(failures))
+	if err := checkQuorum(len(valuations), failures, s.quorum, rec); err != nil {
+		return nil, end(err)
 	}
 
 	// 3. Judge over valuations ordered by call index, as anonymous pairs.
-	progress.Stage = "judge"
-	slices.SortFunc(valuations, func(x, y activities.VisionResult) int { return x.CallIndex - y.CallIndex })
-	judgeIn := activities.JudgeInput{ItemID: in.ItemID, Valuations: make([]provider.Valuation, len(valuations))}
-	for i, v := range valuations {
-		judgeIn.Valuations[i] = provider.Valuation{Value: v.Value, Confidence: v.Confidence}
-	}
-	if err := provider.ValidateJudgeInput(judgeIn.Valuations); err != nil {
-		return nil, fail(CodeJudgeInvalidInput, "Malformed valuations sent to judge: "+err.Error(),
-			ConsensusFailure{RetryStrategy: NoRetry, JudgeErrorCode: "INVALID_INPUT"}, nil)
-	}
-	judgeCtx := workflow.WithActivityOptions(ctx, modelCallOptions(s.judgeTimeout, MaxJudgeRetries))
-	var judge activities.JudgeResult
-	if err := workflow.ExecuteActivity(judgeCtx, a.JudgeCall, judgeIn).Get(ctx, &judge); err != nil {
-		if errors.Is(ctx.Err(), workflow.ErrCanceled) {
-			return nil, err
-		}
-		code := activityErrorCode(err)
-		switch code {
-		case "INVALID_OUTPUT":
-			return nil, fail(CodeJudgeInvalidOutput, "Judge returned invalid output",
-				ConsensusFailure{RetryStrategy: NoRetry, JudgeErrorCode: code}, err)
-		case "INVALID_INPUT":
-			return nil, fail(CodeJudgeInvalidInput, "Judge rejected its input",
-				ConsensusFailure{RetryStrategy: NoRetry, JudgeErrorCode: code}, err)
-		}
-		return nil, fail(CodeJudgeFailed, "Judge call failed after retries",
-			ConsensusFailure{RetryStrategy: judgeRetryStrategy(code), JudgeErrorCode: code}, err)
+	rec.stage(wire.StageJudge)
+	slices.SortFunc(valuations, func(x, y wire.VisionResult) int { return x.CallIndex - y.CallIndex })
+	judge, err := callJudge(ctx, in.ItemID, valuations, s.judgeTimeout)
+	if err != nil {
+		return nil, end(err)
 	}
 
 	// 4. Done.
-	progress.Stage = "done"
-	d := workflow.Now(ctx).Sub(start)
-	metrics.WithTags(map[string]string{"degraded": strconv.FormatBool(degraded)}).Counter("consensus.pipeline.success").Inc(1)
-	metrics.Timer("consensus.pipeline.duration_ms").Record(d)
-	log.Info("Consensus pipeline completed", "evt", "PIPELINE_COMPLETED", "consensusValue", judge.ConsensusValue,
-		"confidence", judge.Confidence, "degraded", degraded, "durationMs", d.Milliseconds())
-	outcome := OutcomeSucceeded
-	if degraded {
-		outcome = OutcomeDegraded
-	}
-	upsertOutcome(ctx, outcome)
-	return &ConsensusResult{
+	degraded := len(failures) > 0
+	d := rec.completed(judge, degraded)
+	return &wire.ConsensusResult{
 		ItemID:     in.ItemID,
 		Valuations: valuations,
 		Judge:      judge,
@@ -171,41 +73,69 @@ func ConsensusEvaluation(ctx workflow.Context, in ConsensusInput) (*ConsensusRes
 	}, nil
 }
 
+// consensusFailure is a step's business failure: the run ends with code.
+type consensusFailure struct {
+	code    wire.Code
+	msg     string
+	details wire.ConsensusFailure
+	cause   error
+}
+
+func (f *consensusFailure) Error() string { return string(f.code) + ": " + f.msg }
+
+func invalidInput(msg string, cause error) error {
+	return &consensusFailure{code: wire.CodeValidationFailed, msg: msg, details: wire.ConsensusFailure{RetryStrategy: wire.NoRetry}, cause: cause}
+}
+
+// verifyImage reads a blob-stored image once, so a bad reference fails
+// before any model is called. Inline images were checked by the settings.
+func verifyImage(ctx workflow.Context, im wire.Image) error {
+	if im.Ref == nil {
+		return nil
+	}
+	vctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: codes(wire.CodeValidationFailed)},
+	})
+	if err := workflow.ExecuteActivity(vctx, wire.ActivityVerifyImage, im).Get(ctx, nil); err != nil {
+		return invalidInput("Invalid image input: "+rootMessage(err), err)
+	}
+	return nil
+}
+
 // runVisionCalls starts every slot, collects outcomes as they settle, and
 // with early cancel stops the rest once quorum successes are in. Cancelled
 // slots are neither successes nor failures.
-func runVisionCalls(ctx workflow.Context, in ConsensusInput, s consensusSettings, progress *ConsensusProgress) (
-	[]activities.VisionResult, []SlotFailure, error,
+func runVisionCalls(ctx workflow.Context, in wire.ConsensusInput, s consensusSettings, rec *consensusRecorder) (
+	[]wire.VisionResult, []wire.SlotFailure, error,
 ) {
 	visionCtx, cancelVision := workflow.WithCancel(workflow.WithActivityOptions(ctx, modelCallOptions(s.visionTimeout, MaxVisionRetries)))
 	defer cancelVision()
-	metrics := workflow.GetMetricsHandler(ctx)
 
 	var (
-		a          *activities.Consensus
-		valuations []activities.VisionResult
-		failures   []SlotFailure
+		valuations []wire.VisionResult
+		failures   []wire.SlotFailure
 		settled    int
 	)
 	sel := workflow.NewSelector(ctx)
 	for i := range VisionCallCount {
-		f := workflow.ExecuteActivity(visionCtx, a.VisionCall, activities.VisionInput{
+		f := workflow.ExecuteActivity(visionCtx, wire.ActivityVisionCall, wire.VisionInput{
 			ItemID: in.ItemID, CallIndex: i, ModelID: s.modelID(i), Image: in.Image,
 		})
 		sel.AddFuture(f, func(f workflow.Future) {
 			settled++
-			var r activities.VisionResult
+			var r wire.VisionResult
 			err := f.Get(ctx, &r)
 			switch {
 			case err == nil:
 				valuations = append(valuations, r)
-				progress.Slots[i].Status = SlotSucceeded
+				rec.slotSettled(i, wire.SlotSucceeded, "")
 			case temporal.IsCanceledError(err):
-				progress.Slots[i].Status = SlotCancelled
+				rec.slotSettled(i, wire.SlotCancelled, "")
 			default:
 				code := activityErrorCode(err)
-				failures = append(failures, SlotFailure{CallIndex: i, ErrorCode: code, Message: rootMessage(err)})
-				progress.Slots[i].Status, progress.Slots[i].ErrorCode = SlotFailed, code
+				failures = append(failures, wire.SlotFailure{CallIndex: i, ErrorCode: code, Message: rootMessage(err)})
+				rec.slotSettled(i, wire.SlotFailed, code)
 			}
 		})
 	}
@@ -218,88 +148,91 @@ func runVisionCalls(ctx workflow.Context, in ConsensusInput, s consensusSettings
 			// Quorum is in: cancel the rest. Whatever they would have
 			// returned, even a result racing the cancel, counts as cancelled.
 			cancelVision()
-			for i := range progress.Slots {
-				if progress.Slots[i].Status == SlotPending {
-					progress.Slots[i].Status = SlotCancelled
-					metrics.WithTags(map[string]string{"callIndex": strconv.Itoa(i)}).Counter("consensus.vision_call.cancelled").Inc(1)
-				}
-			}
-			workflow.GetLogger(ctx).Info("Quorum met — cancelling remaining vision calls", "evt", "VISION_EARLY_CANCEL", "quorum", s.quorum)
+			rec.earlyCancelled(s.quorum)
 			break
 		}
 	}
-	slices.SortFunc(failures, func(x, y SlotFailure) int { return x.CallIndex - y.CallIndex })
+	slices.SortFunc(failures, func(x, y wire.SlotFailure) int { return x.CallIndex - y.CallIndex })
 	return valuations, failures, nil
 }
 
-// modelCallOptions: one activity attempt per model call, the seed's timeout
-// per attempt, MaxRetries retries of transient codes. Heartbeats carry
+// checkQuorum fails the run when fewer than quorum calls succeeded.
+func checkQuorum(succeeded int, failures []wire.SlotFailure, quorum int, rec *consensusRecorder) error {
+	if succeeded >= quorum {
+		rec.quorumMet(succeeded, failures)
+		return nil
+	}
+	summary := summarize(failures)
+	strategy := visionRetryStrategy(summary, len(failures))
+	details := wire.ConsensusFailure{RetryStrategy: strategy, FailureSummary: &summary, Failures: failures}
+	if succeeded == 0 {
+		rec.allVisionFailed(summary, failures)
+		return &consensusFailure{code: wire.CodeVisionAllFailed, msg: "All vision calls failed", details: details}
+	}
+	rec.quorumNotMet(succeeded, quorum, strategy, summary, failures)
+	return &consensusFailure{code: wire.CodeQuorumNotMet, details: details,
+		msg: "Quorum not met: " + strconv.Itoa(succeeded) + "/" + strconv.Itoa(quorum) + " required vision calls succeeded"}
+}
+
+// callJudge asks the judge for the consensus of the valuations.
+func callJudge(ctx workflow.Context, itemID string, valuations []wire.VisionResult, timeout time.Duration) (wire.JudgeResult, error) {
+	in := wire.JudgeInput{ItemID: itemID, Valuations: make([]wire.Valuation, len(valuations))}
+	for i, v := range valuations {
+		in.Valuations[i] = wire.Valuation{Value: v.Value, Confidence: v.Confidence}
+	}
+	judgeFailure := func(code wire.Code, msg string, judgeCode wire.Code, cause error) error {
+		return &consensusFailure{code: code, msg: msg, cause: cause,
+			details: wire.ConsensusFailure{RetryStrategy: judgeRetryStrategy(judgeCode), JudgeErrorCode: judgeCode}}
+	}
+	if err := wire.ValidateValuations(in.Valuations); err != nil {
+		return wire.JudgeResult{}, judgeFailure(wire.CodeJudgeInvalidInput, "Malformed valuations sent to judge: "+err.Error(), wire.CodeInvalidInput, nil)
+	}
+	var judge wire.JudgeResult
+	jctx := workflow.WithActivityOptions(ctx, modelCallOptions(timeout, MaxJudgeRetries))
+	err := workflow.ExecuteActivity(jctx, wire.ActivityJudgeCall, in).Get(ctx, &judge)
+	if err == nil {
+		return judge, nil
+	}
+	if errors.Is(ctx.Err(), workflow.ErrCanceled) {
+		return judge, err
+	}
+	switch code := activityErrorCode(err); code {
+	case wire.CodeInvalidOutput:
+		return judge, judgeFailure(wire.CodeJudgeInvalidOutput, "Judge returned invalid output", code, err)
+	case wire.CodeInvalidInput:
+		return judge, judgeFailure(wire.CodeJudgeInvalidInput, "Judge rejected its input", code, err)
+	default:
+		return judge, judgeFailure(wire.CodeJudgeFailed, "Judge call failed after retries", code, err)
+	}
+}
+
+// modelCallOptions: one activity attempt per model call, the call's timeout
+// per attempt, maxRetries retries of transient codes. Heartbeats carry
 // cancellation to a running HTTP call.
 func modelCallOptions(timeout time.Duration, maxRetries int) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		StartToCloseTimeout: timeout,
-		HeartbeatTimeout:    min(timeout, 5*activities.HeartbeatEvery),
+		HeartbeatTimeout:    min(timeout, 5*wire.HeartbeatEvery),
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        500 * time.Millisecond,
 			BackoffCoefficient:     2,
 			MaximumAttempts:        int32(maxRetries + 1),
-			NonRetryableErrorTypes: []string{"CLIENT_ERROR", "INVALID_OUTPUT", "INVALID_INPUT", activities.ErrValidationFailed},
+			NonRetryableErrorTypes: codes(wire.CodeClientError, wire.CodeInvalidOutput, wire.CodeInvalidInput, wire.CodeValidationFailed),
 		},
 	}
 }
 
-func (s consensusSettings) modelID(i int) string {
-	if s.modelIDs == nil {
-		return ""
-	}
-	return s.modelIDs[i]
-}
-
-func summarize(failures []SlotFailure) FailureSummary {
-	var s FailureSummary
+func summarize(failures []wire.SlotFailure) wire.FailureSummary {
+	var s wire.FailureSummary
 	for _, f := range failures {
 		switch {
-		case isTransient(f.ErrorCode):
+		case f.ErrorCode.Transient():
 			s.TransientCount++
-		case f.ErrorCode == "CLIENT_ERROR":
+		case f.ErrorCode == wire.CodeClientError:
 			s.ClientErrorCount++
-		case f.ErrorCode == "INVALID_OUTPUT":
+		case f.ErrorCode == wire.CodeInvalidOutput:
 			s.InvalidOutputCount++
 		}
 	}
 	return s
-}
-
-// activityErrorCode reads the seed's code from an activity failure: the
-// application error's type, TIMEOUT for a Temporal timeout (start-to-close or
-// heartbeat), SERVER_ERROR for anything else (the seed's safe default).
-func activityErrorCode(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() != "" {
-		return appErr.Type()
-	}
-	var timeoutErr *temporal.TimeoutError
-	if errors.As(err, &timeoutErr) {
-		return "TIMEOUT"
-	}
-	return "SERVER_ERROR"
-}
-
-// rootMessage is the innermost error message, without the activity wrapper
-// or the SDK's "(type: ..., retryable: ...)" suffix.
-func rootMessage(err error) string {
-	msg := ""
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		if appErr, ok := e.(*temporal.ApplicationError); ok {
-			msg = appErr.Message()
-		} else {
-			msg = e.Error()
-		}
-	}
-	return msg
-}
-
-func upsertOutcome(ctx workflow.Context, outcome string) {
-	// Best effort: a search attribute is for finding runs, never for control.
-	_ = workflow.UpsertTypedSearchAttributes(ctx, ConsensusOutcomeKey.ValueSet(outcome))
 }

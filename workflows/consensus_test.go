@@ -18,7 +18,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/inferflow/inferflow/activities"
-	"github.com/inferflow/inferflow/internal/blob"
+	"github.com/inferflow/inferflow/pkg/blob"
+	"github.com/inferflow/inferflow/wire"
 )
 
 var act *activities.Consensus
@@ -34,8 +35,8 @@ func testPNG(t testing.TB) []byte {
 	return buf.Bytes()
 }
 
-func validInput(t testing.TB) ConsensusInput {
-	return ConsensusInput{ItemID: "item-1", Image: activities.Image{MediaType: "image/png", Data: testPNG(t)}}
+func validInput(t testing.TB) wire.ConsensusInput {
+	return wire.ConsensusInput{ItemID: "item-1", Image: wire.Image{MediaType: "image/png", Data: testPNG(t)}}
 }
 
 func intp(v int) *int { return &v }
@@ -44,10 +45,10 @@ func intp(v int) *int { return &v }
 type visionScript struct {
 	mu       sync.Mutex
 	attempts [VisionCallCount]int
-	answer   func(slot, attempt int, ctx context.Context) (activities.VisionResult, error)
+	answer   func(slot, attempt int, ctx context.Context) (wire.VisionResult, error)
 }
 
-func (s *visionScript) call(ctx context.Context, in activities.VisionInput) (activities.VisionResult, error) {
+func (s *visionScript) call(ctx context.Context, in wire.VisionInput) (wire.VisionResult, error) {
 	s.mu.Lock()
 	s.attempts[in.CallIndex]++
 	attempt := s.attempts[in.CallIndex]
@@ -55,27 +56,27 @@ func (s *visionScript) call(ctx context.Context, in activities.VisionInput) (act
 	return s.answer(in.CallIndex, attempt, ctx)
 }
 
-func ok(slot int, value float64) (activities.VisionResult, error) {
-	return activities.VisionResult{CallIndex: slot, Value: value, Confidence: 0.8, ModelID: "m"}, nil
+func ok(slot int, value float64) (wire.VisionResult, error) {
+	return wire.VisionResult{CallIndex: slot, Value: value, Confidence: 0.8, ModelID: "m"}, nil
 }
 
 func codeErr(code string) error {
-	nonRetryable := !isTransient(code)
+	nonRetryable := !wire.Code(code).Transient()
 	return temporal.NewApplicationErrorWithOptions("injected "+code, code, temporal.ApplicationErrorOptions{NonRetryable: nonRetryable})
 }
 
 type judgeCapture struct {
 	mu    sync.Mutex
 	calls int
-	input activities.JudgeInput
+	input wire.JudgeInput
 }
 
-func (j *judgeCapture) ok(_ context.Context, in activities.JudgeInput) (activities.JudgeResult, error) {
+func (j *judgeCapture) ok(_ context.Context, in wire.JudgeInput) (wire.JudgeResult, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.calls++
 	j.input = in
-	return activities.JudgeResult{ConsensusValue: 42, Confidence: 0.9, Rationale: "agree", ModelID: "judge"}, nil
+	return wire.JudgeResult{ConsensusValue: 42, Confidence: 0.9, Rationale: "agree", ModelID: "judge"}, nil
 }
 
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
@@ -87,14 +88,14 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 }
 
 // failure extracts the seed's code and consensus details from a failed run.
-func failure(t *testing.T, err error) (string, ConsensusFailure) {
+func failure(t *testing.T, err error) (wire.Code, wire.ConsensusFailure) {
 	t.Helper()
-	return failureDetails[ConsensusFailure](t, err)
+	return failureDetails[wire.ConsensusFailure](t, err)
 }
 
 // failureDetails extracts the code and details of a workflow failure, which
 // must be non-retryable at the workflow level.
-func failureDetails[D any](t *testing.T, err error) (string, D) {
+func failureDetails[D any](t *testing.T, err error) (wire.Code, D) {
 	t.Helper()
 	var d D
 	var appErr *temporal.ApplicationError
@@ -107,12 +108,12 @@ func failureDetails[D any](t *testing.T, err error) (string, D) {
 	if err := appErr.Details(&d); err != nil {
 		t.Fatalf("details: %v", err)
 	}
-	return appErr.Type(), d
+	return wire.Code(appErr.Type()), d
 }
 
 func TestConsensusAllSucceedOrdersJudgeInput(t *testing.T) {
 	env := newEnv(t)
-	vs := &visionScript{answer: func(slot, _ int, _ context.Context) (activities.VisionResult, error) {
+	vs := &visionScript{answer: func(slot, _ int, _ context.Context) (wire.VisionResult, error) {
 		// Slot 0 finishes last, so arrival order differs from call order.
 		if slot == 0 {
 			time.Sleep(30 * time.Millisecond)
@@ -126,7 +127,7 @@ func TestConsensusAllSucceedOrdersJudgeInput(t *testing.T) {
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	var res ConsensusResult
+	var res wire.ConsensusResult
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
@@ -151,9 +152,9 @@ func TestConsensusOutcomes(t *testing.T) {
 		name         string
 		quorum       int
 		script       answers
-		wantCode     string // "" = success
-		wantStrategy RetryStrategy
-		wantSummary  FailureSummary
+		wantCode     wire.Code // "" = success
+		wantStrategy wire.RetryStrategy
+		wantSummary  wire.FailureSummary
 		wantDegraded bool
 		wantAttempts [VisionCallCount]int
 	}{
@@ -164,36 +165,36 @@ func TestConsensusOutcomes(t *testing.T) {
 		{name: "invalid output is never retried", script: answers{0: {"INVALID_OUTPUT"}},
 			wantDegraded: true, wantAttempts: [3]int{1, 1, 1}},
 		{name: "quorum not met, transient majority", script: answers{0: {"TIMEOUT", "TIMEOUT"}, 1: {"RATE_LIMITED", "SERVER_ERROR"}},
-			wantCode: CodeQuorumNotMet, wantStrategy: RetryWithBackoff, wantSummary: FailureSummary{TransientCount: 2},
+			wantCode: wire.CodeQuorumNotMet, wantStrategy: wire.RetryWithBackoff, wantSummary: wire.FailureSummary{TransientCount: 2},
 			wantAttempts: [3]int{2, 2, 1}},
 		{name: "quorum not met, permanent majority", script: answers{0: {"CLIENT_ERROR"}, 1: {"INVALID_OUTPUT"}},
-			wantCode: CodeQuorumNotMet, wantStrategy: NoRetry, wantSummary: FailureSummary{ClientErrorCount: 1, InvalidOutputCount: 1},
+			wantCode: wire.CodeQuorumNotMet, wantStrategy: wire.NoRetry, wantSummary: wire.FailureSummary{ClientErrorCount: 1, InvalidOutputCount: 1},
 			wantAttempts: [3]int{1, 1, 1}},
 		{name: "quorum not met, mixed", script: answers{0: {"CLIENT_ERROR"}, 1: {"SERVER_ERROR", "SERVER_ERROR"}},
-			wantCode: CodeQuorumNotMet, wantStrategy: DLQOnly, wantSummary: FailureSummary{TransientCount: 1, ClientErrorCount: 1},
+			wantCode: wire.CodeQuorumNotMet, wantStrategy: wire.DLQOnly, wantSummary: wire.FailureSummary{TransientCount: 1, ClientErrorCount: 1},
 			wantAttempts: [3]int{1, 2, 1}},
 		{name: "quorum 3 not met by one failure", quorum: 3, script: answers{2: {"CLIENT_ERROR"}},
-			wantCode: CodeQuorumNotMet, wantStrategy: NoRetry, wantSummary: FailureSummary{ClientErrorCount: 1},
+			wantCode: wire.CodeQuorumNotMet, wantStrategy: wire.NoRetry, wantSummary: wire.FailureSummary{ClientErrorCount: 1},
 			wantAttempts: [3]int{1, 1, 1}},
 		{name: "quorum 1 met by one success", quorum: 1, script: answers{0: {"CLIENT_ERROR"}, 1: {"TIMEOUT", "TIMEOUT"}},
 			wantDegraded: true, wantAttempts: [3]int{1, 2, 1}},
 		{name: "all failed, transient", script: answers{0: {"TIMEOUT", "TIMEOUT"}, 1: {"SERVER_ERROR", "SERVER_ERROR"}, 2: {"RATE_LIMITED", "RATE_LIMITED"}},
-			wantCode: CodeVisionAllFailed, wantStrategy: RetryWithBackoff, wantSummary: FailureSummary{TransientCount: 3},
+			wantCode: wire.CodeVisionAllFailed, wantStrategy: wire.RetryWithBackoff, wantSummary: wire.FailureSummary{TransientCount: 3},
 			wantAttempts: [3]int{2, 2, 2}},
 		{name: "all failed, mixed", script: answers{0: {"CLIENT_ERROR"}, 1: {"SERVER_ERROR", "SERVER_ERROR"}, 2: {"INVALID_OUTPUT"}},
-			wantCode: CodeVisionAllFailed, wantStrategy: NoRetry, wantSummary: FailureSummary{TransientCount: 1, ClientErrorCount: 1, InvalidOutputCount: 1},
+			wantCode: wire.CodeVisionAllFailed, wantStrategy: wire.NoRetry, wantSummary: wire.FailureSummary{TransientCount: 1, ClientErrorCount: 1, InvalidOutputCount: 1},
 			wantAttempts: [3]int{1, 2, 1}},
 		{name: "all failed, half permanent", script: answers{0: {"CLIENT_ERROR"}, 1: {"SERVER_ERROR", "SERVER_ERROR"}, 2: {"SERVER_ERROR", "CLIENT_ERROR"}},
-			wantCode: CodeVisionAllFailed, wantStrategy: NoRetry, wantSummary: FailureSummary{TransientCount: 1, ClientErrorCount: 2},
+			wantCode: wire.CodeVisionAllFailed, wantStrategy: wire.NoRetry, wantSummary: wire.FailureSummary{TransientCount: 1, ClientErrorCount: 2},
 			wantAttempts: [3]int{1, 2, 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newEnv(t)
-			vs := &visionScript{answer: func(slot, attempt int, _ context.Context) (activities.VisionResult, error) {
+			vs := &visionScript{answer: func(slot, attempt int, _ context.Context) (wire.VisionResult, error) {
 				codes := tt.script[slot]
 				if attempt <= len(codes) && codes[attempt-1] != "" {
-					return activities.VisionResult{}, codeErr(codes[attempt-1])
+					return wire.VisionResult{}, codeErr(codes[attempt-1])
 				}
 				return ok(slot, 10)
 			}}
@@ -202,7 +203,7 @@ func TestConsensusOutcomes(t *testing.T) {
 			env.OnActivity(act.JudgeCall, mock.Anything, mock.Anything).Return(j.ok)
 			in := validInput(t)
 			if tt.quorum != 0 {
-				in.Options = &ConsensusOptions{Quorum: intp(tt.quorum)}
+				in.Options = &wire.ConsensusOptions{Quorum: intp(tt.quorum)}
 			}
 			env.ExecuteWorkflow(ConsensusEvaluation, in)
 			if vs.attempts != tt.wantAttempts {
@@ -213,7 +214,7 @@ func TestConsensusOutcomes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var res ConsensusResult
+				var res wire.ConsensusResult
 				_ = env.GetWorkflowResult(&res)
 				if res.Degraded != tt.wantDegraded {
 					t.Fatalf("degraded = %v, want %v", res.Degraded, tt.wantDegraded)
@@ -236,12 +237,12 @@ func TestConsensusEarlyCancel(t *testing.T) {
 		t.Run(map[bool]string{true: "on", false: "off"}[early], func(t *testing.T) {
 			env := newEnv(t)
 			var slowCancelled atomic.Bool
-			vs := &visionScript{answer: func(slot, _ int, ctx context.Context) (activities.VisionResult, error) {
+			vs := &visionScript{answer: func(slot, _ int, ctx context.Context) (wire.VisionResult, error) {
 				if slot == 1 {
 					select {
 					case <-ctx.Done():
 						slowCancelled.Store(true)
-						return activities.VisionResult{}, ctx.Err()
+						return wire.VisionResult{}, ctx.Err()
 					case <-time.After(300 * time.Millisecond):
 					}
 				}
@@ -251,12 +252,12 @@ func TestConsensusEarlyCancel(t *testing.T) {
 			env.OnActivity(act.VisionCall, mock.Anything, mock.Anything).Return(vs.call)
 			env.OnActivity(act.JudgeCall, mock.Anything, mock.Anything).Return(j.ok)
 			in := validInput(t)
-			in.Options = &ConsensusOptions{EarlyCancel: early}
+			in.Options = &wire.ConsensusOptions{EarlyCancel: early}
 			env.ExecuteWorkflow(ConsensusEvaluation, in)
 			if err := env.GetWorkflowError(); err != nil {
 				t.Fatal(err)
 			}
-			var res ConsensusResult
+			var res wire.ConsensusResult
 			_ = env.GetWorkflowResult(&res)
 			want := 3
 			if early {
@@ -278,19 +279,19 @@ func TestConsensusEarlyCancel(t *testing.T) {
 			if !early && slowCancelled.Load() {
 				t.Fatal("a call was cancelled without early cancel")
 			}
-			var p ConsensusProgress
-			v, err := env.QueryWorkflow(ProgressQuery)
+			var p wire.ConsensusProgress
+			v, err := env.QueryWorkflow(wire.QueryProgress)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := v.Get(&p); err != nil {
 				t.Fatal(err)
 			}
-			wantSlot := SlotSucceeded
+			wantSlot := wire.SlotSucceeded
 			if early {
-				wantSlot = SlotCancelled
+				wantSlot = wire.SlotCancelled
 			}
-			if p.Stage != "done" || p.Slots[1].Status != wantSlot || p.Slots[0].Status != SlotSucceeded {
+			if p.Stage != "done" || p.Slots[1].Status != wantSlot || p.Slots[0].Status != wire.SlotSucceeded {
 				t.Fatalf("progress = %+v", p)
 			}
 		})
@@ -301,34 +302,34 @@ func TestConsensusJudge(t *testing.T) {
 	tests := []struct {
 		name         string
 		codes        []string // per attempt; "" = success
-		wantCode     string
-		wantStrategy RetryStrategy
-		wantJudge    string
+		wantCode     wire.Code
+		wantStrategy wire.RetryStrategy
+		wantJudge    wire.Code
 		wantCalls    int
 	}{
 		{name: "transient then success", codes: []string{"RATE_LIMITED", ""}, wantCalls: 2},
-		{name: "transient twice", codes: []string{"SERVER_ERROR", "TIMEOUT"}, wantCode: CodeJudgeFailed,
-			wantStrategy: RetryWithBackoff, wantJudge: "TIMEOUT", wantCalls: 2},
-		{name: "client error", codes: []string{"CLIENT_ERROR"}, wantCode: CodeJudgeFailed,
-			wantStrategy: NoRetry, wantJudge: "CLIENT_ERROR", wantCalls: 1},
-		{name: "invalid output", codes: []string{"INVALID_OUTPUT"}, wantCode: CodeJudgeInvalidOutput,
-			wantStrategy: NoRetry, wantJudge: "INVALID_OUTPUT", wantCalls: 1},
-		{name: "invalid input", codes: []string{"INVALID_INPUT"}, wantCode: CodeJudgeInvalidInput,
-			wantStrategy: NoRetry, wantJudge: "INVALID_INPUT", wantCalls: 1},
+		{name: "transient twice", codes: []string{"SERVER_ERROR", "TIMEOUT"}, wantCode: wire.CodeJudgeFailed,
+			wantStrategy: wire.RetryWithBackoff, wantJudge: "TIMEOUT", wantCalls: 2},
+		{name: "client error", codes: []string{"CLIENT_ERROR"}, wantCode: wire.CodeJudgeFailed,
+			wantStrategy: wire.NoRetry, wantJudge: "CLIENT_ERROR", wantCalls: 1},
+		{name: "invalid output", codes: []string{"INVALID_OUTPUT"}, wantCode: wire.CodeJudgeInvalidOutput,
+			wantStrategy: wire.NoRetry, wantJudge: "INVALID_OUTPUT", wantCalls: 1},
+		{name: "invalid input", codes: []string{"INVALID_INPUT"}, wantCode: wire.CodeJudgeInvalidInput,
+			wantStrategy: wire.NoRetry, wantJudge: "INVALID_INPUT", wantCalls: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newEnv(t)
-			vs := &visionScript{answer: func(slot, _ int, _ context.Context) (activities.VisionResult, error) { return ok(slot, 5) }}
+			vs := &visionScript{answer: func(slot, _ int, _ context.Context) (wire.VisionResult, error) { return ok(slot, 5) }}
 			var calls atomic.Int32
 			env.OnActivity(act.VisionCall, mock.Anything, mock.Anything).Return(vs.call)
 			env.OnActivity(act.JudgeCall, mock.Anything, mock.Anything).Return(
-				func(context.Context, activities.JudgeInput) (activities.JudgeResult, error) {
+				func(context.Context, wire.JudgeInput) (wire.JudgeResult, error) {
 					n := int(calls.Add(1))
 					if n <= len(tt.codes) && tt.codes[n-1] != "" {
-						return activities.JudgeResult{}, codeErr(tt.codes[n-1])
+						return wire.JudgeResult{}, codeErr(tt.codes[n-1])
 					}
-					return activities.JudgeResult{ConsensusValue: 5, Confidence: 1, Rationale: "r", ModelID: "j"}, nil
+					return wire.JudgeResult{ConsensusValue: 5, Confidence: 1, Rationale: "r", ModelID: "j"}, nil
 				})
 			env.ExecuteWorkflow(ConsensusEvaluation, validInput(t))
 			if int(calls.Load()) != tt.wantCalls {
@@ -351,15 +352,15 @@ func TestConsensusJudge(t *testing.T) {
 
 func TestConsensusJudgeInvalidInputBeforeCall(t *testing.T) {
 	env := newEnv(t)
-	vs := &visionScript{answer: func(slot, _ int, _ context.Context) (activities.VisionResult, error) {
-		return activities.VisionResult{CallIndex: slot, Value: 1, Confidence: 1.5, ModelID: "m"}, nil
+	vs := &visionScript{answer: func(slot, _ int, _ context.Context) (wire.VisionResult, error) {
+		return wire.VisionResult{CallIndex: slot, Value: 1, Confidence: 1.5, ModelID: "m"}, nil
 	}}
 	j := &judgeCapture{}
 	env.OnActivity(act.VisionCall, mock.Anything, mock.Anything).Return(vs.call)
 	env.OnActivity(act.JudgeCall, mock.Anything, mock.Anything).Return(j.ok)
 	env.ExecuteWorkflow(ConsensusEvaluation, validInput(t))
 	code, d := failure(t, env.GetWorkflowError())
-	if code != CodeJudgeInvalidInput || d.RetryStrategy != NoRetry || d.JudgeErrorCode != "INVALID_INPUT" || j.calls != 0 {
+	if code != wire.CodeJudgeInvalidInput || d.RetryStrategy != wire.NoRetry || d.JudgeErrorCode != "INVALID_INPUT" || j.calls != 0 {
 		t.Fatalf("got %s %+v, judge calls %d", code, d, j.calls)
 	}
 }
@@ -369,35 +370,35 @@ func TestConsensusValidation(t *testing.T) {
 	ref := &blob.Ref{Key: "ab", SHA256: "ab", Size: 1, MediaType: "image/png"}
 	tests := []struct {
 		name string
-		in   ConsensusInput
+		in   wire.ConsensusInput
 	}{
-		{"empty item id", ConsensusInput{ItemID: "  ", Image: activities.Image{MediaType: "image/png", Data: png}}},
-		{"control chars in item id", ConsensusInput{ItemID: "a\x00b", Image: activities.Image{MediaType: "image/png", Data: png}}},
-		{"gif media type", ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/gif", Data: png}}},
-		{"empty data", ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/png"}}},
-		{"bytes are not the declared type", ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/jpeg", Data: png}}},
-		{"bytes are no image", ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/png", Data: []byte("hello")}}},
-		{"too big inline", ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/png", Data: append(png, make([]byte, activities.MaxInlineImageBytes)...)}}},
-		{"malformed ref", ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/png", Ref: ref}}},
-		{"quorum 0", withOpts(png, ConsensusOptions{Quorum: intp(0)})},
-		{"quorum 4", withOpts(png, ConsensusOptions{Quorum: intp(4)})},
-		{"vision timeout too small", withOpts(png, ConsensusOptions{VisionTimeoutMs: intp(999)})},
-		{"judge timeout too big", withOpts(png, ConsensusOptions{JudgeTimeoutMs: intp(120_001)})},
-		{"two model ids", withOpts(png, ConsensusOptions{VisionModelIDs: []string{"a", "b"}})},
-		{"blank model id", withOpts(png, ConsensusOptions{VisionModelIDs: []string{"a", "", "c"}})},
+		{"empty item id", wire.ConsensusInput{ItemID: "  ", Image: wire.Image{MediaType: "image/png", Data: png}}},
+		{"control chars in item id", wire.ConsensusInput{ItemID: "a\x00b", Image: wire.Image{MediaType: "image/png", Data: png}}},
+		{"gif media type", wire.ConsensusInput{ItemID: "i", Image: wire.Image{MediaType: "image/gif", Data: png}}},
+		{"empty data", wire.ConsensusInput{ItemID: "i", Image: wire.Image{MediaType: "image/png"}}},
+		{"bytes are not the declared type", wire.ConsensusInput{ItemID: "i", Image: wire.Image{MediaType: "image/jpeg", Data: png}}},
+		{"bytes are no image", wire.ConsensusInput{ItemID: "i", Image: wire.Image{MediaType: "image/png", Data: []byte("hello")}}},
+		{"too big inline", wire.ConsensusInput{ItemID: "i", Image: wire.Image{MediaType: "image/png", Data: append(png, make([]byte, wire.MaxInlineImageBytes)...)}}},
+		{"malformed ref", wire.ConsensusInput{ItemID: "i", Image: wire.Image{MediaType: "image/png", Ref: ref}}},
+		{"quorum 0", withOpts(png, wire.ConsensusOptions{Quorum: intp(0)})},
+		{"quorum 4", withOpts(png, wire.ConsensusOptions{Quorum: intp(4)})},
+		{"vision timeout too small", withOpts(png, wire.ConsensusOptions{VisionTimeoutMs: intp(999)})},
+		{"judge timeout too big", withOpts(png, wire.ConsensusOptions{JudgeTimeoutMs: intp(120_001)})},
+		{"two model ids", withOpts(png, wire.ConsensusOptions{VisionModelIDs: []string{"a", "b"}})},
+		{"blank model id", withOpts(png, wire.ConsensusOptions{VisionModelIDs: []string{"a", "", "c"}})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newEnv(t)
 			var called atomic.Int32
 			env.OnActivity(act.VisionCall, mock.Anything, mock.Anything).Return(
-				func(context.Context, activities.VisionInput) (activities.VisionResult, error) {
+				func(context.Context, wire.VisionInput) (wire.VisionResult, error) {
 					called.Add(1)
-					return activities.VisionResult{}, nil
+					return wire.VisionResult{}, nil
 				})
 			env.ExecuteWorkflow(ConsensusEvaluation, tt.in)
 			code, d := failure(t, env.GetWorkflowError())
-			if code != CodeValidationFailed || d.RetryStrategy != NoRetry {
+			if code != wire.CodeValidationFailed || d.RetryStrategy != wire.NoRetry {
 				t.Fatalf("got %s/%s", code, d.RetryStrategy)
 			}
 			if called.Load() != 0 {
@@ -407,8 +408,8 @@ func TestConsensusValidation(t *testing.T) {
 	}
 }
 
-func withOpts(png []byte, o ConsensusOptions) ConsensusInput {
-	return ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/png", Data: png}, Options: &o}
+func withOpts(png []byte, o wire.ConsensusOptions) wire.ConsensusInput {
+	return wire.ConsensusInput{ItemID: "i", Image: wire.Image{MediaType: "image/png", Data: png}, Options: &o}
 }
 
 func TestConsensusBlobRefVerifiedFirst(t *testing.T) {
@@ -422,25 +423,25 @@ func TestConsensusBlobRefVerifiedFirst(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(ConsensusEvaluation)
 	env.RegisterActivity(&activities.Consensus{Blobs: blob.Dir{Root: t.TempDir()}})
-	env.ExecuteWorkflow(ConsensusEvaluation, ConsensusInput{ItemID: "i", Image: activities.Image{MediaType: "image/png", Ref: &ref}})
+	env.ExecuteWorkflow(ConsensusEvaluation, wire.ConsensusInput{ItemID: "i", Image: wire.Image{MediaType: "image/png", Ref: &ref}})
 	code, _ := failure(t, env.GetWorkflowError())
-	if code != CodeValidationFailed {
+	if code != wire.CodeValidationFailed {
 		t.Fatalf("code = %s", code)
 	}
 }
 
 func TestVisionRetryStrategy(t *testing.T) {
 	tests := []struct {
-		s     FailureSummary
+		s     wire.FailureSummary
 		total int
-		want  RetryStrategy
+		want  wire.RetryStrategy
 	}{
-		{FailureSummary{TransientCount: 3}, 3, RetryWithBackoff},
-		{FailureSummary{}, 0, RetryWithBackoff},
-		{FailureSummary{ClientErrorCount: 2, TransientCount: 1}, 3, NoRetry},
-		{FailureSummary{InvalidOutputCount: 1}, 1, NoRetry},
-		{FailureSummary{ClientErrorCount: 1, TransientCount: 1}, 2, DLQOnly},
-		{FailureSummary{InvalidOutputCount: 1, TransientCount: 2}, 3, DLQOnly},
+		{wire.FailureSummary{TransientCount: 3}, 3, wire.RetryWithBackoff},
+		{wire.FailureSummary{}, 0, wire.RetryWithBackoff},
+		{wire.FailureSummary{ClientErrorCount: 2, TransientCount: 1}, 3, wire.NoRetry},
+		{wire.FailureSummary{InvalidOutputCount: 1}, 1, wire.NoRetry},
+		{wire.FailureSummary{ClientErrorCount: 1, TransientCount: 1}, 2, wire.DLQOnly},
+		{wire.FailureSummary{InvalidOutputCount: 1, TransientCount: 2}, 3, wire.DLQOnly},
 	}
 	for _, tt := range tests {
 		if got := visionRetryStrategy(tt.s, tt.total); got != tt.want {
@@ -452,7 +453,7 @@ func TestVisionRetryStrategy(t *testing.T) {
 func TestActivityErrorCode(t *testing.T) {
 	tests := []struct {
 		err  error
-		want string
+		want wire.Code
 	}{
 		{temporal.NewApplicationError("x", "RATE_LIMITED"), "RATE_LIMITED"},
 		{temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_START_TO_CLOSE, nil), "TIMEOUT"},

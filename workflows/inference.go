@@ -1,60 +1,44 @@
 package workflows
 
 import (
-	"encoding/json"
 	"errors"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/inferflow/inferflow/activities"
-	"github.com/inferflow/inferflow/internal/ledger"
-	"github.com/inferflow/inferflow/internal/logging"
+	"github.com/inferflow/inferflow/wire"
 )
 
-// StateQuery is the query name that returns a JobStatus.
-const StateQuery = "state"
-
-// JobStatus is what the state query returns.
-type JobStatus struct {
-	State         JobState   `json:"state"`
-	History       []JobState `json:"history"`
-	ReservationID string     `json:"reservationId,omitempty"`
-}
-
-// InferenceJob is the idempotent billed inference saga (Example 02): reserve
-// credits, call the model, capture the actual usage or release the hold, and
-// hand whatever could not be settled to reconciliation. The workflow id
-// (inference-<jobId>) is the duplicate-execution guard.
-func InferenceJob(ctx workflow.Context, in InferenceInput) (*InferenceResult, error) {
-	j := &job{in: in, machine: newJobMachine(), log: workflow.GetLogger(ctx)}
-	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (JobStatus, error) {
-		return JobStatus{State: j.machine.state, History: j.machine.history, ReservationID: j.reservation.ID}, nil
+// InferenceJob is the idempotent billed inference saga: reserve credits,
+// call the model, capture the actual usage or release the hold, and hand
+// whatever could not be settled to reconciliation. The workflow id
+// (wire.InferenceWorkflowID) is the duplicate-execution guard. Metrics, logs
+// and the BillingState search attribute are the recorder's
+// (inference_recorder.go).
+func InferenceJob(ctx workflow.Context, in wire.InferenceInput) (*wire.InferenceResult, error) {
+	j := &job{in: in, machine: newJobMachine(), rec: newSagaRecorder(ctx)}
+	if err := workflow.SetQueryHandler(ctx, wire.QueryState, func() (wire.JobStatus, error) {
+		return wire.JobStatus{State: j.machine.state, History: j.machine.history, ReservationID: j.reservation.ID}, nil
 	}); err != nil {
 		return nil, err
 	}
 
 	// 1–2. Validate identity, payload and options: nothing is reserved for bad input.
-	s, err := in.settings()
+	s, err := inferenceSettingsOf(in)
 	if err == nil {
 		err = j.checkAllowlisted(ctx)
 	}
 	if err != nil {
-		j.log.Warn("Payload validation failed", "evt", "VALIDATION_FAILED", "error", err.Error())
-		return nil, j.fail(CodeValidationFailed, "Validation failed: "+err.Error(), false)
+		j.rec.invalid(err)
+		return nil, j.fail(wire.CodeValidationFailed, "Validation failed: "+err.Error(), false)
 	}
 	j.settings = s
-	j.metrics = workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"modelId": in.Payload.ModelID, "billingPolicy": string(s.policy)})
-	// The starter sets JobId and BillingState=CLAIMED at start; a start
-	// without them (e.g. from the CLI) gets them with the first upsert.
-	j.stateDirty = !startedWithState(ctx)
+	j.rec.validated(ctx, in.Payload.ModelID, s.policy)
 	defer func() {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		j.syncState(dctx)
+		j.rec.syncState(dctx, j.in.JobID, j.machine.state)
 	}()
 
 	// 3. Claim: the workflow id already guarantees one execution per job.
@@ -75,32 +59,26 @@ func InferenceJob(ctx workflow.Context, in InferenceInput) (*InferenceResult, er
 
 // job is one saga run: its input, state machine and what it has reserved.
 type job struct {
-	in          InferenceInput
+	in          wire.InferenceInput
 	settings    inferenceSettings
 	machine     *jobMachine
-	reservation ledger.Reservation
-	log         log.Logger
-	metrics     client.MetricsHandler
-	// stateDirty: BillingState changed since the last upsert. Upserts are
-	// issued once per workflow task, before the workflow blocks (await), so
-	// transitions within one task cost one search-attribute update.
-	stateDirty bool
+	reservation wire.Reservation
+	rec         *sagaRecorder
 }
 
-// await makes the search attributes current, then waits for f.
+// await makes the search attributes current, then waits for f: upserts are
+// issued once per workflow task, before the workflow blocks.
 func (j *job) await(ctx workflow.Context, f workflow.Future, v any) error {
-	j.syncState(ctx)
+	j.rec.syncState(ctx, j.in.JobID, j.machine.state)
 	return f.Get(ctx, v)
 }
 
-var billing *activities.Billing
-
 func (j *job) checkAllowlisted(ctx workflow.Context) error {
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 5 * time.Second})
-	var check activities.ModelCheck
+	var check wire.ModelCheck
 	// By registered name: a local activity runs the worker's instance, which
 	// holds the catalog.
-	if err := workflow.ExecuteLocalActivity(lctx, "CheckModel", j.in.Payload.ModelID).Get(ctx, &check); err != nil {
+	if err := workflow.ExecuteLocalActivity(lctx, wire.ActivityCheckModel, j.in.Payload.ModelID).Get(ctx, &check); err != nil {
 		return err
 	}
 	if !check.Allowlisted {
@@ -109,39 +87,37 @@ func (j *job) checkAllowlisted(ctx workflow.Context) error {
 	return nil
 }
 
+func (j *job) reserveInput() wire.ReserveInput {
+	return wire.ReserveInput{JobID: j.in.JobID, UserID: j.in.UserID, ModelID: j.in.Payload.ModelID, PromptTokens: j.in.Payload.PromptTokens}
+}
+
 func (j *job) reserve(ctx workflow.Context) error {
-	start := workflow.Now(ctx)
+	step := j.rec.begin(ctx, "billing.reserve")
 	actx := workflow.WithActivityOptions(ctx, billingActivityOptions())
-	err := j.await(ctx, workflow.ExecuteActivity(actx, billing.Reserve, activities.ReserveInput{
-		JobID: j.in.JobID, UserID: j.in.UserID, ModelID: j.in.Payload.ModelID, PromptTokens: j.in.Payload.PromptTokens,
-	}), &j.reservation)
+	err := j.await(ctx, workflow.ExecuteActivity(actx, wire.ActivityReserve, j.reserveInput()), &j.reservation)
 	if err == nil {
-		if err := j.transition(ctx, StateClaimed, StateReserved); err != nil {
+		if err := j.transition(ctx, wire.StateClaimed, wire.StateReserved); err != nil {
 			return err
 		}
-		j.metrics.Timer("billing.reserve.duration_ms").Record(workflow.Now(ctx).Sub(start))
-		j.metrics.Counter("billing.reserve.success").Inc(1)
-		j.log.Info("Credits reserved", "evt", "CREDITS_RESERVED", "reservationId", j.reservation.ID,
-			"expectedCost", j.reservation.Amount, "currency", "micro-credits", "durationMs", workflow.Now(ctx).Sub(start).Milliseconds())
+		step.succeeded("CREDITS_RESERVED", "Credits reserved", "reservationId", j.reservation.ID,
+			"expectedCost", j.reservation.Amount, "currency", "micro-credits")
 		return nil
 	}
 	if temporal.IsCanceledError(err) {
 		j.compensateCancelledReserve(ctx)
 		return err
 	}
-	rejected := errorType(err) == activities.ErrBillingRejected || errorType(err) == activities.ErrIdempotencyConflict
-	code := CodeInfraUnavailable
+	t := errorType(err)
+	rejected := t == wire.CodeBillingRejected || t == wire.CodeIdempotencyConflict
+	code := wire.CodeInfraUnavailable
 	if rejected {
-		code = CodeReservationFailed
+		code = wire.CodeReservationFailed
 	}
-	j.metrics.WithTags(map[string]string{"errorCode": code}).Counter("billing.reserve.failure").Inc(1)
-	j.log.Error("Reservation failed", "evt", "CREDITS_RESERVE_FAILED", "isBillingRejection", rejected,
-		"error", rootMessage(err), "durationMs", workflow.Now(ctx).Sub(start).Milliseconds())
+	step.failed(code, "CREDITS_RESERVE_FAILED", "Reservation failed", "isBillingRejection", rejected, "error", rootMessage(err))
 	// The original reservation error is what the caller sees, even if this
 	// transition trips the bug guard.
-	_ = j.transition(ctx, StateClaimed, StateReservationFailed)
-	f := j.fail(code, "Could not reserve credits: "+rootMessage(err), false)
-	return f
+	_ = j.transition(ctx, wire.StateClaimed, wire.StateReservationFailed)
+	return j.fail(code, "Could not reserve credits: "+rootMessage(err), false)
 }
 
 // compensateCancelledReserve: a reserve cancelled in flight may still have
@@ -150,196 +126,153 @@ func (j *job) reserve(ctx workflow.Context) error {
 func (j *job) compensateCancelledReserve(ctx workflow.Context) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	actx := workflow.WithActivityOptions(dctx, billingActivityOptions())
-	var r ledger.Reservation
-	if err := workflow.ExecuteActivity(actx, billing.Reserve, activities.ReserveInput{
-		JobID: j.in.JobID, UserID: j.in.UserID, ModelID: j.in.Payload.ModelID, PromptTokens: j.in.Payload.PromptTokens,
-	}).Get(dctx, &r); err != nil {
+	var r wire.Reservation
+	if err := workflow.ExecuteActivity(actx, wire.ActivityReserve, j.reserveInput()).Get(dctx, &r); err != nil {
 		return // nothing could be held
 	}
-	_ = workflow.ExecuteActivity(actx, billing.Release, activities.ReleaseInput{JobID: j.in.JobID, ReservationID: r.ID}).Get(dctx, nil)
+	_ = workflow.ExecuteActivity(actx, wire.ActivityRelease, wire.ReleaseInput{JobID: j.in.JobID, ReservationID: r.ID}).Get(dctx, nil)
 }
 
-func (j *job) callModel(ctx workflow.Context) (activities.ModelResult, error) {
-	if err := j.transition(ctx, StateReserved, StateInferenceRunning); err != nil {
-		return activities.ModelResult{}, err
+func (j *job) callModel(ctx workflow.Context) (wire.ModelResult, error) {
+	if err := j.transition(ctx, wire.StateReserved, wire.StateInferenceRunning); err != nil {
+		return wire.ModelResult{}, err
 	}
-	start := workflow.Now(ctx)
-	var result activities.ModelResult
-	err := j.await(ctx, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, modelActivityOptions(j.settings.timeout)), billing.CallModel,
-		activities.ModelInput{JobID: j.in.JobID, ModelID: j.in.Payload.ModelID, Prompt: j.in.Payload.Prompt,
+	step := j.rec.begin(ctx, "model.call")
+	var result wire.ModelResult
+	err := j.await(ctx, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, modelActivityOptions(j.settings.timeout)), wire.ActivityCallModel,
+		wire.ModelInput{JobID: j.in.JobID, ModelID: j.in.Payload.ModelID, Prompt: j.in.Payload.Prompt,
 			PromptTokens: j.in.Payload.PromptTokens, TimeoutMs: int(j.settings.timeout.Milliseconds())},
 	), &result)
-	d := workflow.Now(ctx).Sub(start)
 	if err == nil {
-		if err := j.transition(ctx, StateInferenceRunning, StateInferenceSucceeded); err != nil {
+		if err := j.transition(ctx, wire.StateInferenceRunning, wire.StateInferenceSucceeded); err != nil {
 			return result, err
 		}
-		j.metrics.Timer("model.call.duration_ms").Record(d)
-		j.metrics.Counter("model.call.success").Inc(1)
-		j.log.Info("Model call succeeded", "evt", "MODEL_CALL_SUCCEEDED", "usage", result.Usage, "durationMs", d.Milliseconds())
+		step.succeeded("MODEL_CALL_SUCCEEDED", "Model call succeeded", "usage", result.Usage)
 		return result, nil
 	}
 
 	cancelled := temporal.IsCanceledError(err)
 	code := modelErrorCode(err)
-	m := j.metrics.WithTags(map[string]string{"errorCode": code})
-	m.Timer("model.call.duration_ms").Record(d)
-	m.Counter("model.call.failure").Inc(1)
-	j.log.Error("Model call failed — releasing reservation", "evt", "MODEL_CALL_FAILED", "errorCode", code,
-		"cancelled", cancelled, "error", rootMessage(err), "durationMs", d.Milliseconds())
+	step.failedTimed(code, "MODEL_CALL_FAILED", "Model call failed — releasing reservation", "cancelled", cancelled, "error", rootMessage(err))
 
 	// Compensation runs in a disconnected context, so a cancelled workflow
 	// still gives the credits back.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	unresolved := j.releaseOrCompensate(dctx, code)
+	unresolved := j.release(dctx, code)
 	if cancelled {
 		return result, err
 	}
 	return result, j.fail(code, "Model call failed: "+rootMessage(err), unresolved)
 }
 
-// releaseOrCompensate releases the hold with rel_<jobId>; if that fails after
-// its retries the job needs reconciliation (RELEASE_FAILED in the DLQ) and
+// release returns the hold with rel_<jobId>; if that fails after its
+// retries the job needs reconciliation (RELEASE_FAILED in the DLQ) and
 // billing is unresolved. It never fails the saga itself.
-func (j *job) releaseOrCompensate(ctx workflow.Context, originalCode string) (unresolved bool) {
-	start := workflow.Now(ctx)
-	err := j.await(ctx, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingActivityOptions()), billing.Release,
-		activities.ReleaseInput{JobID: j.in.JobID, ReservationID: j.reservation.ID}), nil)
+func (j *job) release(ctx workflow.Context, modelCode wire.Code) (unresolved bool) {
+	step := j.rec.begin(ctx, "billing.release")
+	err := j.await(ctx, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingActivityOptions()), wire.ActivityRelease,
+		wire.ReleaseInput{JobID: j.in.JobID, ReservationID: j.reservation.ID}), nil)
 	if err == nil {
-		_ = j.transition(ctx, StateInferenceRunning, StateReleased)
-		j.metrics.Timer("billing.release.duration_ms").Record(workflow.Now(ctx).Sub(start))
-		j.metrics.Counter("billing.release.success").Inc(1)
-		j.log.Info("Reservation released", "evt", "CREDITS_RELEASED", "reservationId", j.reservation.ID,
-			"durationMs", workflow.Now(ctx).Sub(start).Milliseconds())
+		_ = j.transition(ctx, wire.StateInferenceRunning, wire.StateReleased)
+		step.succeeded("CREDITS_RELEASED", "Reservation released", "reservationId", j.reservation.ID)
 		return false
 	}
-	j.metrics.WithTags(map[string]string{"errorCode": originalCode}).Counter("billing.release.failure").Inc(1)
-	// Best effort, as in the seed: the DLQ record is the durable signal.
-	if j.machine.transition(StateInferenceRunning, StateReconciliationRequired) == nil {
-		j.stateDirty = true
+	// Best effort: the DLQ record is the durable signal.
+	if j.machine.transition(wire.StateInferenceRunning, wire.StateReconciliationRequired) == nil {
+		j.rec.stateChanged()
 	}
-	j.enqueueDLQ(ctx, "RELEASE_FAILED", map[string]any{
-		"reservationId": j.reservation.ID, "modelErrorCode": originalCode, "releaseError": errorMeta(err), "retriable": true,
-	}, &activities.ReconcileInput{Type: "RELEASE_FAILED", JobID: j.in.JobID, SchemaVersion: InferenceWorkflowDLQ, ReservationID: j.reservation.ID})
-	j.log.Error("Release failed — pushed to DLQ", "evt", "CREDITS_RELEASE_FAILED", "originalErrorCode", originalCode,
-		"releaseError", rootMessage(err), "durationMs", workflow.Now(ctx).Sub(start).Milliseconds())
+	p := j.dlqPayload(ctx, wire.DLQReleaseFailed)
+	p.ReservationID, p.ModelErrorCode, p.ReleaseError, p.Retriable = j.reservation.ID, modelCode, errorMeta(err), true
+	j.enqueueDLQ(ctx, p, &wire.ReconcileInput{Type: wire.DLQReleaseFailed, JobID: j.in.JobID, SchemaVersion: wire.DLQSchemaVersion,
+		ReservationID: j.reservation.ID})
+	step.failed(modelCode, "CREDITS_RELEASE_FAILED", "Release failed — pushed to DLQ", "originalErrorCode", modelCode,
+		"releaseError", rootMessage(err))
 	return true
 }
 
-func (j *job) capture(ctx workflow.Context, result activities.ModelResult) (*InferenceResult, error) {
-	start := workflow.Now(ctx)
+func (j *job) capture(ctx workflow.Context, result wire.ModelResult) (*wire.InferenceResult, error) {
+	step := j.rec.begin(ctx, "billing.capture")
 	// Capture must happen even if the caller cancels now: the model ran.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	err := j.await(dctx, workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, billingActivityOptions()), billing.Capture,
-		activities.CaptureInput{JobID: j.in.JobID, ReservationID: j.reservation.ID, Usage: result.Usage}), nil)
+	err := j.await(dctx, workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, billingActivityOptions()), wire.ActivityCapture,
+		wire.CaptureInput{JobID: j.in.JobID, ReservationID: j.reservation.ID, Usage: result.Usage}), nil)
 	if err == nil {
-		if err := j.transition(dctx, StateInferenceSucceeded, StateCaptured); err != nil {
+		if err := j.transition(dctx, wire.StateInferenceSucceeded, wire.StateCaptured); err != nil {
 			return nil, err
 		}
-		j.metrics.Timer("billing.capture.duration_ms").Record(workflow.Now(ctx).Sub(start))
-		j.metrics.Counter("billing.capture.success").Inc(1)
-		j.log.Info("Credits captured", "evt", "CREDITS_CAPTURED", "actualUsage", result.Usage,
-			"durationMs", workflow.Now(ctx).Sub(start).Milliseconds())
-		return &InferenceResult{Success: true, Data: result}, nil
+		step.succeeded("CREDITS_CAPTURED", "Credits captured", "actualUsage", result.Usage)
+		return &wire.InferenceResult{Success: true, Data: result}, nil
 	}
 
-	j.metrics.Counter("billing.capture.failure").Inc(1)
-	if err := j.transition(dctx, StateInferenceSucceeded, StateReconciliationRequired); err != nil {
+	if err := j.transition(dctx, wire.StateInferenceSucceeded, wire.StateReconciliationRequired); err != nil {
 		return nil, err
 	}
-	enqueued := j.enqueueDLQ(dctx, "CAPTURE_FAILED", map[string]any{
-		"reservationId": j.reservation.ID, "actualUsage": result.Usage, "captureError": errorMeta(err), "retriable": true,
-	}, &activities.ReconcileInput{Type: "CAPTURE_FAILED", JobID: j.in.JobID, SchemaVersion: InferenceWorkflowDLQ,
+	p := j.dlqPayload(dctx, wire.DLQCaptureFailed)
+	p.ReservationID, p.ActualUsage, p.CaptureError, p.Retriable = j.reservation.ID, &result.Usage, errorMeta(err), true
+	enqueued := j.enqueueDLQ(dctx, p, &wire.ReconcileInput{Type: wire.DLQCaptureFailed, JobID: j.in.JobID, SchemaVersion: wire.DLQSchemaVersion,
 		ReservationID: j.reservation.ID, Usage: result.Usage})
-	j.log.Error("Capture failed", "evt", "CREDITS_CAPTURE_FAILED", "error", rootMessage(err), "dlqEnqueued", enqueued,
-		"durationMs", workflow.Now(ctx).Sub(start).Milliseconds())
-	if j.settings.policy == StrictBilling {
+	step.failed("", "CREDITS_CAPTURE_FAILED", "Capture failed", "error", rootMessage(err), "dlqEnqueued", enqueued)
+	if j.settings.policy == wire.StrictBilling {
 		// The model's output is not delivered without confirmed billing.
-		return nil, j.fail(CodeCaptureFailed, "Model succeeded but billing capture failed: "+rootMessage(err), true)
+		return nil, j.fail(wire.CodeCaptureFailed, "Model succeeded but billing capture failed: "+rootMessage(err), true)
 	}
-	j.log.Warn("Returning success under best_effort_billing; billing reconciliation pending",
-		"evt", "BILLING_PENDING_RECONCILIATION", "jobId", j.in.JobID)
-	return &InferenceResult{Success: true, Data: result, BillingPending: true}, nil
+	j.rec.billingPending(j.in.JobID)
+	return &wire.InferenceResult{Success: true, Data: result, BillingPending: true}, nil
 }
 
-// transition is the seed's safeTransition. The state lives in the workflow,
-// so the store cannot be down; an invalid transition is a bug guard:
-// STATE_CONFLICT, paging severity, a TRANSITION_FAILED DLQ record.
-func (j *job) transition(ctx workflow.Context, from, to JobState) error {
+// transition is the saga's safe transition. The state lives in the
+// workflow, so the store cannot be down; an invalid transition is a bug
+// guard: STATE_CONFLICT, paging severity, a TRANSITION_FAILED DLQ record.
+func (j *job) transition(ctx workflow.Context, from, to wire.JobState) error {
 	err := j.machine.transition(from, to)
 	if err == nil {
-		j.stateDirty = true
+		j.rec.stateChanged()
 		return nil
 	}
-	j.metrics.WithTags(map[string]string{"errorCode": CodeStateConflict, "fromState": string(from), "toState": string(to)}).
-		Counter("job_state.transition.failure").Inc(1)
-	j.log.Error("State machine invariant violated — STATE_CONFLICT", append([]any{"evt", "STATE_TRANSITION_CONFLICT",
-		"from", from, "to", to, "current", j.machine.state}, logging.Critical...)...)
+	j.rec.transitionConflict(from, to, j.machine.state)
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	j.enqueueDLQ(dctx, "TRANSITION_FAILED", map[string]any{
-		"attemptedFrom": from, "attemptedTo": to, "transitionError": errorMeta(err), "retriable": false,
-	}, nil)
-	return j.fail(CodeStateConflict, "State transition "+string(from)+" → "+string(to)+" failed", false)
+	p := j.dlqPayload(dctx, wire.DLQTransitionFailed)
+	p.AttemptedFrom, p.AttemptedTo, p.TransitionError = from, to, errorMeta(err)
+	j.enqueueDLQ(dctx, p, nil)
+	return j.fail(wire.CodeStateConflict, "State transition "+string(from)+" → "+string(to)+" failed", false)
 }
 
-// enqueueDLQ persists a versioned DLQ record (the seed's safeEnqueueDlq:
-// never fails the saga) and, for a capture or release, starts the job's
-// reconciliation workflow, which outlives this one.
-func (j *job) enqueueDLQ(ctx workflow.Context, typ string, fields map[string]any, reconcile *activities.ReconcileInput) bool {
-	payload := map[string]any{
-		"schemaVersion": InferenceWorkflowDLQ, "type": typ, "occurredAt": workflow.Now(ctx).UTC().Format(time.RFC3339Nano),
-		"service": "inference-saga", "jobId": j.in.JobID, "userId": j.in.UserID, "modelId": j.in.Payload.ModelID,
+// dlqPayload starts a DLQ record of type typ for this job.
+func (j *job) dlqPayload(ctx workflow.Context, typ wire.DLQType) wire.DLQPayload {
+	return wire.DLQPayload{
+		SchemaVersion: wire.DLQSchemaVersion, Type: typ, OccurredAt: workflow.Now(ctx).UTC().Format(time.RFC3339Nano),
+		Service: wire.DLQService, JobID: j.in.JobID, UserID: j.in.UserID, ModelID: j.in.Payload.ModelID,
 	}
-	for k, v := range fields {
-		payload[k] = v
-	}
-	raw, _ := json.Marshal(payload) // plain maps of strings and numbers
-	m := j.metrics.WithTags(map[string]string{"dlqType": typ})
-	err := j.await(ctx, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingActivityOptions()), billing.EnqueueDLQ,
-		activities.DLQInput{Type: typ, JobID: j.in.JobID, SchemaVersion: InferenceWorkflowDLQ, Payload: raw}), nil)
+}
+
+// enqueueDLQ persists a versioned DLQ record (never failing the saga) and,
+// for a capture or release, starts the job's reconciliation workflow, which
+// outlives this one.
+func (j *job) enqueueDLQ(ctx workflow.Context, p wire.DLQPayload, reconcile *wire.ReconcileInput) bool {
+	err := j.await(ctx, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingActivityOptions()), wire.ActivityEnqueueDLQ,
+		wire.DLQInput{Type: p.Type, JobID: j.in.JobID, SchemaVersion: p.SchemaVersion, Payload: p}), nil)
+	j.rec.dlqEnqueued(j.in.JobID, p.Type, err)
 	if err != nil {
-		m.Counter("dlq.enqueue.failure").Inc(1)
-		j.log.Error("DLQ_ENQUEUE_FAILED — MANUAL RECONCILIATION REQUIRED", append([]any{"evt", "DLQ_ENQUEUE_FAILED",
-			"jobId", j.in.JobID, "innerType", typ, "dlqError", rootMessage(err)}, logging.Critical...)...)
 		return false
 	}
-	m.Counter("dlq.enqueue.success").Inc(1)
 	if reconcile != nil {
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:            ReconcileWorkflowID(j.in.JobID),
+			WorkflowID:            wire.ReconcileWorkflowID(j.in.JobID),
 			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		})
-		child := workflow.ExecuteChildWorkflow(cctx, Reconcile, *reconcile, j.settings.reconcile)
+		child := workflow.ExecuteChildWorkflow(cctx, wire.WorkflowReconcile, *reconcile, j.settings.reconcile)
 		if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
-			j.log.Error("Could not start reconciliation", "jobId", j.in.JobID, "error", err)
+			j.rec.reconcileNotStarted(j.in.JobID, err)
 		}
 	}
 	return true
 }
 
-func (j *job) fail(code, msg string, billingUnresolved bool) error {
-	details := InferenceFailure{JobID: j.in.JobID, RetryStrategy: RetryStrategyFor(code), BillingUnresolved: billingUnresolved,
-		State: string(j.machine.state)}
-	return temporal.NewApplicationErrorWithOptions(msg, code, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{details}})
-}
-
-// syncState upserts JobId and BillingState if the state changed.
-func (j *job) syncState(ctx workflow.Context) {
-	if !j.stateDirty {
-		return
-	}
-	j.stateDirty = false
-	_ = workflow.UpsertTypedSearchAttributes(ctx, JobIDKey.ValueSet(j.in.JobID), BillingStateKey.ValueSet(string(j.machine.state)))
-}
-
-// startedWithState reports whether the start request already set JobId and
-// BillingState=CLAIMED.
-func startedWithState(ctx workflow.Context) bool {
-	sa := workflow.GetTypedSearchAttributes(ctx)
-	state, ok := sa.GetKeyword(BillingStateKey)
-	_, hasJob := sa.GetKeyword(JobIDKey)
-	return ok && hasJob && state == string(StateClaimed)
+func (j *job) fail(code wire.Code, msg string, billingUnresolved bool) error {
+	details := wire.InferenceFailure{JobID: j.in.JobID, RetryStrategy: RetryStrategyFor(code), BillingUnresolved: billingUnresolved,
+		State: j.machine.state}
+	return temporal.NewApplicationErrorWithOptions(msg, string(code), temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{details}})
 }
 
 // modelActivityOptions: the job's timeout is enforced inside the activity
@@ -348,42 +281,20 @@ func startedWithState(ctx workflow.Context) bool {
 func modelActivityOptions(timeout time.Duration) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		StartToCloseTimeout: timeout + 10*time.Second,
-		HeartbeatTimeout:    5 * activities.HeartbeatEvery,
+		HeartbeatTimeout:    5 * wire.HeartbeatEvery,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
 	}
 }
 
-// modelErrorCode maps a CallModel failure to the seed's code.
-func modelErrorCode(err error) string {
+// modelErrorCode maps a CallModel failure to its code.
+func modelErrorCode(err error) wire.Code {
 	switch t := errorType(err); t {
-	case activities.ModelTimeout, activities.ModelRateLimited, activities.ModelServerError, activities.ModelClientError:
+	case wire.CodeModelTimeout, wire.CodeModelRateLimited, wire.CodeModelServerError, wire.CodeModelClientError:
 		return t
 	}
 	var timeoutErr *temporal.TimeoutError
 	if errors.As(err, &timeoutErr) || temporal.IsCanceledError(err) {
-		return CodeModelTimeout // the seed's AbortError
+		return wire.CodeModelTimeout // an aborted call
 	}
-	return CodeModelServerError
-}
-
-func errorType(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Type()
-	}
-	return ""
-}
-
-// errorMeta is the seed's ErrorMeta for DLQ payloads.
-func errorMeta(err error) map[string]any {
-	meta := map[string]any{"message": rootMessage(err), "name": "Error", "hasStack": false}
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		meta["name"], meta["code"] = "ApplicationError", appErr.Type()
-	}
-	var timeoutErr *temporal.TimeoutError
-	if errors.As(err, &timeoutErr) {
-		meta["name"], meta["code"] = "TimeoutError", timeoutErr.TimeoutType().String()
-	}
-	return meta
+	return wire.CodeModelServerError
 }

@@ -17,8 +17,11 @@ import (
 
 	"github.com/inferflow/inferflow/activities"
 	"github.com/inferflow/inferflow/internal/ledger"
-	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/wire"
 )
+
+// billing names the billing activities for mocks.
+var billing *activities.Billing
 
 // fakeBilling records what the saga asked of billing and answers by script.
 type fakeBilling struct {
@@ -30,10 +33,10 @@ type fakeBilling struct {
 	captureErr   func(attempt int) error
 	reserves     int
 	releases     int
-	captures     []activities.CaptureInput
+	captures     []wire.CaptureInput
 	models       int
-	dlq          []activities.DLQInput
-	reconciles   []activities.ReconcileInput
+	dlq          []wire.DLQInput
+	reconciles   []wire.ReconcileInput
 	allowlist    map[string]bool
 	modelStarted chan struct{}
 }
@@ -42,76 +45,76 @@ func newFakeBilling() *fakeBilling {
 	return &fakeBilling{allowlist: map[string]bool{"gpt-4o": true}, modelStarted: make(chan struct{}, 1)}
 }
 
-var usage = provider.Usage{PromptTokens: 100, CompletionTokens: 40, TotalTokens: 140}
+var usage = wire.Usage{PromptTokens: 100, CompletionTokens: 40, TotalTokens: 140}
 
 func (f *fakeBilling) install(env *testsuite.TestWorkflowEnvironment) {
 	env.OnActivity("CheckModel", mock.Anything, mock.Anything).Return(
-		func(_ context.Context, id string) (activities.ModelCheck, error) {
-			return activities.ModelCheck{Allowlisted: f.allowlist[id]}, nil
+		func(_ context.Context, id string) (wire.ModelCheck, error) {
+			return wire.ModelCheck{Allowlisted: f.allowlist[id]}, nil
 		})
 	env.OnActivity(billing.Reserve, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.ReserveInput) (ledger.Reservation, error) {
+		func(_ context.Context, in wire.ReserveInput) (wire.Reservation, error) {
 			f.mu.Lock()
 			f.reserves++
 			n := f.reserves
 			f.mu.Unlock()
 			if f.reserveErr != nil {
 				if err := f.reserveErr(n); err != nil {
-					return ledger.Reservation{}, err
+					return wire.Reservation{}, err
 				}
 			}
-			return ledger.Reservation{ID: "hold-" + in.JobID, Amount: 1000}, nil
+			return wire.Reservation{ID: "hold-" + in.JobID, Amount: 1000}, nil
 		})
 	env.OnActivity(billing.CallModel, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, in activities.ModelInput) (activities.ModelResult, error) {
+		func(ctx context.Context, in wire.ModelInput) (wire.ModelResult, error) {
 			f.mu.Lock()
 			f.models++
 			f.mu.Unlock()
 			if f.modelBlock {
 				f.modelStarted <- struct{}{}
 				<-ctx.Done()
-				return activities.ModelResult{}, ctx.Err()
+				return wire.ModelResult{}, ctx.Err()
 			}
 			if f.modelErr != nil {
-				return activities.ModelResult{}, f.modelErr
+				return wire.ModelResult{}, f.modelErr
 			}
-			return activities.ModelResult{Text: "ok", ModelID: in.ModelID, Usage: usage}, nil
+			return wire.ModelResult{Text: "ok", ModelID: in.ModelID, Usage: usage}, nil
 		})
 	env.OnActivity(billing.Release, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.ReleaseInput) (ledger.ReleaseResult, error) {
+		func(_ context.Context, in wire.ReleaseInput) (wire.ReleaseResult, error) {
 			f.mu.Lock()
 			f.releases++
 			n := f.releases
 			f.mu.Unlock()
 			if f.releaseErr != nil {
 				if err := f.releaseErr(n); err != nil {
-					return ledger.ReleaseResult{}, err
+					return wire.ReleaseResult{}, err
 				}
 			}
-			return ledger.ReleaseResult{ReservationID: in.ReservationID}, nil
+			return wire.ReleaseResult{ReservationID: in.ReservationID}, nil
 		})
 	env.OnActivity(billing.Capture, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.CaptureInput) (ledger.CaptureResult, error) {
+		func(_ context.Context, in wire.CaptureInput) (wire.CaptureResult, error) {
 			f.mu.Lock()
 			f.captures = append(f.captures, in)
 			n := len(f.captures)
 			f.mu.Unlock()
 			if f.captureErr != nil {
 				if err := f.captureErr(n); err != nil {
-					return ledger.CaptureResult{}, err
+					return wire.CaptureResult{}, err
 				}
 			}
-			return ledger.CaptureResult{ReservationID: in.ReservationID}, nil
+			return wire.CaptureResult{ReservationID: in.ReservationID}, nil
 		})
 	env.OnActivity(billing.EnqueueDLQ, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.DLQInput) (bool, error) {
+		func(_ context.Context, in wire.DLQInput) (bool, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.dlq = append(f.dlq, in)
 			return true, nil
 		})
 	env.OnWorkflow(Reconcile, mock.Anything, mock.Anything, mock.Anything).Return(
-		func(_ workflow.Context, in activities.ReconcileInput, _ ReconcileOptions) error {
+		func(_ workflow.Context, in wire.ReconcileInput, _ wire.ReconcileOptions) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.reconciles = append(f.reconciles, in)
@@ -129,26 +132,26 @@ func newSagaEnv(t *testing.T, f *fakeBilling) *testsuite.TestWorkflowEnvironment
 	return env
 }
 
-func sagaInput(policy BillingPolicy) InferenceInput {
-	in := InferenceInput{UserID: "u1", JobID: "job-1", Payload: InferencePayload{ModelID: "gpt-4o", PromptTokens: 100, Prompt: "hi"}}
+func sagaInput(policy wire.BillingPolicy) wire.InferenceInput {
+	in := wire.InferenceInput{UserID: "u1", JobID: "job-1", Payload: wire.InferencePayload{ModelID: "gpt-4o", PromptTokens: 100, Prompt: "hi"}}
 	if policy != "" {
-		in.Options = &InferenceOptions{BillingPolicy: policy}
+		in.Options = &wire.InferenceOptions{BillingPolicy: policy}
 	}
 	return in
 }
 
-func inferenceFailure(t *testing.T, err error) (string, InferenceFailure) {
+func inferenceFailure(t *testing.T, err error) (wire.Code, wire.InferenceFailure) {
 	t.Helper()
-	return failureDetails[InferenceFailure](t, err)
+	return failureDetails[wire.InferenceFailure](t, err)
 }
 
-func jobStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) JobStatus {
+func jobStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) wire.JobStatus {
 	t.Helper()
-	v, err := env.QueryWorkflow(StateQuery)
+	v, err := env.QueryWorkflow(wire.QueryState)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st JobStatus
+	var st wire.JobStatus
 	if err := v.Get(&st); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +159,7 @@ func jobStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) JobStatus {
 }
 
 func rejected(reason ledger.Reason) error {
-	return temporal.NewNonRetryableApplicationError("rejected", activities.ErrBillingRejected, nil, string(reason))
+	return temporal.NewNonRetryableApplicationError("rejected", string(wire.CodeBillingRejected), nil, string(reason))
 }
 
 func TestSagaHappyPathCapturesActualUsage(t *testing.T) {
@@ -166,7 +169,7 @@ func TestSagaHappyPathCapturesActualUsage(t *testing.T) {
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	var res InferenceResult
+	var res wire.InferenceResult
 	_ = env.GetWorkflowResult(&res)
 	if !res.Success || res.BillingPending || res.Data.Usage != usage {
 		t.Fatalf("result = %+v", res)
@@ -175,8 +178,8 @@ func TestSagaHappyPathCapturesActualUsage(t *testing.T) {
 		t.Fatalf("captures = %+v, releases = %d", f.captures, f.releases)
 	}
 	st := jobStatus(t, env)
-	want := []JobState{StateClaimed, StateReserved, StateInferenceRunning, StateInferenceSucceeded, StateCaptured}
-	if st.State != StateCaptured || len(st.History) != len(want) {
+	want := []wire.JobState{wire.StateClaimed, wire.StateReserved, wire.StateInferenceRunning, wire.StateInferenceSucceeded, wire.StateCaptured}
+	if st.State != wire.StateCaptured || len(st.History) != len(want) {
 		t.Fatalf("status = %+v", st)
 	}
 	for i := range want {
@@ -189,16 +192,16 @@ func TestSagaHappyPathCapturesActualUsage(t *testing.T) {
 func TestSagaValidation(t *testing.T) {
 	tests := []struct {
 		name string
-		edit func(*InferenceInput)
+		edit func(*wire.InferenceInput)
 	}{
-		{"missing user", func(in *InferenceInput) { in.UserID = " " }},
-		{"missing job", func(in *InferenceInput) { in.JobID = "" }},
-		{"model not allowlisted", func(in *InferenceInput) { in.Payload.ModelID = "gpt-2" }},
-		{"zero prompt tokens", func(in *InferenceInput) { in.Payload.PromptTokens = 0 }},
-		{"too many prompt tokens", func(in *InferenceInput) { in.Payload.PromptTokens = 200_001 }},
-		{"timeout too short", func(in *InferenceInput) { in.Options = &InferenceOptions{TimeoutMs: intp(999)} }},
-		{"timeout too long", func(in *InferenceInput) { in.Options = &InferenceOptions{TimeoutMs: intp(120_001)} }},
-		{"unknown policy", func(in *InferenceInput) { in.Options = &InferenceOptions{BillingPolicy: "free"} }},
+		{"missing user", func(in *wire.InferenceInput) { in.UserID = " " }},
+		{"missing job", func(in *wire.InferenceInput) { in.JobID = "" }},
+		{"model not allowlisted", func(in *wire.InferenceInput) { in.Payload.ModelID = "gpt-2" }},
+		{"zero prompt tokens", func(in *wire.InferenceInput) { in.Payload.PromptTokens = 0 }},
+		{"too many prompt tokens", func(in *wire.InferenceInput) { in.Payload.PromptTokens = 200_001 }},
+		{"timeout too short", func(in *wire.InferenceInput) { in.Options = &wire.InferenceOptions{TimeoutMs: intp(999)} }},
+		{"timeout too long", func(in *wire.InferenceInput) { in.Options = &wire.InferenceOptions{TimeoutMs: intp(120_001)} }},
+		{"unknown policy", func(in *wire.InferenceInput) { in.Options = &wire.InferenceOptions{BillingPolicy: "free"} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,7 +211,7 @@ func TestSagaValidation(t *testing.T) {
 			tt.edit(&in)
 			env.ExecuteWorkflow(InferenceJob, in)
 			code, d := inferenceFailure(t, env.GetWorkflowError())
-			if code != CodeValidationFailed || d.RetryStrategy != NoRetry || f.reserves != 0 || f.models != 0 {
+			if code != wire.CodeValidationFailed || d.RetryStrategy != wire.NoRetry || f.reserves != 0 || f.models != 0 {
 				t.Fatalf("got %s/%s, reserves %d, models %d", code, d.RetryStrategy, f.reserves, f.models)
 			}
 		})
@@ -219,13 +222,13 @@ func TestSagaReservation(t *testing.T) {
 	tests := []struct {
 		name         string
 		err          func(int) error
-		wantCode     string
-		wantStrategy RetryStrategy
+		wantCode     wire.Code
+		wantStrategy wire.RetryStrategy
 		wantAttempts int
 	}{
-		{"insufficient credits", func(int) error { return rejected(ledger.ReasonInsufficientCredits) }, CodeReservationFailed, DLQOnly, 1},
-		{"model disabled", func(int) error { return rejected(ledger.ReasonModelDisabled) }, CodeReservationFailed, DLQOnly, 1},
-		{"ledger down", func(int) error { return errors.New("connection refused") }, CodeInfraUnavailable, RetryWithBackoff, 5},
+		{"insufficient credits", func(int) error { return rejected(ledger.ReasonInsufficientCredits) }, wire.CodeReservationFailed, wire.DLQOnly, 1},
+		{"model disabled", func(int) error { return rejected(ledger.ReasonModelDisabled) }, wire.CodeReservationFailed, wire.DLQOnly, 1},
+		{"ledger down", func(int) error { return errors.New("connection refused") }, wire.CodeInfraUnavailable, wire.RetryWithBackoff, 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -234,7 +237,7 @@ func TestSagaReservation(t *testing.T) {
 			env := newSagaEnv(t, f)
 			env.ExecuteWorkflow(InferenceJob, sagaInput(""))
 			code, d := inferenceFailure(t, env.GetWorkflowError())
-			if code != tt.wantCode || d.RetryStrategy != tt.wantStrategy || d.BillingUnresolved || d.State != string(StateReservationFailed) {
+			if code != tt.wantCode || d.RetryStrategy != tt.wantStrategy || d.BillingUnresolved || d.State != wire.StateReservationFailed {
 				t.Fatalf("got %s %+v", code, d)
 			}
 			if f.reserves != tt.wantAttempts || f.models != 0 {
@@ -260,22 +263,22 @@ func TestSagaReservation(t *testing.T) {
 
 func TestSagaModelFailureReleases(t *testing.T) {
 	tests := []struct {
-		code     string
-		strategy RetryStrategy
+		code     wire.Code
+		strategy wire.RetryStrategy
 	}{
-		{CodeModelTimeout, RetryWithBackoff},
-		{CodeModelRateLimited, RetryWithBackoff},
-		{CodeModelServerError, RetryWithBackoff},
-		{CodeModelClientError, NoRetry},
+		{wire.CodeModelTimeout, wire.RetryWithBackoff},
+		{wire.CodeModelRateLimited, wire.RetryWithBackoff},
+		{wire.CodeModelServerError, wire.RetryWithBackoff},
+		{wire.CodeModelClientError, wire.NoRetry},
 	}
 	for _, tt := range tests {
-		t.Run(tt.code, func(t *testing.T) {
+		t.Run(string(tt.code), func(t *testing.T) {
 			f := newFakeBilling()
-			f.modelErr = temporal.NewNonRetryableApplicationError("model", tt.code, nil)
+			f.modelErr = temporal.NewNonRetryableApplicationError("model", string(tt.code), nil)
 			env := newSagaEnv(t, f)
 			env.ExecuteWorkflow(InferenceJob, sagaInput(""))
 			code, d := inferenceFailure(t, env.GetWorkflowError())
-			if code != tt.code || d.RetryStrategy != tt.strategy || d.BillingUnresolved || d.State != string(StateReleased) {
+			if code != tt.code || d.RetryStrategy != tt.strategy || d.BillingUnresolved || d.State != wire.StateReleased {
 				t.Fatalf("got %s %+v", code, d)
 			}
 			if f.models != 1 || f.releases != 1 || len(f.captures) != 0 || len(f.dlq) != 0 {
@@ -287,19 +290,19 @@ func TestSagaModelFailureReleases(t *testing.T) {
 
 func TestSagaReleaseFailureGoesToReconciliation(t *testing.T) {
 	f := newFakeBilling()
-	f.modelErr = temporal.NewNonRetryableApplicationError("model", CodeModelServerError, nil)
+	f.modelErr = temporal.NewNonRetryableApplicationError("model", string(wire.CodeModelServerError), nil)
 	f.releaseErr = func(int) error { return errors.New("ledger down") }
 	env := newSagaEnv(t, f)
 	env.ExecuteWorkflow(InferenceJob, sagaInput(""))
 	code, d := inferenceFailure(t, env.GetWorkflowError())
-	if code != CodeModelServerError || !d.BillingUnresolved || d.State != string(StateReconciliationRequired) {
+	if code != wire.CodeModelServerError || !d.BillingUnresolved || d.State != wire.StateReconciliationRequired {
 		t.Fatalf("got %s %+v", code, d)
 	}
 	if f.releases != 5 || len(f.dlq) != 1 || f.dlq[0].Type != "RELEASE_FAILED" || f.dlq[0].SchemaVersion != 1 {
 		t.Fatalf("releases %d, dlq %+v", f.releases, f.dlq)
 	}
 	var payload map[string]any
-	if err := json.Unmarshal(f.dlq[0].Payload, &payload); err != nil {
+	if err := json.Unmarshal(payloadJSON(t, f.dlq[0].Payload), &payload); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"occurredAt", "jobId", "userId", "modelId", "reservationId", "modelErrorCode", "releaseError"} {
@@ -307,7 +310,7 @@ func TestSagaReleaseFailureGoesToReconciliation(t *testing.T) {
 			t.Errorf("RELEASE_FAILED payload lacks %s: %v", k, payload)
 		}
 	}
-	if payload["service"] != "inference-saga" || payload["retriable"] != true || payload["modelErrorCode"] != CodeModelServerError {
+	if payload["service"] != "inference-saga" || payload["retriable"] != true || payload["modelErrorCode"] != string(wire.CodeModelServerError) {
 		t.Errorf("payload = %v", payload)
 	}
 	if len(f.reconciles) != 1 || f.reconciles[0].Type != "RELEASE_FAILED" || f.reconciles[0].ReservationID != "hold-job-1" {
@@ -316,23 +319,23 @@ func TestSagaReleaseFailureGoesToReconciliation(t *testing.T) {
 }
 
 func TestSagaCaptureFailure(t *testing.T) {
-	for _, policy := range []BillingPolicy{StrictBilling, BestEffortBilling} {
+	for _, policy := range []wire.BillingPolicy{wire.StrictBilling, wire.BestEffortBilling} {
 		t.Run(string(policy), func(t *testing.T) {
 			f := newFakeBilling()
 			f.captureErr = func(int) error { return errors.New("ledger down") }
 			env := newSagaEnv(t, f)
 			env.ExecuteWorkflow(InferenceJob, sagaInput(policy))
 			err := env.GetWorkflowError()
-			if policy == StrictBilling {
+			if policy == wire.StrictBilling {
 				code, d := inferenceFailure(t, err)
-				if code != CodeCaptureFailed || d.RetryStrategy != DLQOnly || !d.BillingUnresolved {
+				if code != wire.CodeCaptureFailed || d.RetryStrategy != wire.DLQOnly || !d.BillingUnresolved {
 					t.Fatalf("got %s %+v", code, d)
 				}
 			} else {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var res InferenceResult
+				var res wire.InferenceResult
 				_ = env.GetWorkflowResult(&res)
 				if !res.Success || !res.BillingPending || res.Data.Usage != usage {
 					t.Fatalf("result = %+v", res)
@@ -344,7 +347,7 @@ func TestSagaCaptureFailure(t *testing.T) {
 			if len(f.reconciles) != 1 || f.reconciles[0].Usage != usage {
 				t.Fatalf("reconciliation = %+v", f.reconciles)
 			}
-			if st := jobStatus(t, env); st.State != StateReconciliationRequired {
+			if st := jobStatus(t, env); st.State != wire.StateReconciliationRequired {
 				t.Fatalf("state = %s", st.State)
 			}
 		})
@@ -357,7 +360,7 @@ func TestSagaCaptureRejectedIsNotRetried(t *testing.T) {
 	env := newSagaEnv(t, f)
 	env.ExecuteWorkflow(InferenceJob, sagaInput(""))
 	code, _ := inferenceFailure(t, env.GetWorkflowError())
-	if code != CodeCaptureFailed || len(f.captures) != 1 {
+	if code != wire.CodeCaptureFailed || len(f.captures) != 1 {
 		t.Fatalf("code %s, captures %d", code, len(f.captures))
 	}
 }
@@ -376,22 +379,22 @@ func TestSagaCancelDuringModelCallReleases(t *testing.T) {
 	if f.models != 1 || f.releases != 1 || len(f.captures) != 0 {
 		t.Fatalf("models %d releases %d captures %d", f.models, f.releases, len(f.captures))
 	}
-	if st := jobStatus(t, env); st.State != StateReleased {
+	if st := jobStatus(t, env); st.State != wire.StateReleased {
 		t.Fatalf("state = %s", st.State)
 	}
 }
 
 func TestJobMachineTransitions(t *testing.T) {
-	valid := [][2]JobState{
-		{StateClaimed, StateReserved}, {StateClaimed, StateReservationFailed},
-		{StateReserved, StateInferenceRunning},
-		{StateInferenceRunning, StateInferenceSucceeded}, {StateInferenceRunning, StateReleased},
-		{StateInferenceRunning, StateReconciliationRequired},
-		{StateInferenceSucceeded, StateCaptured}, {StateInferenceSucceeded, StateReconciliationRequired},
+	valid := [][2]wire.JobState{
+		{wire.StateClaimed, wire.StateReserved}, {wire.StateClaimed, wire.StateReservationFailed},
+		{wire.StateReserved, wire.StateInferenceRunning},
+		{wire.StateInferenceRunning, wire.StateInferenceSucceeded}, {wire.StateInferenceRunning, wire.StateReleased},
+		{wire.StateInferenceRunning, wire.StateReconciliationRequired},
+		{wire.StateInferenceSucceeded, wire.StateCaptured}, {wire.StateInferenceSucceeded, wire.StateReconciliationRequired},
 	}
-	all := []JobState{StateClaimed, StateReserved, StateReservationFailed, StateInferenceRunning, StateInferenceSucceeded,
-		StateCaptured, StateReleased, StateReconciliationRequired}
-	isValid := map[[2]JobState]bool{}
+	all := []wire.JobState{wire.StateClaimed, wire.StateReserved, wire.StateReservationFailed, wire.StateInferenceRunning, wire.StateInferenceSucceeded,
+		wire.StateCaptured, wire.StateReleased, wire.StateReconciliationRequired}
+	isValid := map[[2]wire.JobState]bool{}
 	for _, v := range valid {
 		isValid[v] = true
 	}
@@ -399,22 +402,22 @@ func TestJobMachineTransitions(t *testing.T) {
 		for _, to := range all {
 			m := &jobMachine{state: from}
 			err := m.transition(from, to)
-			if (err == nil) != isValid[[2]JobState{from, to}] {
+			if (err == nil) != isValid[[2]wire.JobState{from, to}] {
 				t.Errorf("%s → %s: err = %v", from, to, err)
 			}
 		}
 	}
 	m := newJobMachine()
-	if err := m.transition(StateReserved, StateInferenceRunning); err == nil {
+	if err := m.transition(wire.StateReserved, wire.StateInferenceRunning); err == nil {
 		t.Error("a transition from a state the job is not in must fail (CAS)")
 	}
 }
 
 // conflictWorkflow drives the saga's transition guard into an invalid edge,
 // as a bug would.
-func conflictWorkflow(ctx workflow.Context, in InferenceInput) error {
-	j := &job{in: in, machine: newJobMachine(), log: workflow.GetLogger(ctx), metrics: workflow.GetMetricsHandler(ctx)}
-	return j.transition(ctx, StateInferenceSucceeded, StateCaptured)
+func conflictWorkflow(ctx workflow.Context, in wire.InferenceInput) error {
+	j := &job{in: in, machine: newJobMachine(), rec: newSagaRecorder(ctx)}
+	return j.transition(ctx, wire.StateInferenceSucceeded, wire.StateCaptured)
 }
 
 func TestSagaInvalidTransitionIsStateConflict(t *testing.T) {
@@ -423,24 +426,24 @@ func TestSagaInvalidTransitionIsStateConflict(t *testing.T) {
 	env.RegisterWorkflow(conflictWorkflow)
 	env.ExecuteWorkflow(conflictWorkflow, sagaInput(""))
 	code, d := inferenceFailure(t, env.GetWorkflowError())
-	if code != CodeStateConflict || d.RetryStrategy != NoRetry {
+	if code != wire.CodeStateConflict || d.RetryStrategy != wire.NoRetry {
 		t.Fatalf("got %s %+v", code, d)
 	}
 	if len(f.dlq) != 1 || f.dlq[0].Type != "TRANSITION_FAILED" {
 		t.Fatalf("dlq = %+v", f.dlq)
 	}
 	var payload map[string]any
-	_ = json.Unmarshal(f.dlq[0].Payload, &payload)
-	if payload["attemptedFrom"] != string(StateInferenceSucceeded) || payload["attemptedTo"] != string(StateCaptured) || payload["retriable"] != false {
+	_ = json.Unmarshal(payloadJSON(t, f.dlq[0].Payload), &payload)
+	if payload["attemptedFrom"] != string(wire.StateInferenceSucceeded) || payload["attemptedTo"] != string(wire.StateCaptured) || payload["retriable"] != false {
 		t.Fatalf("payload = %v", payload)
 	}
 }
 
 func TestRetryStrategyFor(t *testing.T) {
-	want := map[string]RetryStrategy{
-		CodeModelTimeout: RetryWithBackoff, CodeModelRateLimited: RetryWithBackoff, CodeModelServerError: RetryWithBackoff,
-		CodeInfraUnavailable: RetryWithBackoff, CodeModelClientError: NoRetry, CodeValidationFailed: NoRetry,
-		CodeDuplicateJob: NoRetry, CodeStateConflict: NoRetry, CodeCaptureFailed: DLQOnly, CodeReservationFailed: DLQOnly,
+	want := map[wire.Code]wire.RetryStrategy{
+		wire.CodeModelTimeout: wire.RetryWithBackoff, wire.CodeModelRateLimited: wire.RetryWithBackoff, wire.CodeModelServerError: wire.RetryWithBackoff,
+		wire.CodeInfraUnavailable: wire.RetryWithBackoff, wire.CodeModelClientError: wire.NoRetry, wire.CodeValidationFailed: wire.NoRetry,
+		wire.CodeDuplicateJob: wire.NoRetry, wire.CodeStateConflict: wire.NoRetry, wire.CodeCaptureFailed: wire.DLQOnly, wire.CodeReservationFailed: wire.DLQOnly,
 	}
 	for code, s := range want {
 		if got := RetryStrategyFor(code); got != s {
@@ -452,11 +455,11 @@ func TestRetryStrategyFor(t *testing.T) {
 func TestModelErrorCode(t *testing.T) {
 	tests := []struct {
 		err  error
-		want string
+		want wire.Code
 	}{
-		{temporal.NewApplicationError("x", CodeModelRateLimited), CodeModelRateLimited},
-		{temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil), CodeModelTimeout},
-		{errors.New("weird"), CodeModelServerError},
+		{temporal.NewApplicationError("x", string(wire.CodeModelRateLimited)), wire.CodeModelRateLimited},
+		{temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil), wire.CodeModelTimeout},
+		{errors.New("weird"), wire.CodeModelServerError},
 	}
 	for _, tt := range tests {
 		if got := modelErrorCode(tt.err); got != tt.want {
@@ -474,7 +477,7 @@ func TestSagaBillingStateSearchAttribute(t *testing.T) {
 			env := newSagaEnv(t, f)
 			if withStart {
 				if err := env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(
-					JobIDKey.ValueSet("job-1"), BillingStateKey.ValueSet(string(StateClaimed)))); err != nil {
+					JobIDKey.ValueSet("job-1"), BillingStateKey.ValueSet(string(wire.StateClaimed)))); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -497,4 +500,14 @@ func TestSagaBillingStateSearchAttribute(t *testing.T) {
 			}
 		})
 	}
+}
+
+// payloadJSON is a DLQ payload as the activity stores it, for checks by key.
+func payloadJSON(t *testing.T, p wire.DLQPayload) []byte {
+	t.Helper()
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -1,64 +1,46 @@
 package workflows
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
 
-// JobState is the billed job's state (the seed's job state machine). It lives
-// in the workflow: Temporal's durable history replaces the seed's CAS store.
-type JobState string
-
-const (
-	StateClaimed                JobState = "CLAIMED"
-	StateReserved               JobState = "RESERVED"
-	StateReservationFailed      JobState = "RESERVATION_FAILED"
-	StateInferenceRunning       JobState = "INFERENCE_RUNNING"
-	StateInferenceSucceeded     JobState = "INFERENCE_SUCCEEDED"
-	StateCaptured               JobState = "CAPTURED"
-	StateReleased               JobState = "RELEASED"
-	StateReconciliationRequired JobState = "RECONCILIATION_REQUIRED"
+	"github.com/inferflow/inferflow/wire"
 )
 
-// transitions is the seed's diagram; nothing else is allowed.
-var transitions = map[JobState][]JobState{
-	StateClaimed:            {StateReserved, StateReservationFailed},
-	StateReserved:           {StateInferenceRunning},
-	StateInferenceRunning:   {StateInferenceSucceeded, StateReleased, StateReconciliationRequired},
-	StateInferenceSucceeded: {StateCaptured, StateReconciliationRequired},
+// transitions is the job state diagram; nothing else is allowed. The state
+// lives in the workflow: Temporal's durable history replaces a CAS store.
+var transitions = map[wire.JobState][]wire.JobState{
+	wire.StateClaimed:            {wire.StateReserved, wire.StateReservationFailed},
+	wire.StateReserved:           {wire.StateInferenceRunning},
+	wire.StateInferenceRunning:   {wire.StateInferenceSucceeded, wire.StateReleased, wire.StateReconciliationRequired},
+	wire.StateInferenceSucceeded: {wire.StateCaptured, wire.StateReconciliationRequired},
 }
 
-// ErrInvalidTransition is a violated state machine invariant: a bug guard.
-type ErrInvalidTransition struct {
-	From, To, Current JobState
+// InvalidTransitionError is a violated state machine invariant: a bug guard.
+type InvalidTransitionError struct {
+	From, To, Current wire.JobState
 }
 
-func (e *ErrInvalidTransition) Error() string {
+func (e *InvalidTransitionError) Error() string {
 	return fmt.Sprintf("invalid transition %s → %s (current state %s)", e.From, e.To, e.Current)
 }
 
 // jobMachine is the compare-and-set state of one job.
 type jobMachine struct {
-	state   JobState
-	history []JobState
+	state   wire.JobState
+	history []wire.JobState
 }
 
 func newJobMachine() *jobMachine {
-	return &jobMachine{state: StateClaimed, history: []JobState{StateClaimed}}
+	return &jobMachine{state: wire.StateClaimed, history: []wire.JobState{wire.StateClaimed}}
 }
 
 // transition moves from → to if the job is in from and the edge exists.
-func (m *jobMachine) transition(from, to JobState) error {
-	if m.state != from || !allowed(from, to) {
-		return &ErrInvalidTransition{From: from, To: to, Current: m.state}
+func (m *jobMachine) transition(from, to wire.JobState) error {
+	if m.state != from || !slices.Contains(transitions[from], to) {
+		return &InvalidTransitionError{From: from, To: to, Current: m.state}
 	}
 	m.state = to
 	m.history = append(m.history, to)
 	return nil
-}
-
-func allowed(from, to JobState) bool {
-	for _, t := range transitions[from] {
-		if t == to {
-			return true
-		}
-	}
-	return false
 }

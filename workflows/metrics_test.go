@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/inferflow/inferflow/activities"
 	"github.com/inferflow/inferflow/internal/metrics"
+	"github.com/inferflow/inferflow/wire"
 )
 
 // The workflows emit the seed's metrics through the SDK's replay-safe
@@ -24,9 +24,9 @@ func TestWorkflowMetrics(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(ConsensusEvaluation)
 	env.RegisterActivity(act)
-	vs := &visionScript{answer: func(slot, _ int, _ context.Context) (activities.VisionResult, error) {
+	vs := &visionScript{answer: func(slot, _ int, _ context.Context) (wire.VisionResult, error) {
 		if slot == 2 {
-			return activities.VisionResult{}, codeErr("CLIENT_ERROR")
+			return wire.VisionResult{}, codeErr("CLIENT_ERROR")
 		}
 		return ok(slot, 3)
 	}}
@@ -41,9 +41,9 @@ func TestWorkflowMetrics(t *testing.T) {
 	env = s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(ConsensusEvaluation)
 	env.RegisterActivity(act)
-	vs = &visionScript{answer: func(slot, _ int, _ context.Context) (activities.VisionResult, error) {
+	vs = &visionScript{answer: func(slot, _ int, _ context.Context) (wire.VisionResult, error) {
 		if slot > 0 {
-			return activities.VisionResult{}, codeErr("INVALID_OUTPUT")
+			return wire.VisionResult{}, codeErr("INVALID_OUTPUT")
 		}
 		return ok(slot, 3)
 	}}
@@ -58,7 +58,7 @@ func TestWorkflowMetrics(t *testing.T) {
 	env.RegisterWorkflow(Reconcile)
 	env.RegisterActivity(billing)
 	f.install(env)
-	env.ExecuteWorkflow(InferenceJob, sagaInput(BestEffortBilling))
+	env.ExecuteWorkflow(InferenceJob, sagaInput(wire.BestEffortBilling))
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}

@@ -7,18 +7,11 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/inferflow/inferflow/activities"
-	"github.com/inferflow/inferflow/internal/logging"
+	"github.com/inferflow/inferflow/wire"
 )
 
-// ReconcileOptions tune the reconciliation backoff; zero takes defaults.
-type ReconcileOptions struct {
-	InitialBackoffMs int `json:"initialBackoffMs,omitempty"` // default 1 s
-	MaxBackoffMs     int `json:"maxBackoffMs,omitempty"`     // default 5 min
-	HorizonMs        int `json:"horizonMs,omitempty"`        // default 24 h: then escalate
-}
-
-func (o ReconcileOptions) durations() (initial, maxBackoff, horizon time.Duration) {
+// reconcileDurations applies the defaults to the options.
+func reconcileDurations(o wire.ReconcileOptions) (initial, maxBackoff, horizon time.Duration) {
 	initial, maxBackoff, horizon = time.Second, 5*time.Minute, 24*time.Hour
 	if o.InitialBackoffMs > 0 {
 		initial = time.Duration(o.InitialBackoffMs) * time.Millisecond
@@ -32,34 +25,27 @@ func (o ReconcileOptions) durations() (initial, maxBackoff, horizon time.Duratio
 	return initial, max(initial, maxBackoff), horizon
 }
 
-// CodeReconciliationEscalated ends a reconciliation that gave up.
-const CodeReconciliationEscalated = "RECONCILIATION_ESCALATED"
-
-// ReconcileWorkflowID is one reconciliation per job.
-func ReconcileWorkflowID(jobID string) string { return "reconcile-" + jobID }
-
 // Reconcile settles one DLQ record (a failed capture or release): it retries
 // the operation with the saga's idempotency key, backing off, until it
 // succeeds (the job becomes CAPTURED or RELEASED, the record resolved) or the
 // horizon passes, when it escalates to a person.
-func Reconcile(ctx workflow.Context, in activities.ReconcileInput, opts ReconcileOptions) error {
+func Reconcile(ctx workflow.Context, in wire.ReconcileInput, opts wire.ReconcileOptions) error {
 	log := workflow.GetLogger(ctx)
-	metrics := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"dlqType": in.Type})
-	backoff, maxBackoff, horizon := opts.durations()
+	metrics := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"dlqType": string(in.Type)})
+	backoff, maxBackoff, horizon := reconcileDurations(opts)
 	deadline := workflow.Now(ctx).Add(horizon)
-	_ = workflow.UpsertTypedSearchAttributes(ctx, JobIDKey.ValueSet(in.JobID), BillingStateKey.ValueSet(string(StateReconciliationRequired)))
+	_ = workflow.UpsertTypedSearchAttributes(ctx, JobIDKey.ValueSet(in.JobID), BillingStateKey.ValueSet(string(wire.StateReconciliationRequired)))
 
-	var a *activities.Billing
 	actx := workflow.WithActivityOptions(ctx, billingActivityOptions())
 	for {
-		var out activities.ReconcileOutcome
-		if err := workflow.ExecuteActivity(actx, a.ReconcileAttempt, in).Get(ctx, &out); err != nil {
-			out = activities.ReconcileOutcome{Error: err.Error()}
+		var out wire.ReconcileOutcome
+		if err := workflow.ExecuteActivity(actx, wire.ActivityReconcileAttempt, in).Get(ctx, &out); err != nil {
+			out = wire.ReconcileOutcome{Error: err.Error()}
 		}
 		metrics.Counter("reconciliation.attempt").Inc(1)
 		if out.Resolved {
 			metrics.Counter("reconciliation.resolved").Inc(1)
-			_ = workflow.UpsertTypedSearchAttributes(ctx, BillingStateKey.ValueSet(out.State))
+			_ = workflow.UpsertTypedSearchAttributes(ctx, BillingStateKey.ValueSet(string(out.State)))
 			log.Info("Reconciled", "evt", "RECONCILIATION_RESOLVED", "jobId", in.JobID, "type", in.Type,
 				"state", out.State, "attempts", out.Attempts)
 			return nil
@@ -68,13 +54,13 @@ func Reconcile(ctx workflow.Context, in activities.ReconcileInput, opts Reconcil
 			"type", in.Type, "attempts", out.Attempts, "error", out.Error, "permanent", out.Permanent)
 		if out.Permanent || !workflow.Now(ctx).Add(backoff).Before(deadline) {
 			note := fmt.Sprintf("escalated after %d attempts: %s", out.Attempts, out.Error)
-			if err := workflow.ExecuteActivity(actx, a.Escalate, in, note).Get(ctx, nil); err != nil {
+			if err := workflow.ExecuteActivity(actx, wire.ActivityEscalate, in, note).Get(ctx, nil); err != nil {
 				log.Error("Could not mark DLQ record escalated", "jobId", in.JobID, "error", err)
 			}
 			metrics.Counter("reconciliation.escalated").Inc(1)
 			log.Error("RECONCILIATION ESCALATED — MANUAL ACTION REQUIRED", append([]any{"evt", "RECONCILIATION_ESCALATED",
-				"jobId", in.JobID, "type", in.Type, "attempts", out.Attempts, "error", out.Error}, logging.Critical...)...)
-			return temporal.NewNonRetryableApplicationError(note, CodeReconciliationEscalated, nil)
+				"jobId", in.JobID, "type", in.Type, "attempts", out.Attempts, "error", out.Error}, critical...)...)
+			return temporal.NewNonRetryableApplicationError(note, string(wire.CodeReconciliationEscalated), nil)
 		}
 		if err := workflow.Sleep(ctx, backoff); err != nil {
 			return err
@@ -93,7 +79,7 @@ func billingActivityOptions() workflow.ActivityOptions {
 			BackoffCoefficient:     2,
 			MaximumInterval:        5 * time.Second,
 			MaximumAttempts:        5,
-			NonRetryableErrorTypes: []string{activities.ErrBillingRejected, activities.ErrIdempotencyConflict},
+			NonRetryableErrorTypes: codes(wire.CodeBillingRejected, wire.CodeIdempotencyConflict),
 		},
 	}
 }

@@ -10,6 +10,10 @@ var (
 	ConsensusOutcomeKey = temporal.NewSearchAttributeKeyKeyword("ConsensusOutcome")
 	JobIDKey            = temporal.NewSearchAttributeKeyKeyword("JobId")
 	BillingStateKey     = temporal.NewSearchAttributeKeyKeyword("BillingState")
+	// A voice session's: who is talking and whether the session is still
+	// open (its VoiceState).
+	VoiceUserKey  = temporal.NewSearchAttributeKeyKeyword("VoiceUser")
+	VoiceStateKey = temporal.NewSearchAttributeKeyKeyword("VoiceState")
 )
 
 // SearchAttributes lists every custom attribute the project uses, for tests

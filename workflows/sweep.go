@@ -3,18 +3,18 @@ package workflows
 import (
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/inferflow/inferflow/activities"
+	"github.com/inferflow/inferflow/wire"
 )
 
 // ExpireHoldsScheduleID is the Temporal schedule the worker creates to run
-// ExpireHolds (the seed's sweeper, for holds past their TTL).
+// ExpireHolds (the sweeper, for holds past their TTL).
 const ExpireHoldsScheduleID = "inferflow-expire-holds"
 
-// ExpireHolds expires reservations past their TTL, returning their credits.
+// ExpireHolds expires reservations past their TTL, returning their credits
+// (run by the schedule ExpireHoldsScheduleID).
 func ExpireHolds(ctx workflow.Context) (int, error) {
-	var a *activities.Billing
 	var n int
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingActivityOptions()), a.ExpireHolds).Get(ctx, &n)
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingActivityOptions()), wire.ActivityExpireHolds).Get(ctx, &n)
 	if n > 0 {
 		workflow.GetLogger(ctx).Info("Expired holds", "evt", "HOLDS_EXPIRED", "count", n)
 		workflow.GetMetricsHandler(ctx).Counter("billing.hold.expired").Inc(int64(n))

@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/inferflow/inferflow/internal/ledger"
+	"github.com/inferflow/inferflow/wire"
 )
 
 // MaxVoiceOpenResponses bounds the responses a session tracks at once: holds
@@ -30,7 +30,7 @@ const MaxVoiceOpenResponses = 64
 func VoiceSession(ctx workflow.Context, in VoiceSessionInput) (*VoiceSummary, error) {
 	set, err := in.settings()
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError("invalid voice session input: "+err.Error(), CodeVoiceInvalidInput, nil)
+		return nil, temporal.NewNonRetryableApplicationError("invalid voice session input: "+err.Error(), string(wire.CodeVoiceInvalidInput), nil)
 	}
 	s := newVoiceSession(ctx, in, set)
 	if err := workflow.SetQueryHandler(ctx, QuerySummary, func() (VoiceSummary, error) { return s.summary(), nil }); err != nil {
@@ -142,6 +142,10 @@ func (s *voiceSession) run(ctx workflow.Context) (*VoiceSummary, error) {
 		sel.AddFuture(timer, func(workflow.Future) { timerFired = true })
 		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { cancelled = true })
 		sel.Select(ctx)
+		// Cancellation also resolves the inactivity timer (with a cancelled
+		// error), and the selector may take that first: without this the loop
+		// would restart the timer on the cancelled context forever.
+		cancelled = cancelled || ctx.Err() != nil
 
 		s.handleBatch(ctx, drain(chans))
 		s.showDetails(ctx)
@@ -231,7 +235,7 @@ func (s *voiceSession) continueAsNew(ctx workflow.Context, chans []voiceChannel)
 	next := s.in
 	carry := s.st
 	next.Carry = &carry
-	return nil, workflow.NewContinueAsNewError(ctx, VoiceSession, next)
+	return nil, workflow.NewContinueAsNewError(ctx, wire.WorkflowVoiceSession, next)
 }
 
 func (s *voiceSession) handleBatch(ctx workflow.Context, batch []VoiceSignal) {
@@ -350,12 +354,7 @@ func (s *voiceSession) settleUnfinished(ctx workflow.Context) {
 
 // openIDs lists open responses in a deterministic order (map order is not).
 func (s *voiceSession) openIDs() []string {
-	ids := make([]string, 0, len(s.st.Open))
-	for id := range s.st.Open {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
+	return workflow.DeterministicKeys(s.st.Open) // sorted
 }
 
 // event appends to the bounded timeline.
@@ -413,16 +412,16 @@ func (s *voiceSession) syncSearchAttributes(ctx workflow.Context) {
 // validateReserve refuses requests that cannot be served: it runs before the
 // update is written to history, so a refused request costs nothing.
 func (s *voiceSession) validateReserve(_ workflow.Context, req ReserveResponseRequest) error {
-	if err := ValidateID("responseId", req.ResponseID); err != nil {
+	if err := wire.ValidateID("responseId", req.ResponseID); err != nil {
 		return err
 	}
 	if req.TurnID != "" {
-		if err := ValidateID("turnId", req.TurnID); err != nil {
+		if err := wire.ValidateID("turnId", req.TurnID); err != nil {
 			return err
 		}
 	}
-	if req.EstimatedInputTokens < 0 || req.EstimatedInputTokens > ledger.MaxTokens {
-		return fmt.Errorf("estimatedInputTokens %d out of range [0, %d]", req.EstimatedInputTokens, ledger.MaxTokens)
+	if req.EstimatedInputTokens < 0 || req.EstimatedInputTokens > wire.MaxTokens {
+		return fmt.Errorf("estimatedInputTokens %d out of range [0, %d]", req.EstimatedInputTokens, wire.MaxTokens)
 	}
 	if s.closing {
 		return errors.New("session is closing")

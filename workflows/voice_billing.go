@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -9,15 +8,12 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/inferflow/inferflow/activities"
-	"github.com/inferflow/inferflow/internal/ledger"
-	"github.com/inferflow/inferflow/internal/logging"
-	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/wire"
 )
 
-// voiceBilling names the saga's billing activities; the worker registers
-// one *activities.Billing for both workflows.
-var voiceBilling *activities.Billing
+// A voice session bills each response through the saga's billing
+// activities (wire.ActivityReserve, Capture, Release, EnqueueDLQ) and hands
+// a failed settlement to the Reconcile workflow, all by wire name.
 
 // rebillSuffix keys the second hold of a response whose usage outgrew (or
 // outlived) its first: the first key is spent, so a new one is needed.
@@ -174,9 +170,9 @@ func (s *voiceSession) reserveAndCapture(ctx workflow.Context, r *VoiceResponse,
 	s.capture(ctx, r, job, hold.ID, false)
 }
 
-func (s *voiceSession) reserve(ctx workflow.Context, r *VoiceResponse, job string, tokens int) (ledger.Reservation, error) {
-	var hold ledger.Reservation
-	err := workflow.ExecuteActivity(s.billingCtx(ctx, "reserve "+r.ResponseID), voiceBilling.Reserve, activities.ReserveInput{
+func (s *voiceSession) reserve(ctx workflow.Context, r *VoiceResponse, job string, tokens int) (wire.Reservation, error) {
+	var hold wire.Reservation
+	err := workflow.ExecuteActivity(s.billingCtx(ctx, "reserve "+r.ResponseID), wire.ActivityReserve, wire.ReserveInput{
 		JobID: job, UserID: s.in.UserID, ModelID: s.set.modelID, PromptTokens: tokens,
 	}).Get(ctx, &hold)
 	return hold, err
@@ -185,9 +181,9 @@ func (s *voiceSession) reserve(ctx workflow.Context, r *VoiceResponse, job strin
 // capture charges the response's usage. A hold the usage outgrew, or one that
 // expired, is released and the usage billed again under a new key (once).
 func (s *voiceSession) capture(ctx workflow.Context, r *VoiceResponse, job, reservationID string, mayRebill bool) {
-	usage := provider.Usage{PromptTokens: r.Usage.InputTokens, CompletionTokens: r.Usage.OutputTokens, TotalTokens: r.Usage.TotalTokens}
-	var res ledger.CaptureResult
-	err := workflow.ExecuteActivity(s.billingCtx(ctx, "capture "+r.ResponseID), voiceBilling.Capture, activities.CaptureInput{
+	usage := wire.Usage{PromptTokens: r.Usage.InputTokens, CompletionTokens: r.Usage.OutputTokens, TotalTokens: r.Usage.TotalTokens}
+	var res wire.CaptureResult
+	err := workflow.ExecuteActivity(s.billingCtx(ctx, "capture "+r.ResponseID), wire.ActivityCapture, wire.CaptureInput{
 		JobID: job, ReservationID: reservationID, Usage: usage,
 	}).Get(ctx, &res)
 	reason, refused := ledgerRefusal(err)
@@ -201,9 +197,9 @@ func (s *voiceSession) capture(ctx workflow.Context, r *VoiceResponse, job, rese
 		s.event(ctx, "captured", r.TurnID, r.ResponseID, res.Charged, reservationID)
 		s.log.Info("Response billed", "evt", "VOICE_RESPONSE_CAPTURED", "responseId", r.ResponseID, "charged", res.Charged,
 			"currency", "micro-credits", "usage", r.Usage)
-	case refused && mayRebill && (reason == string(ledger.ReasonUsageExceedsReservation) || reason == string(ledger.ReasonHoldExpired)):
+	case refused && mayRebill && (reason == wire.ReasonUsageExceedsReservation || reason == wire.ReasonHoldExpired):
 		s.event(ctx, "rebill", r.TurnID, r.ResponseID, 0, reason)
-		if reason == string(ledger.ReasonUsageExceedsReservation) {
+		if reason == wire.ReasonUsageExceedsReservation {
 			s.release(ctx, r, job, reservationID)
 		}
 		s.reserveAndCapture(ctx, r, job+rebillSuffix)
@@ -214,21 +210,21 @@ func (s *voiceSession) capture(ctx workflow.Context, r *VoiceResponse, job, rese
 		r.Billing = BillingUnbilled
 	default:
 		s.billingFailure(ctx, r, "capture", err)
-		s.reconcile(ctx, r, "CAPTURE_FAILED", job, activities.ReconcileInput{Type: "CAPTURE_FAILED", JobID: job,
-			SchemaVersion: voiceDLQVersion, ReservationID: reservationID, Usage: usage})
+		s.reconcile(ctx, r, job, err, wire.ReconcileInput{Type: wire.DLQCaptureFailed, JobID: job,
+			SchemaVersion: wire.DLQSchemaVersion, ReservationID: reservationID, Usage: usage})
 	}
 }
 
 // release returns a hold. An expired or already settled hold has given its
 // credits back already.
 func (s *voiceSession) release(ctx workflow.Context, r *VoiceResponse, job, reservationID string) {
-	var res ledger.ReleaseResult
-	err := workflow.ExecuteActivity(s.billingCtx(ctx, "release "+r.ResponseID), voiceBilling.Release, activities.ReleaseInput{
+	var res wire.ReleaseResult
+	err := workflow.ExecuteActivity(s.billingCtx(ctx, "release "+r.ResponseID), wire.ActivityRelease, wire.ReleaseInput{
 		JobID: job, ReservationID: reservationID,
 	}).Get(ctx, &res)
 	reason, refused := ledgerRefusal(err)
 	switch {
-	case err == nil || refused && (reason == string(ledger.ReasonHoldExpired) || reason == string(ledger.ReasonHoldNotActive)):
+	case err == nil || refused && (reason == wire.ReasonHoldExpired || reason == wire.ReasonHoldNotActive):
 		r.Billing = BillingReleased
 		s.st.Totals.Released++
 		s.event(ctx, "released", r.TurnID, r.ResponseID, res.Returned, string(r.Status))
@@ -236,8 +232,8 @@ func (s *voiceSession) release(ctx workflow.Context, r *VoiceResponse, job, rese
 		s.unbilled(ctx, r, "release", err)
 	default:
 		s.billingFailure(ctx, r, "release", err)
-		s.reconcile(ctx, r, "RELEASE_FAILED", job, activities.ReconcileInput{Type: "RELEASE_FAILED", JobID: job,
-			SchemaVersion: voiceDLQVersion, ReservationID: reservationID})
+		s.reconcile(ctx, r, job, err, wire.ReconcileInput{Type: wire.DLQReleaseFailed, JobID: job,
+			SchemaVersion: wire.DLQSchemaVersion, ReservationID: reservationID})
 	}
 }
 
@@ -265,34 +261,42 @@ func (s *voiceSession) unbilled(ctx workflow.Context, r *VoiceResponse, op strin
 		"reason", reason, "usage", r.Usage)
 }
 
-// reconcile hands a failed capture or release to the saga's DLQ and its
-// Reconcile workflow, which retries it with the same key until it settles.
-func (s *voiceSession) reconcile(ctx workflow.Context, r *VoiceResponse, typ, job string, in activities.ReconcileInput) {
+// reconcile hands a failed capture or release (err) to the saga's DLQ and
+// its Reconcile workflow, which retries it with the same key until it
+// settles.
+func (s *voiceSession) reconcile(ctx workflow.Context, r *VoiceResponse, job string, cause error, in wire.ReconcileInput) {
 	r.Billing = BillingReconciling
 	s.st.Totals.Reconciling++
-	payload, _ := json.Marshal(map[string]any{ // plain strings and numbers
-		"schemaVersion": voiceDLQVersion, "type": typ, "occurredAt": workflow.Now(ctx).UTC().Format(time.RFC3339Nano),
-		"service": "voice-session", "jobId": job, "sessionId": s.in.SessionID, "responseId": r.ResponseID,
-		"userId": s.in.UserID, "modelId": s.set.modelID, "reservationId": in.ReservationID, "actualUsage": in.Usage, "retriable": true,
-	})
-	err := workflow.ExecuteActivity(s.billingCtx(ctx, "dlq "+typ+" "+r.ResponseID), voiceBilling.EnqueueDLQ,
-		activities.DLQInput{Type: typ, JobID: job, SchemaVersion: voiceDLQVersion, Payload: payload}).Get(ctx, nil)
+	typ := in.Type
+	p := wire.DLQPayload{
+		SchemaVersion: wire.DLQSchemaVersion, Type: typ, OccurredAt: workflow.Now(ctx).UTC().Format(time.RFC3339Nano),
+		Service: wire.DLQServiceVoice, JobID: job, SessionID: s.in.SessionID, ResponseID: r.ResponseID,
+		UserID: s.in.UserID, ModelID: s.set.modelID, ReservationID: in.ReservationID, Retriable: true,
+	}
+	if typ == wire.DLQCaptureFailed {
+		u := in.Usage
+		p.ActualUsage, p.CaptureError = &u, errorMeta(cause)
+	} else {
+		p.ReleaseError = errorMeta(cause)
+	}
+	err := workflow.ExecuteActivity(s.billingCtx(ctx, "dlq "+string(typ)+" "+r.ResponseID), wire.ActivityEnqueueDLQ,
+		wire.DLQInput{Type: typ, JobID: job, SchemaVersion: wire.DLQSchemaVersion, Payload: p}).Get(ctx, nil)
 	if err != nil {
 		s.log.Error("DLQ_ENQUEUE_FAILED — MANUAL RECONCILIATION REQUIRED", append([]any{"evt", "DLQ_ENQUEUE_FAILED",
-			"jobId", job, "innerType", typ, "dlqError", rootMessage(err)}, logging.Critical...)...)
-		s.event(ctx, "dlq-failed", r.TurnID, r.ResponseID, 0, typ)
+			"jobId", job, "innerType", typ, "dlqError", rootMessage(err)}, critical...)...)
+		s.event(ctx, "dlq-failed", r.TurnID, r.ResponseID, 0, string(typ))
 		return
 	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            ReconcileWorkflowID(job),
+		WorkflowID:            wire.ReconcileWorkflowID(job),
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 	})
 	// Wait for the start only: the reconciliation outlives the session.
-	if err := workflow.ExecuteChildWorkflow(cctx, Reconcile, in, ReconcileOptions{}).GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteChildWorkflow(cctx, wire.WorkflowReconcile, in, wire.ReconcileOptions{}).GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 		s.log.Error("Could not start reconciliation", "jobId", job, "error", err)
 	}
-	s.event(ctx, "reconciling", r.TurnID, r.ResponseID, 0, typ)
+	s.event(ctx, "reconciling", r.TurnID, r.ResponseID, 0, string(typ))
 }
 
 // billingCtx runs a ledger call with the saga's retry policy and a summary
@@ -310,18 +314,18 @@ func ledgerRefusal(err error) (string, bool) {
 	if err == nil || !errors.As(err, &appErr) {
 		return "", false
 	}
-	switch appErr.Type() {
-	case activities.ErrBillingRejected:
+	switch code := wire.Code(appErr.Type()); code {
+	case wire.CodeBillingRejected:
 		var reason string
 		if appErr.HasDetails() {
 			_ = appErr.Details(&reason)
 		}
 		if reason == "" {
-			reason = activities.ErrBillingRejected
+			reason = code.String()
 		}
 		return reason, true
-	case activities.ErrIdempotencyConflict:
-		return activities.ErrIdempotencyConflict, true
+	case wire.CodeIdempotencyConflict:
+		return code.String(), true
 	}
 	return "", false
 }

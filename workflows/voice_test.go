@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/inferflow/inferflow/internal/devserver"
 	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/metrics"
+	"github.com/inferflow/inferflow/wire"
 )
 
 // errLedgerDown stands for an unreachable database.
@@ -103,7 +105,7 @@ type voiceRun struct {
 	mu         sync.Mutex
 	results    map[string]ReserveResponseResult
 	rejects    map[string]error
-	reconciles []activities.ReconcileInput
+	reconciles []wire.ReconcileInput
 	states     []string // VoiceState upserts
 }
 
@@ -119,7 +121,7 @@ func newVoiceRunIn(t *testing.T, l ledger.Ledger, s *testsuite.WorkflowTestSuite
 	r.env.RegisterWorkflow(Reconcile)
 	r.env.RegisterActivity(&activities.Billing{Ledger: l, Environment: "test"})
 	r.env.OnWorkflow(Reconcile, mock.Anything, mock.Anything, mock.Anything).Return(
-		func(_ workflow.Context, in activities.ReconcileInput, _ ReconcileOptions) error {
+		func(_ workflow.Context, in wire.ReconcileInput, _ wire.ReconcileOptions) error {
 			r.mu.Lock()
 			defer r.mu.Unlock()
 			r.reconciles = append(r.reconciles, in)
@@ -235,9 +237,9 @@ func TestVoiceSessionBilling(t *testing.T) {
 		result                                    map[string]ReserveResponseResult // by response id
 		captured, released, refused, late, failed int
 		reconciling                               int
-		dlq                                       string // DLQ record type when reconciling
-		charged                                   int64  // micro-credits
-		holds                                     int    // reservations made in the ledger
+		dlq                                       wire.DLQType // DLQ record type when reconciling
+		charged                                   int64        // micro-credits
+		holds                                     int          // reservations made in the ledger
 		state                                     VoiceState
 		events                                    []string // must appear in this order
 	}
@@ -392,8 +394,14 @@ func TestVoiceSessionBilling(t *testing.T) {
 				if len(run.reconciles) != 1 || run.reconciles[0].JobID != VoiceResponseJobID("s1", "r1") || run.reconciles[0].Type != w.dlq {
 					t.Errorf("reconciles = %+v", run.reconciles)
 				}
-				if rec, err := l.DLQ(ctx, w.dlq, VoiceResponseJobID("s1", "r1"), voiceDLQVersion); err != nil || rec.Status != ledger.DLQOpen {
+				rec, err := l.DLQ(ctx, string(w.dlq), VoiceResponseJobID("s1", "r1"), wire.DLQSchemaVersion)
+				if err != nil || rec.Status != ledger.DLQOpen {
 					t.Errorf("DLQ record %+v, %v", rec, err)
+				}
+				var p wire.DLQPayload
+				if err := json.Unmarshal(rec.Payload, &p); err != nil || p.Service != wire.DLQServiceVoice || p.SessionID != "s1" || p.ResponseID != "r1" ||
+					p.Environment != "test" || (w.dlq == wire.DLQCaptureFailed) != (p.ActualUsage != nil && p.CaptureError != nil) {
+					t.Errorf("DLQ payload %s, %v", rec.Payload, err)
 				}
 			}
 		})
@@ -598,7 +606,7 @@ func TestVoiceSessionInvalidInput(t *testing.T) {
 		run := newVoiceRun(t, newVoiceLedger(t, 1))
 		run.env.ExecuteWorkflow(VoiceSession, in)
 		var appErr *temporal.ApplicationError
-		if err := run.env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != CodeVoiceInvalidInput {
+		if err := run.env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != string(wire.CodeVoiceInvalidInput) {
 			t.Errorf("%+v: err = %v", in, err)
 		}
 	}

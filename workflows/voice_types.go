@@ -6,9 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
-
-	"github.com/inferflow/inferflow/internal/ledger"
+	"github.com/inferflow/inferflow/wire"
 )
 
 // VoiceSessionWorkflowID is the workflow id of a realtime voice session.
@@ -18,13 +16,6 @@ func VoiceSessionWorkflowID(sessionID string) string { return "voice-" + session
 // ledger keys are res_, cap_ and rel_ of it, so a replayed or retried call
 // has one effect.
 func VoiceResponseJobID(sessionID, responseID string) string { return sessionID + "-" + responseID }
-
-// Search attributes of a voice session (Keyword each): who is talking and
-// whether the session is still open.
-var (
-	VoiceUserKey  = temporal.NewSearchAttributeKeyKeyword("VoiceUser")
-	VoiceStateKey = temporal.NewSearchAttributeKeyKeyword("VoiceState")
-)
 
 // VoiceState is a session's lifecycle, also its VoiceState search attribute.
 type VoiceState string
@@ -74,7 +65,6 @@ const (
 	DefaultVoiceInputTokens       = 4000 // hold estimate when the caller gives none
 	MaxVoiceText                  = 256  // bytes of any free-text field kept in history
 	voiceRecentSettled            = 64   // settled response ids remembered against late updates
-	voiceDLQVersion               = 1
 )
 
 // VoiceSignalMeta is carried by every signal. Seq is the sender's order
@@ -321,9 +311,6 @@ type VoiceSummary struct {
 	Runs            int             `json:"runs"` // continue-as-new count + 1
 }
 
-// CodeVoiceInvalidInput fails a session started with bad input.
-const CodeVoiceInvalidInput = "VOICE_INVALID_INPUT"
-
 type voiceSettings struct {
 	modelID       string
 	inactivity    time.Duration
@@ -346,7 +333,7 @@ func (in VoiceSessionInput) settings() (voiceSettings, error) {
 	if s.modelID == "" {
 		s.modelID = DefaultVoiceModelID
 	}
-	errs := []error{ValidateID("sessionId", in.SessionID), ValidateID("userId", in.UserID), ValidateID("modelId", s.modelID)}
+	errs := []error{wire.ValidateID("sessionId", in.SessionID), wire.ValidateID("userId", in.UserID), wire.ValidateID("modelId", s.modelID)}
 	if o := in.Options; o != nil {
 		if o.InactivityTimeoutMs != 0 {
 			s.inactivity = time.Duration(o.InactivityTimeoutMs) * time.Millisecond
@@ -369,8 +356,8 @@ func (in VoiceSessionInput) settings() (voiceSettings, error) {
 		}
 		if o.DefaultInputTokens != 0 {
 			s.inputTokens = o.DefaultInputTokens
-			if s.inputTokens < 1 || s.inputTokens > ledger.MaxTokens {
-				errs = append(errs, fmt.Errorf("defaultInputTokens %d out of range [1, %d]", o.DefaultInputTokens, ledger.MaxTokens))
+			if s.inputTokens < 1 || s.inputTokens > wire.MaxTokens {
+				errs = append(errs, fmt.Errorf("defaultInputTokens %d out of range [1, %d]", o.DefaultInputTokens, wire.MaxTokens))
 			}
 		}
 	}
@@ -382,16 +369,16 @@ func (in VoiceSessionInput) settings() (voiceSettings, error) {
 func validateVoiceSignal(sig VoiceSignal) error {
 	switch v := sig.(type) {
 	case *TurnStarted:
-		return ValidateID("turnId", v.TurnID)
+		return wire.ValidateID("turnId", v.TurnID)
 	case *TurnEnded:
 		if v.DurationMs < 0 || v.FramesAdmitted < 0 {
 			return fmt.Errorf("turn %q: negative duration or frame count", v.TurnID)
 		}
-		return ValidateID("turnId", v.TurnID)
+		return wire.ValidateID("turnId", v.TurnID)
 	case *ResponseStarted:
-		return ValidateID("responseId", v.ResponseID)
+		return wire.ValidateID("responseId", v.ResponseID)
 	case *ResponseDone:
-		if err := ValidateID("responseId", v.ResponseID); err != nil {
+		if err := wire.ValidateID("responseId", v.ResponseID); err != nil {
 			return err
 		}
 		switch v.Status {
@@ -400,8 +387,8 @@ func validateVoiceSignal(sig VoiceSignal) error {
 			return fmt.Errorf("response %q: status %q: want completed, cancelled or failed", v.ResponseID, v.Status)
 		}
 		u := v.Usage
-		if u.InputTokens < 0 || u.OutputTokens < 0 || u.InputTokens > ledger.MaxTokens || u.OutputTokens > ledger.MaxTokens {
-			return fmt.Errorf("response %q: usage %+v out of range [0, %d]", v.ResponseID, u, ledger.MaxTokens)
+		if u.InputTokens < 0 || u.OutputTokens < 0 || u.InputTokens > wire.MaxTokens || u.OutputTokens > wire.MaxTokens {
+			return fmt.Errorf("response %q: usage %+v out of range [0, %d]", v.ResponseID, u, wire.MaxTokens)
 		}
 	}
 	return nil

@@ -275,6 +275,7 @@ func newAPI(n Network, log *zap.Logger, muxConn net.PacketConn) (*webrtc.API, fu
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(n.IncludeLoopback)
 	if len(n.PublicIPs) > 0 {
+		//lint:ignore SA1019 the replacement (SetICEAddressRewriteRules) is not yet tried here; this is its documented legacy behaviour
 		se.SetNAT1To1IPs(n.PublicIPs, webrtc.ICECandidateTypeHost)
 	}
 	if len(n.Interfaces) > 0 {

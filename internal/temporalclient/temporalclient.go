@@ -214,7 +214,7 @@ func (c Config) ClientOptions() (client.Options, error) {
 	}
 	opts, err := p.ToClientOptions(envconfig.ToClientOptionsRequest{})
 	if err != nil {
-		return client.Options{}, fmt.Errorf("Temporal TLS settings (%s, %s, %s or TEMPORAL_TLS_*): %w",
+		return client.Options{}, fmt.Errorf("TLS settings of the Temporal client (%s, %s, %s or TEMPORAL_TLS_*): %w",
 			Settings.TLSCertPath.Name(), Settings.TLSKeyPath.Name(), Settings.TLSCAPath.Name(), err)
 	}
 	return opts, nil

@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
+	"github.com/inferflow/inferflow/wire"
 	"github.com/inferflow/inferflow/workflows"
 )
 
@@ -445,7 +446,7 @@ func jitter(d time.Duration) time.Duration {
 // outage costs the call no latency.
 func (s *Signaller) ReserveResponse(ctx context.Context, req workflows.ReserveResponseRequest) (workflows.ReserveResponseResult, error) {
 	var res workflows.ReserveResponseResult
-	if err := workflows.ValidateID("responseId", req.ResponseID); err != nil {
+	if err := wire.ValidateID("responseId", req.ResponseID); err != nil {
 		return res, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	s.mu.Lock()

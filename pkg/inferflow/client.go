@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/inferflow/inferflow/internal/blob"
+	"github.com/inferflow/inferflow/wire"
 )
 
 // Client starts inferflow workflows on one task queue.
@@ -21,9 +21,26 @@ type Client struct {
 	Temporal  client.Client
 	TaskQueue string
 	// Blobs is where images too large to travel inline are stored; the
-	// worker must read the same store.
-	Blobs blob.Dir
+	// worker must read the same store. blob.Dir (package pkg/blob) is the
+	// folder store the worker reads. Nil refuses images over
+	// InlineImageLimit.
+	Blobs BlobStore
 }
+
+// BlobStore keeps an image and returns the reference that travels in
+// workflow input instead of its bytes (the claim check). blob.Dir is one.
+type BlobStore interface {
+	Put(ctx context.Context, data []byte, mediaType string) (wire.BlobRef, error)
+}
+
+// ValidationError is a request refused before anything was started
+// (wire.CodeValidationFailed).
+type ValidationError struct{ Err error }
+
+func (e *ValidationError) Error() string {
+	return string(wire.CodeValidationFailed) + ": " + e.Err.Error()
+}
+func (e *ValidationError) Unwrap() error { return e.Err }
 
 // Run is a started (or attached) workflow run.
 type Run struct {
@@ -57,15 +74,15 @@ func (c *Client) startOrAttach(ctx context.Context, opts client.StartWorkflowOpt
 	return nil, fmt.Errorf("start %s: %w", opts.ID, err)
 }
 
-// Failure is a workflow's typed failure: Code is the seed's error code and
-// Details its structured details (ConsensusFailure, InferenceFailure).
+// Failure is a workflow's typed failure: Code is its error code and Details
+// its structured details (wire.ConsensusFailure, wire.InferenceFailure).
 type Failure struct {
-	Code    string
+	Code    wire.Code
 	Message string
 	appErr  *temporal.ApplicationError
 }
 
-func (f *Failure) Error() string { return f.Code + ": " + f.Message }
+func (f *Failure) Error() string { return string(f.Code) + ": " + f.Message }
 
 // Details decodes the failure's details into v.
 func (f *Failure) Details(v any) error {
@@ -82,5 +99,5 @@ func AsFailure(err error) (*Failure, bool) {
 	if !errors.As(err, &appErr) || appErr.Type() == "" {
 		return nil, false
 	}
-	return &Failure{Code: appErr.Type(), Message: appErr.Message(), appErr: appErr}, true
+	return &Failure{Code: wire.Code(appErr.Type()), Message: appErr.Message(), appErr: appErr}, true
 }

@@ -2,13 +2,13 @@ package inferflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/inferflow/inferflow/activities"
-	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/wire"
 	"github.com/inferflow/inferflow/workflows"
 )
 
@@ -22,40 +22,43 @@ type ConsensusRequest struct {
 	Image  []byte
 	// MediaType is detected from the bytes when empty.
 	MediaType string
-	Options   *workflows.ConsensusOptions
+	Options   *wire.ConsensusOptions
 }
 
 // StartConsensus starts the evaluation of one item, or attaches to the
 // existing one: the workflow id is derived from the item id.
 func (c *Client) StartConsensus(ctx context.Context, req ConsensusRequest) (*Run, error) {
-	if err := workflows.ValidateID("itemId", req.ItemID); err != nil {
-		return nil, fmt.Errorf("VALIDATION_FAILED: %w", err)
+	if err := wire.ValidateID("itemId", req.ItemID); err != nil {
+		return nil, &ValidationError{Err: err}
 	}
-	mt, err := provider.DetectMediaType(req.Image)
+	mt, err := wire.DetectMediaType(req.Image)
 	if err != nil {
-		return nil, fmt.Errorf("VALIDATION_FAILED: %w", err)
+		return nil, &ValidationError{Err: err}
 	}
 	if req.MediaType != "" && req.MediaType != mt {
-		return nil, fmt.Errorf("VALIDATION_FAILED: image bytes are %s, not the declared %s", mt, req.MediaType)
+		return nil, &ValidationError{Err: fmt.Errorf("image bytes are %s, not the declared %s", mt, req.MediaType)}
 	}
-	img := activities.Image{MediaType: mt, Data: req.Image}
+	img := wire.Image{MediaType: mt, Data: req.Image}
 	if len(req.Image) > InlineImageLimit {
+		if c.Blobs == nil {
+			return nil, errors.New("store image: the client has no blob store for images over InlineImageLimit")
+		}
 		ref, err := c.Blobs.Put(ctx, req.Image, mt)
 		if err != nil {
 			return nil, fmt.Errorf("store image: %w", err)
 		}
-		img = activities.Image{MediaType: mt, Ref: &ref}
+		img = wire.Image{MediaType: mt, Ref: &ref}
 	}
 	return c.startOrAttach(ctx, client.StartWorkflowOptions{
-		ID:                    workflows.ConsensusWorkflowID(req.ItemID),
+		ID:                    wire.ConsensusWorkflowID(req.ItemID),
 		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.ItemIDKey.ValueSet(req.ItemID)),
-	}, workflows.ConsensusEvaluation, workflows.ConsensusInput{ItemID: req.ItemID, Image: img, Options: req.Options})
+	}, wire.WorkflowConsensusEvaluation, wire.ConsensusInput{ItemID: req.ItemID, Image: img, Options: req.Options})
 }
 
 // ConsensusProgress asks a running evaluation which slots are done.
-func (c *Client) ConsensusProgress(ctx context.Context, run *Run) (workflows.ConsensusProgress, error) {
-	var p workflows.ConsensusProgress
-	v, err := c.Temporal.QueryWorkflow(ctx, run.GetID(), run.GetRunID(), workflows.ProgressQuery)
+func (c *Client) ConsensusProgress(ctx context.Context, run *Run) (wire.ConsensusProgress, error) {
+	var p wire.ConsensusProgress
+	v, err := c.Temporal.QueryWorkflow(ctx, run.GetID(), run.GetRunID(), wire.QueryProgress)
 	if err != nil {
 		return p, err
 	}

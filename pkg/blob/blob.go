@@ -4,6 +4,9 @@
 // payloads never travel through workflow history. Activities read the bytes
 // back and verify them against the Ref.
 //
+// A backend in another module stores images with Dir (or anything with its
+// Put method, see inferflow.BlobStore) in a folder the worker also reads.
+//
 // The store is a local folder, content-addressed by SHA-256: putting the same
 // bytes twice is a no-op, and a worker on the same machine (or sharing the
 // folder) reads what a starter wrote.
@@ -18,40 +21,20 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
+
+	"github.com/inferflow/inferflow/wire"
 )
 
-// Ref points at a stored blob and says what it must contain.
-type Ref struct {
-	Key       string `json:"key"`
-	MediaType string `json:"mediaType"`
-	Size      int64  `json:"size"`
-	SHA256    string `json:"sha256"`
-}
+// Ref points at a stored blob and says what it must contain; it travels in
+// workflow input, so it is defined with the other wire types.
+type Ref = wire.BlobRef
 
 // Errors callers branch on.
 var (
 	ErrNotFound = errors.New("blob not found")
 	ErrMismatch = errors.New("blob content does not match its reference")
-	ErrBadRef   = errors.New("invalid blob reference")
+	ErrBadRef   = wire.ErrBadBlobRef
 )
-
-var keyPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
-// Validate checks the reference's shape without touching storage.
-func (r Ref) Validate() error {
-	switch {
-	case !keyPattern.MatchString(r.Key):
-		return fmt.Errorf("%w: key %q is not a lowercase hex SHA-256", ErrBadRef, r.Key)
-	case !keyPattern.MatchString(r.SHA256):
-		return fmt.Errorf("%w: sha256 %q is not lowercase hex", ErrBadRef, r.SHA256)
-	case r.Size <= 0:
-		return fmt.Errorf("%w: size %d must be positive", ErrBadRef, r.Size)
-	case r.MediaType == "":
-		return fmt.Errorf("%w: media type is empty", ErrBadRef)
-	}
-	return nil
-}
 
 // Dir stores blobs as files under Root.
 type Dir struct {

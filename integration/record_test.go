@@ -1,0 +1,210 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/inferflow/inferflow/internal/ledger"
+	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/internal/provider/openaitest"
+	"github.com/inferflow/inferflow/registry"
+	"github.com/inferflow/inferflow/wire"
+	"github.com/inferflow/inferflow/workflows"
+)
+
+var record = flag.Bool("record", false, "record the replay tests' workflow histories into workflows/testdata/histories")
+
+// TestRecordHistories runs the main paths of each workflow on the dev server
+// and writes their histories for the replay test (workflows/replay_test.go):
+//
+//	go test ./integration -run RecordHistories -record
+//
+// Re-record only on purpose: the recorded histories stand for the runs in
+// flight that new workflow code must still replay.
+func TestRecordHistories(t *testing.T) {
+	if !*record {
+		t.Skip("re-records workflows/testdata/histories only with -record")
+	}
+	dir := filepath.Join(root, "workflows", "testdata", "histories")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	ce := newConsensusEnv(t)
+	ce.fake.ForVision().SetDefault(openaitest.OK(120, 0.9))
+	ce.fake.ForJudge().SetDefault(openaitest.Judged(121, 0.95, "close valuations"))
+	consensus := func(name, item string, opts *wire.ConsensusOptions) {
+		if _, err := ce.run(t, item, opts); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		saveHistory(t, ce.client.Temporal, wire.ConsensusWorkflowID(item), filepath.Join(dir, name+".json"))
+	}
+	consensus("consensus-success", "rec-ok", nil)
+	ce.fake.ForVision().Enqueue(openaitest.OutOfRange())
+	consensus("consensus-degraded", "rec-degraded", nil)
+	ce.fake.ForVision().Enqueue(openaitest.OK(10, 0.9), openaitest.OK(11, 0.9), openaitest.Hang())
+	consensus("consensus-early-cancel", "rec-early-cancel", &wire.ConsensusOptions{EarlyCancel: true})
+
+	be := newBillingEnv(t, "sqlite")
+	be.credit(t, "rec", 10_000_000)
+	be.fake.ForCompletion().SetDefault(openaitest.Text("hello").WithUsage(provider.Usage{PromptTokens: 180, CompletionTokens: 20, TotalTokens: 200}))
+	if _, err := be.run(t, job("rec", "rec-ok", "")); err != nil {
+		t.Fatal(err)
+	}
+	saveHistory(t, be.client.Temporal, wire.InferenceWorkflowID("rec-ok"), filepath.Join(dir, "saga-success.json"))
+
+	be.fake.ForCompletion().Enqueue(openaitest.Status(500))
+	if _, err := be.run(t, job("rec", "rec-model-failure", "")); err == nil {
+		t.Fatal("model failure: the job succeeded")
+	}
+	saveHistory(t, be.client.Temporal, wire.InferenceWorkflowID("rec-model-failure"), filepath.Join(dir, "saga-model-failure.json"))
+
+	be.faults(6, 0) // the saga's 5 capture attempts and the first reconciliation
+	if _, err := be.run(t, job("rec", "rec-capture-failure", "")); err == nil {
+		t.Fatal("capture failure: the strict job succeeded")
+	}
+	if state := be.waitReconciled(t, "rec-capture-failure"); state != string(wire.StateCaptured) {
+		t.Fatalf("capture failure: reconciled to %q", state)
+	}
+	saveHistory(t, be.client.Temporal, wire.InferenceWorkflowID("rec-capture-failure"), filepath.Join(dir, "saga-capture-failure.json"))
+	saveHistory(t, be.client.Temporal, wire.ReconcileWorkflowID("rec-capture-failure"), filepath.Join(dir, "reconcile-capture.json"))
+}
+
+// TestRecordHistoriesVoice records voice sessions for the replay test: one
+// with a turn, a billed completed response and a close (voice-session), and
+// one whose first response is cancelled by a barge-in and which is
+// cancelled with a second hold open (voice-cancelled). Each is driven as the
+// realtime process does (signal-with-start, signals, the reserve-response
+// update), one call at a time so the history's order is the script's.
+//
+//	go test ./integration -run RecordHistoriesVoice -record
+func TestRecordHistoriesVoice(t *testing.T) {
+	if !*record {
+		t.Skip("re-records workflows/testdata/histories only with -record")
+	}
+	dir := filepath.Join(root, "workflows", "testdata", "histories")
+	ctx := ctxFor(t, 2*time.Minute)
+	l, err := ledger.Open(ctx, ledger.Config{DSN: filepath.Join(t.TempDir(), "ledger.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	const user = "rec-voice"
+	if err := l.Credit(ctx, user, 10_000_000, "seed-"+user); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t)
+	queue := uniqueQueue(t)
+	startWorker(t, c, queue, func(w worker.Worker) {
+		registry.Register(w, registry.Deps{Ledger: l, Environment: "test"})
+	})
+
+	type session struct {
+		id  string
+		seq uint64
+	}
+	start := func(name string) *session { return &session{id: name + "-" + time.Now().UTC().Format("150405.000")} }
+	send := func(s *session, sig workflows.VoiceSignal) {
+		t.Helper()
+		s.seq++
+		sig.Meta().Seq = s.seq
+		in := workflows.VoiceSessionInput{SessionID: s.id, UserID: user}
+		_, err := c.SignalWithStartWorkflow(ctx, workflows.VoiceSessionWorkflowID(s.id), string(sig.SignalName()), sig,
+			client.StartWorkflowOptions{ID: workflows.VoiceSessionWorkflowID(s.id), TaskQueue: queue,
+				TypedSearchAttributes: temporal.NewSearchAttributes(workflows.VoiceUserKey.ValueSet(user),
+					workflows.VoiceStateKey.ValueSet(string(workflows.VoiceActive)))},
+			wire.WorkflowVoiceSession, in)
+		if err != nil {
+			t.Fatalf("%s: %v", sig.SignalName(), err)
+		}
+	}
+	reserve := func(s *session, responseID string) {
+		t.Helper()
+		h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflows.VoiceSessionWorkflowID(s.id),
+			UpdateName: workflows.UpdateReserveResponse, WaitForStage: client.WorkflowUpdateStageCompleted,
+			Args: []any{workflows.ReserveResponseRequest{ResponseID: responseID, TurnID: "t1", EstimatedInputTokens: 1000}}})
+		if err != nil {
+			t.Fatalf("reserve %s: %v", responseID, err)
+		}
+		var res workflows.ReserveResponseResult
+		if err := h.Get(ctx, &res); err != nil || !res.OK || res.ReservationID == "" {
+			t.Fatalf("reserve %s = %+v, %v", responseID, res, err)
+		}
+	}
+	usage := workflows.VoiceUsage{InputTokens: 900, OutputTokens: 250, TotalTokens: 1150}
+
+	s := start("rec-voice")
+	send(s, &workflows.TurnStarted{TurnID: "t1"})
+	send(s, &workflows.TurnEnded{TurnID: "t1", DurationMs: 1500, FramesAdmitted: 75})
+	reserve(s, "r1")
+	send(s, &workflows.ResponseStarted{ResponseID: "r1", TurnID: "t1"})
+	send(s, &workflows.ResponseDone{ResponseID: "r1", Status: workflows.ResponseCompleted, Usage: usage})
+	send(s, &workflows.SessionClosed{Reason: "caller hung up"})
+	var sum workflows.VoiceSummary
+	if err := c.GetWorkflow(ctx, workflows.VoiceSessionWorkflowID(s.id), "").Get(ctx, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.State != workflows.VoiceClosed || sum.Totals.Captured != 1 || sum.HeldAmount != 0 {
+		t.Fatalf("voice-session: summary %+v", sum)
+	}
+	saveHistory(t, c, workflows.VoiceSessionWorkflowID(s.id), filepath.Join(dir, "voice-session.json"))
+
+	s = start("rec-voice-cancelled")
+	send(s, &workflows.TurnStarted{TurnID: "t1"})
+	reserve(s, "r1")
+	send(s, &workflows.ResponseStarted{ResponseID: "r1", TurnID: "t1"})
+	send(s, &workflows.Interruption{ResponseID: "r1", TurnID: "t1"})
+	send(s, &workflows.ResponseDone{ResponseID: "r1", Status: workflows.ResponseCancelled, Reason: "barge-in",
+		Usage: workflows.VoiceUsage{InputTokens: 900, OutputTokens: 40, TotalTokens: 940}})
+	reserve(s, "r2")
+	send(s, &workflows.ResponseStarted{ResponseID: "r2", TurnID: "t1"})
+	if err := c.CancelWorkflow(ctx, workflows.VoiceSessionWorkflowID(s.id), ""); err != nil {
+		t.Fatal(err)
+	}
+	var canceled *temporal.CanceledError
+	if err := c.GetWorkflow(ctx, workflows.VoiceSessionWorkflowID(s.id), "").Get(ctx, &sum); !errors.As(err, &canceled) {
+		t.Fatalf("voice-cancelled: err = %v, want cancelled", err)
+	}
+	bal, err := l.Balance(ctx, user)
+	if err != nil || bal.Held != 0 {
+		t.Fatalf("voice-cancelled: balance %+v, %v: want no hold left", bal, err)
+	}
+	saveHistory(t, c, workflows.VoiceSessionWorkflowID(s.id), filepath.Join(dir, "voice-cancelled.json"))
+}
+
+// saveHistory writes a closed workflow's history as `temporal workflow show
+// --output json` does, which worker.WorkflowReplayer reads.
+func saveHistory(t *testing.T, c client.Client, workflowID, path string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	it := c.GetWorkflowHistory(ctx, workflowID, "", true, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var h historypb.History
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatalf("history of %s: %v", workflowID, err)
+		}
+		h.Events = append(h.Events, e)
+	}
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded %s (%d events)", path, len(h.Events))
+}

@@ -1,0 +1,94 @@
+// Package registry is the one place that says what an inferflow worker runs:
+// every workflow and activity, registered under its wire name with its
+// dependencies. The worker, the integration tests and the replay tests all
+// register through it, so none of them can miss one.
+//
+// A new workflow adds a line to workflowTypes and its activities to
+// Activities (with any dependency they need in Deps), under names declared in
+// package wire.
+package registry
+
+import (
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/inferflow/inferflow/activities"
+	"github.com/inferflow/inferflow/internal/ledger"
+	"github.com/inferflow/inferflow/internal/provider"
+	"github.com/inferflow/inferflow/pkg/blob"
+	"github.com/inferflow/inferflow/wire"
+	"github.com/inferflow/inferflow/workflows"
+)
+
+// Deps are what the activities call. A test that runs only some workflows
+// may leave the others' dependencies zero: they are used only when called.
+type Deps struct {
+	Models provider.Set
+	// Blobs is the image store the starter writes (claim check).
+	Blobs  blob.Dir
+	Ledger ledger.Ledger
+	// Environment labels DLQ records.
+	Environment string
+}
+
+// Register registers every workflow and activity on r (a worker, or a test
+// environment).
+func Register(r worker.Registry, d Deps) {
+	Workflows(r)
+	Activities(r, d)
+}
+
+// workflowTypes are the workflows by their registered (history) names.
+var workflowTypes = []struct {
+	name string
+	fn   any
+}{
+	{wire.WorkflowConsensusEvaluation, workflows.ConsensusEvaluation},
+	{wire.WorkflowInferenceJob, workflows.InferenceJob},
+	{wire.WorkflowReconcile, workflows.Reconcile},
+	{wire.WorkflowExpireHolds, workflows.ExpireHolds},
+	{wire.WorkflowVoiceSession, workflows.VoiceSession},
+}
+
+// Workflows registers the workflows only: what a replayer needs.
+func Workflows(r worker.WorkflowRegistry) {
+	for _, w := range workflowTypes {
+		r.RegisterWorkflowWithOptions(w.fn, workflow.RegisterOptions{Name: w.name})
+	}
+}
+
+// WorkflowNames lists the registered workflow types.
+func WorkflowNames() []string {
+	names := make([]string, len(workflowTypes))
+	for i, w := range workflowTypes {
+		names[i] = w.name
+	}
+	return names
+}
+
+// Activities registers every activity with its dependencies.
+func Activities(r worker.ActivityRegistry, d Deps) {
+	c := &activities.Consensus{Vision: d.Models.Vision, Judge: d.Models.Judge, Blobs: d.Blobs}
+	b := &activities.Billing{Ledger: d.Ledger, Models: d.Models.Completer, Environment: d.Environment}
+	for _, a := range []struct {
+		name string
+		fn   any
+	}{
+		{wire.ActivityVerifyImage, c.VerifyImage},
+		{wire.ActivityVisionCall, c.VisionCall},
+		{wire.ActivityJudgeCall, c.JudgeCall},
+
+		{wire.ActivityCheckModel, b.CheckModel},
+		{wire.ActivityReserve, b.Reserve},
+		{wire.ActivityCallModel, b.CallModel},
+		{wire.ActivityCapture, b.Capture},
+		{wire.ActivityRelease, b.Release},
+		{wire.ActivityEnqueueDLQ, b.EnqueueDLQ},
+		{wire.ActivityReconcileAttempt, b.ReconcileAttempt},
+		{wire.ActivityEscalate, b.Escalate},
+		{wire.ActivityExpireHolds, b.ExpireHolds},
+	} {
+		r.RegisterActivityWithOptions(a.fn, activity.RegisterOptions{Name: a.name})
+	}
+}

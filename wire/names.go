@@ -1,0 +1,56 @@
+package wire
+
+import "time"
+
+// Workflow types, as registered on the worker and recorded in history.
+const (
+	WorkflowConsensusEvaluation = "ConsensusEvaluation"
+	WorkflowInferenceJob        = "InferenceJob"
+	WorkflowReconcile           = "Reconcile"
+	WorkflowExpireHolds         = "ExpireHolds"
+	WorkflowVoiceSession        = "VoiceSession"
+)
+
+// Activity types, as registered on the worker and recorded in history.
+// Workflows call activities by these names, so the workflow layer needs no
+// import of the activities' implementations.
+const (
+	// Consensus evaluation.
+	ActivityVerifyImage = "VerifyImage"
+	ActivityVisionCall  = "VisionCall"
+	ActivityJudgeCall   = "JudgeCall"
+
+	// Billed inference. CheckModel runs as a local activity.
+	ActivityCheckModel       = "CheckModel"
+	ActivityReserve          = "Reserve"
+	ActivityCallModel        = "CallModel"
+	ActivityCapture          = "Capture"
+	ActivityRelease          = "Release"
+	ActivityEnqueueDLQ       = "EnqueueDLQ"
+	ActivityReconcileAttempt = "ReconcileAttempt"
+	ActivityEscalate         = "Escalate"
+	ActivityExpireHolds      = "ExpireHolds"
+)
+
+// Query types.
+const (
+	// QueryProgress returns a ConsensusProgress.
+	QueryProgress = "progress"
+	// QueryState returns a JobStatus.
+	QueryState = "state"
+)
+
+// Workflow ids: one execution per item, job or reconciliation.
+func ConsensusWorkflowID(itemID string) string { return "consensus-" + itemID }
+
+// InferenceWorkflowID is the workflow id for a job: one execution per job id.
+func InferenceWorkflowID(jobID string) string { return "inference-" + jobID }
+
+// ReconcileWorkflowID is one reconciliation per job.
+func ReconcileWorkflowID(jobID string) string { return "reconcile-" + jobID }
+
+// HeartbeatEvery is how often a running model call heartbeats; workflows set
+// heartbeat timeouts as a multiple of it. Heartbeats are how a cancellation
+// (early cancel after quorum, or the workflow being cancelled) reaches a call
+// in flight.
+const HeartbeatEvery = time.Second
