@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/inferflow/inferflow/activities"
 	"github.com/inferflow/inferflow/internal/caller"
 	"github.com/inferflow/inferflow/internal/devserver"
 	"github.com/inferflow/inferflow/internal/ledger"
@@ -23,6 +22,7 @@ import (
 	"github.com/inferflow/inferflow/internal/realtimemodel"
 	"github.com/inferflow/inferflow/internal/rtc"
 	"github.com/inferflow/inferflow/internal/voice"
+	"github.com/inferflow/inferflow/registry"
 	"github.com/inferflow/inferflow/workflows"
 )
 
@@ -84,9 +84,7 @@ func TestRealtimeCallSurvivesTemporalOutage(t *testing.T) {
 	t.Cleanup(wc.Close)
 	queue := uniqueQueue(t)
 	w := worker.New(wc, queue, worker.Options{})
-	w.RegisterWorkflow(workflows.VoiceSession)
-	w.RegisterWorkflow(workflows.Reconcile)
-	w.RegisterActivity(&activities.Billing{Ledger: l, Environment: "test"})
+	registry.Register(w, registry.Deps{Ledger: l, Environment: "test"})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,13 +14,13 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/inferflow/inferflow/activities"
 	"github.com/inferflow/inferflow/internal/caller"
 	"github.com/inferflow/inferflow/internal/codec"
 	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/realtimemodel"
 	"github.com/inferflow/inferflow/internal/rtc"
 	"github.com/inferflow/inferflow/internal/voice"
+	"github.com/inferflow/inferflow/registry"
 	"github.com/inferflow/inferflow/workflows"
 )
 
@@ -57,9 +57,7 @@ func newRealtimeEnv(t *testing.T) *realtimeEnv {
 	}
 	queue := uniqueQueue(t)
 	startWorker(t, e.client, queue, func(w worker.Worker) {
-		w.RegisterWorkflow(workflows.VoiceSession)
-		w.RegisterWorkflow(workflows.Reconcile)
-		w.RegisterActivity(&activities.Billing{Ledger: l, Environment: "test"})
+		registry.Register(w, registry.Deps{Ledger: l, Environment: "test"})
 	})
 	net := loopback(t)
 	calls, err := voice.NewCalls(voice.CallsConfig{
