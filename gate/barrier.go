@@ -5,7 +5,7 @@ import "time"
 // barrier is the assistant playback barrier: closed while a response is
 // active and not done, while the playback probe says audio is playing, and
 // for the tail hold after the last assistant activity. Responses are matched
-// by id as in the seed: a response.done for another response is ignored.
+// by id (CONTRACT.md#playback-barrier): a response.done for another response is ignored.
 //
 // It is also bounded in time: once it has been closed for maxClosed on end
 // (a response.done that never came, a playback probe stuck at true) it is

@@ -64,8 +64,8 @@ var Settings = struct {
 }
 
 // Defaults. The offline model ids only label results; DefaultHTTPTimeout is
-// a backstop behind the activity's StartToCloseTimeout (the seed's 2-minute
-// ceiling), not the primary timeout.
+// a backstop behind the activity's StartToCloseTimeout (the contract's
+// 2-minute ceiling, CONTRACT.md#inference-inputs), not the primary timeout.
 const (
 	DefaultOfflineVisionModel     = "offline-vision-1"
 	DefaultOfflineCompletionModel = "offline-completion-1"
