@@ -637,6 +637,7 @@ func TestWSConfigRedacts(t *testing.T) {
 	zap.New(core).Info("cfg", zap.Object("config", cfg), zap.Stringer("str", cfg))
 	outputs := map[string]string{
 		"%v": fmt.Sprintf("%v", cfg), "%+v": fmt.Sprintf("%+v", cfg), "%#v": fmt.Sprintf("%#v", cfg),
+		//lint:ignore S1025 the test checks what each formatting verb prints
 		"%s": fmt.Sprintf("%s", cfg), "slog": sb.String(), "zap": fmt.Sprint(logs.All()[0].ContextMap()),
 	}
 	for name, out := range outputs {
