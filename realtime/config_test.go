@@ -1,37 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"errors"
-	"flag"
 	"strings"
 	"testing"
 
-	"github.com/inferflow/inferflow/internal/envflag"
 	"github.com/inferflow/inferflow/internal/envflag/envflagtest"
 )
 
 func TestREADMEListsEverySetting(t *testing.T) {
-	envflagtest.Isolate(t)
 	var c config
-	s := envflag.New("realtime")
-	var help bytes.Buffer
-	s.SetOutput(&help)
-	c.register(s)
-	if err := s.Parse([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
-		t.Fatalf("-h: %v", err)
-	}
-	declared := envflagtest.Usage(help.String())
-	if len(declared) < 20 {
-		t.Fatalf("parsed only %d settings from -h:\n%s", len(declared), help.String())
-	}
-	rows, err := envflagtest.ReadTables("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range envflagtest.Compare(rows, "realtime", declared) {
-		t.Error(p)
-	}
+	envflagtest.CheckREADME(t, "../README.md", "realtime", 20, c.register)
 }
 
 func TestConfigErrorsNameTheSetting(t *testing.T) {

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"errors"
-	"flag"
 	"strings"
 	"testing"
 
-	"github.com/inferflow/inferflow/internal/envflag"
 	"github.com/inferflow/inferflow/internal/envflag/envflagtest"
 )
 
@@ -69,24 +65,6 @@ func TestRedactDSN(t *testing.T) {
 // Every flag and variable the worker declares has a row in the README's
 // Configuration table, and every row said to be the worker's is declared.
 func TestREADMEListsEverySetting(t *testing.T) {
-	envflagtest.Isolate(t)
 	var c config
-	s := envflag.New("worker")
-	var help bytes.Buffer
-	s.SetOutput(&help)
-	c.register(s)
-	if err := s.Parse([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
-		t.Fatalf("-h: %v", err)
-	}
-	declared := envflagtest.Usage(help.String())
-	if len(declared) < 20 {
-		t.Fatalf("parsed only %d settings from -h:\n%s", len(declared), help.String())
-	}
-	rows, err := envflagtest.ReadTables("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range envflagtest.Compare(rows, "worker", declared) {
-		t.Error(p)
-	}
+	envflagtest.CheckREADME(t, "../README.md", "worker", 20, c.register)
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"flag"
 	"reflect"
 	"slices"
 	"strings"
@@ -52,25 +50,8 @@ func TestParse(t *testing.T) {
 }
 
 func TestREADMEListsEverySetting(t *testing.T) {
-	s := envflag.NewWithEnv("devserver", nil)
-	var help bytes.Buffer
-	s.SetOutput(&help)
 	var o options
-	o.register(s)
-	if err := s.Parse([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
-		t.Fatal(err)
-	}
-	rows, err := envflagtest.ReadTables("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	declared := envflagtest.Usage(help.String())
-	if len(declared) != 3 {
-		t.Fatalf("parsed %d settings from -h:\n%s", len(declared), help.String())
-	}
-	for _, p := range envflagtest.Compare(rows, "devserver", declared) {
-		t.Error(p)
-	}
+	envflagtest.CheckREADME(t, "../../README.md", "devserver", 3, o.register)
 }
 
 func TestSplitCommands(t *testing.T) {

@@ -5,6 +5,8 @@ package envflagtest
 
 import (
 	"bufio"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -205,4 +207,31 @@ func Isolate(t testing.TB) {
 		}
 	}
 	t.Setenv("TEMPORAL_CONFIG_FILE", filepath.Join(t.TempDir(), "absent.toml"))
+}
+
+// CheckREADME declares a binary's settings with register on a fresh Set,
+// reads them back from its -h, and fails t for every difference with the
+// README's rows used by binary. atLeast guards against a -h that parses to
+// nothing.
+func CheckREADME(t *testing.T, readme, binary string, atLeast int, register func(*envflag.Set)) {
+	t.Helper()
+	Isolate(t)
+	s := envflag.New(binary)
+	var help strings.Builder
+	s.SetOutput(&help)
+	register(s)
+	if err := s.Parse([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	declared := Usage(help.String())
+	if len(declared) < atLeast {
+		t.Fatalf("parsed only %d settings from -h, want at least %d:\n%s", len(declared), atLeast, help.String())
+	}
+	rows, err := ReadTables(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range Compare(rows, binary, declared) {
+		t.Error(p)
+	}
 }
