@@ -101,7 +101,7 @@
     setStatus("Asking for the microphone…");
     let stream;
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: false, autoGainControl: true }, video: false });
+      stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: false, autoGainControl: false }, video: false });
     } catch (err) {
       failStart(describeMediaError(err));
       return;
@@ -130,7 +130,10 @@
     // The page opens the events channel so the offer carries it.
     const dc = pc.createDataChannel("events");
     c.dc = dc;
-    dc.onmessage = (e) => onEvent(e.data);
+    // The server may send events as binary messages: decode them as UTF-8.
+    dc.binaryType = "arraybuffer";
+    const utf8 = new TextDecoder();
+    dc.onmessage = (e) => onEvent(typeof e.data === "string" ? e.data : utf8.decode(e.data));
     dc.onclose = () => { if (call === c && !c.ending) dropped("The events channel closed."); };
     const track = c.stream.getAudioTracks()[0];
     // Audio only; the assistant answers on the same m-line.
