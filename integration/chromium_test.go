@@ -151,4 +151,3 @@ func newRealtimeEnvWithCalls(t *testing.T) *browserEnv {
 	})
 	return &browserEnv{realtimeEnv: e, calls: calls}
 }
-
