@@ -130,7 +130,7 @@ func writePlot(w io.Writer, l clipLabels, tr []frameTrace) error {
 		snr = fmt.Sprintf("SNR %g dB", *l.SNRdB)
 	}
 	p.printf(`<title>%s: the gate's decisions per 20 ms frame</title>`+"\n", html.EscapeString(l.Clip))
-	p.printf(`<rect width="100%%" height="100%%" fill="#fff"/>`+"\n")
+	p.printf(`<rect width="100%%" height="100%%" fill="#fff"/>` + "\n")
 	p.printf(`<text x="8" y="20" font-size="15" font-weight="600">%s — noise %s, %s, %.1f s</text>`+"\n",
 		html.EscapeString(l.Clip), html.EscapeString(l.Noise), snr, float64(n*frameMs)/1000)
 
