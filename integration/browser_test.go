@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -142,6 +144,7 @@ func TestBrowserVoicePage(t *testing.T) {
 	if err != nil || s.Error != "" {
 		t.Fatalf("%v; page error %q", err, s.Error)
 	}
+	saveScreenshot(t, ctx, "voice-page-two-turns.png")
 	if s.WorkflowID == "" || !strings.HasSuffix(s.WorkflowID, s.SessionID) {
 		t.Errorf("page shows workflow %q for session %q", s.WorkflowID, s.SessionID)
 	}
@@ -186,8 +189,8 @@ func TestBrowserVoicePage(t *testing.T) {
 	}
 }
 
-// The page tells a person what went wrong: the microphone refused, and a
-// wrong token (401).
+// The page tells a person what went wrong: the microphone refused, a wrong
+// token (401), the server full (429 with Retry-After).
 func TestBrowserVoicePageErrors(t *testing.T) {
 	chrome := chromium(t)
 	e := newRealtimeEnvWithCalls(t)
@@ -196,25 +199,42 @@ func TestBrowserVoicePageErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A server at its limit, as internal/rtc answers then.
+	full := httptest.NewServer(voicepage.Mount(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "7")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = io.WriteString(w, `{"error":"too_many_sessions","message":"the server runs its maximum of 64 sessions"}`)
+	}), voicepage.Config{Token: voiceToken}))
+	t.Cleanup(full.Close)
+	// A tab per case. The fake permission prompt says yes to everything, so
+	// the case that refuses the microphone has a browser without it, where
+	// the test answers through CDP instead.
+	granting := chrome.open(t, 40*time.Second, fakeMicrophone(wav, true)...)
+	asking := chrome.open(t, 40*time.Second, fakeMicrophone(wav, false)...)
 	cases := []struct {
-		name  string
-		flags []chromedp.ExecAllocatorOption
-		setup func(ctx context.Context) error
-		want  string
+		name    string
+		browser context.Context
+		url     string
+		setup   func(ctx context.Context) error
+		want    string
 	}{
-		{"microphone refused", fakeMicrophone(wav, false), func(ctx context.Context) error {
+		{"microphone refused", asking, url, func(ctx context.Context) error {
 			_, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
 				Permission: &browser.PermissionDescriptor{Name: "microphone"}, Setting: browser.PermissionSettingDenied, Origin: url})
 			return err
 		}, "Microphone access was refused"},
-		{"wrong token", fakeMicrophone(wav, true), func(ctx context.Context) error {
+		{"wrong token", granting, url, func(ctx context.Context) error {
 			return chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("token"), "not-the-token"))
 		}, "The token was refused (401"},
+		{"server full", granting, full.URL, func(context.Context) error { return nil },
+			"The server is full (429 Too Many Requests) (the server runs its maximum of 64 sessions). Try again in 7 s."},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := chrome.open(t, 20*time.Second, tc.flags...)
-			if err := chromedp.Do(ctx, chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.ID("start"))); err != nil {
+			ctx, cancel := chromedp.NewContext(tc.browser)
+			defer cancel()
+			if err := chromedp.Do(ctx, chromedp.Navigate(tc.url+"/"), chromedp.WaitVisible(chromedp.ID("start"))); err != nil {
 				t.Fatal(err)
 			}
 			if err := tc.setup(ctx); err != nil {
