@@ -460,7 +460,10 @@
     st.className = "status-" + r.status;
     st.textContent = r.status === "active" ? "speaking…" : r.status;
     li.appendChild(st);
-    if (r.usage) li.append(", billed " + r.usage.inputTokens + " in + " + r.usage.outputTokens + " out tokens");
+    // Completed responses are captured at their usage; the hold of a
+    // cancelled or failed one is released (CONTRACT.md, billing of responses).
+    if (r.usage && r.status === "completed") li.append(", billed " + r.usage.inputTokens + " in + " + r.usage.outputTokens + " out tokens");
+    else if (r.usage) li.append(", not billed (hold released; used " + r.usage.inputTokens + " in + " + r.usage.outputTokens + " out tokens)");
     if (r.interrupted) li.append(", interrupted");
     const meta = [r.id, r.reason, r.billing].filter(Boolean).join(" · ");
     if (meta) {
@@ -500,7 +503,8 @@
     });
     pendingMarks = [];
     const cv = $("timeline");
-    if (samples.length > cv.width) samples.splice(0, samples.length - cv.width);
+    const keep = Math.max(cv.clientWidth, 720);
+    if (samples.length > keep) samples.splice(0, samples.length - keep);
     draw(cv);
   }
 
@@ -509,17 +513,32 @@
     play: "#0b57d0", barrier: "#d9463b", mic: "#111418", grid: "#e3e6ea", text: "#4a5260",
   };
 
-  function draw(cv) {
+  // fitCanvas gives the canvas one device pixel per screen pixel at its
+  // laid-out size (a phone shows fewer seconds, not smaller letters).
+  const CANVAS_H = 200;
+  function fitCanvas(cv) {
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(200, Math.round(cv.clientWidth || 720));
+    if (cv.width !== Math.round(w * dpr) || cv.height !== Math.round(CANVAS_H * dpr)) {
+      cv.width = Math.round(w * dpr);
+      cv.height = Math.round(CANVAS_H * dpr);
+    }
     const g = cv.getContext("2d");
-    const W = cv.width, H = cv.height;
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    return { g, W: w, H: CANVAS_H };
+  }
+
+  function draw(cv) {
+    const { g, W, H } = fitCanvas(cv);
     g.clearRect(0, 0, W, H);
     // Lanes: mic 0-70, gate 78-102, playback 110-150, barrier 158-176.
     const lanes = { mic: [4, 70], gate: [80, 104], play: [112, 152], barrier: [160, 178] };
     g.fillStyle = COLORS.grid;
     for (const k in lanes) g.fillRect(0, lanes[k][1] + 1, W, 1);
-    const x0 = W - samples.length;
-    for (let i = 0; i < samples.length; i++) {
-      const s = samples[i], x = x0 + i;
+    const shown = samples.length > W ? samples.slice(samples.length - W) : samples;
+    const x0 = W - shown.length;
+    for (let i = 0; i < shown.length; i++) {
+      const s = shown[i], x = x0 + i;
       const mh = Math.round(s.mic * (lanes.mic[1] - lanes.mic[0]));
       g.fillStyle = COLORS.mic;
       g.fillRect(x, lanes.mic[1] - mh, 1, mh);
@@ -549,7 +568,7 @@
     g.fillText("gate", 4, lanes.gate[0] - 2);
     g.fillText("assistant", 4, lanes.play[0] + 10);
     g.fillText("barrier", 4, lanes.barrier[0] - 2);
-    const secs = (samples.length * SAMPLE_MS) / 1000;
+    const secs = (shown.length * SAMPLE_MS) / 1000;
     g.fillText("now", W - 24, H - 3);
     if (secs > 5) g.fillText("−" + Math.round(secs) + " s", x0 + 2, H - 3);
   }
@@ -562,5 +581,6 @@
     window.addEventListener("pagehide", () => { if (call) stop(); });
     loadConfig();
     draw($("timeline"));
+    window.addEventListener("resize", () => draw($("timeline")));
   });
 })();
