@@ -190,7 +190,8 @@ func TestBrowserVoicePage(t *testing.T) {
 }
 
 // The page tells a person what went wrong: the microphone refused, a wrong
-// token (401), the server full (429 with Retry-After).
+// token (401), the server full (429 with Retry-After), the call ended by
+// the server.
 func TestBrowserVoicePageErrors(t *testing.T) {
 	chrome := chromium(t)
 	e := newRealtimeEnvWithCalls(t)
@@ -217,18 +218,28 @@ func TestBrowserVoicePageErrors(t *testing.T) {
 		browser context.Context
 		url     string
 		setup   func(ctx context.Context) error
-		want    string
+		after   func(ctx context.Context) error // once Start is pressed
+		want    []string                        // the message says one of these
 	}{
 		{"microphone refused", asking, url, func(ctx context.Context) error {
 			_, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
 				Permission: &browser.PermissionDescriptor{Name: "microphone"}, Setting: browser.PermissionSettingDenied, Origin: url})
 			return err
-		}, "Microphone access was refused"},
+		}, nil, []string{"Microphone access was refused"}},
 		{"wrong token", granting, url, func(ctx context.Context) error {
 			return chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("token"), "not-the-token"))
-		}, "The token was refused (401"},
-		{"server full", granting, full.URL, func(context.Context) error { return nil },
-			"The server is full (429 Too Many Requests) (the server runs its maximum of 64 sessions). Try again in 7 s."},
+		}, nil, []string{"The token was refused (401"}},
+		{"server full", granting, full.URL, func(context.Context) error { return nil }, nil,
+			[]string{"The server is full (429 Too Many Requests) (the server runs its maximum of 64 sessions). Try again in 7 s."}},
+		// Last: it stops the realtime server's calls for good.
+		{"server ends the call", granting, url, func(context.Context) error { return nil }, func(ctx context.Context) error {
+			if _, err := waitPage(ctx, "the call to connect", func(s pageState) bool { return s.Phase == "live" && s.SessionID != "" }); err != nil {
+				return err
+			}
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			return e.calls.Close(cctx)
+		}, []string{"The call ended: ", "The connection dropped."}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -243,6 +254,11 @@ func TestBrowserVoicePageErrors(t *testing.T) {
 			if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("start"))); err != nil {
 				t.Fatal(err)
 			}
+			if tc.after != nil {
+				if err := tc.after(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
 			s, err := waitPage(ctx, "an error", func(s pageState) bool { return s.Error != "" })
 			if err != nil {
 				t.Fatal(err)
@@ -251,8 +267,12 @@ func TestBrowserVoicePageErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(shown, tc.want) || shown != s.Error {
-				t.Errorf("error shown %q (state %q), want it to say %q", shown, s.Error, tc.want)
+			said := false
+			for _, w := range tc.want {
+				said = said || strings.Contains(shown, w)
+			}
+			if !said || shown != s.Error {
+				t.Errorf("error shown %q (state %q), want it to say one of %q", shown, s.Error, tc.want)
 			}
 			if e.calls.Active() != 0 {
 				t.Errorf("%d calls still active", e.calls.Active())
