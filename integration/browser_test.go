@@ -28,6 +28,7 @@ type pageState struct {
 	WorkflowID string `json:"workflowId"`
 	Error      string `json:"error"`
 	TurnState  string `json:"turnState"`
+	GatherMs   int    `json:"gatherMs"`
 	Figures    *struct {
 		Admitted uint64 `json:"admitted"`
 		Dropped  uint64 `json:"dropped"`
@@ -165,8 +166,8 @@ func TestBrowserVoicePage(t *testing.T) {
 	if s.Error != "" {
 		t.Errorf("page error after Stop: %q", s.Error)
 	}
-	t.Logf("page: %d turns (%d ended), responses %d completed / %d cancelled, %.1f s after load",
-		len(s.Turns), s.endedTurns(), s.responses("completed"), s.responses("cancelled"), time.Since(start).Seconds())
+	t.Logf("page: %d turns (%d ended), responses %d completed / %d cancelled, %.1f s after load (ICE gathering %d ms)",
+		len(s.Turns), s.endedTurns(), s.responses("completed"), s.responses("cancelled"), time.Since(start).Seconds(), s.GatherMs)
 
 	var sum workflows.VoiceSummary
 	wctx := ctxFor(t, 30*time.Second)

@@ -17,7 +17,7 @@
     phase: "idle", // idle | connecting | live | ended | error
     sessionId: "", workflowId: "", error: "", endedReason: "",
     turnState: "", barrierClosed: false, figures: null,
-    turns: [], responses: [], interruptions: 0, events: 0,
+    turns: [], responses: [], interruptions: 0, events: 0, gatherMs: 0,
   };
   let call = null; // {pc, dc, stream, resource, token, ctx, micAn, playAn, timer}
   let lastFig = null;
@@ -162,7 +162,9 @@
 
     setStatus("Connecting…");
     await pc.setLocalDescription(await pc.createOffer());
+    const t0 = performance.now();
     await gathered(pc);
+    state.gatherMs = Math.round(performance.now() - t0);
     let resp;
     try {
       resp = await fetch(cfg.whip, {
@@ -266,7 +268,7 @@
 
   function resetCall() {
     Object.assign(state, { sessionId: "", workflowId: "", error: "", endedReason: "", turnState: "", barrierClosed: false,
-      figures: null, turns: [], responses: [], interruptions: 0, events: 0 });
+      figures: null, turns: [], responses: [], interruptions: 0, events: 0, gatherMs: 0 });
     lastFig = null;
     samples = [];
     $("turns").textContent = "";
