@@ -262,6 +262,14 @@
     c.stream.getTracks().forEach((t) => t.stop());
     if (c.ctx) c.ctx.close().catch(() => {});
     $("assistant").srcObject = null;
+    // What was still going on when the call ended stays visibly unfinished.
+    for (const t of state.turns) {
+      const li = $("turn-" + t.turn);
+      if (t.durationMs === null && li) li.textContent = "Turn " + t.turn + ": cut off when the call ended";
+    }
+    for (const r of state.responses) {
+      if (r.status === "active") { r.status = "unfinished"; renderResponse(r.seq); }
+    }
     $("start").disabled = false;
     $("stop").disabled = true;
   }
