@@ -73,7 +73,8 @@ bench: deps temporal
 eval-gate:
 	$(GO) run ./gate/cmd/gateeval -corpus "$(CORPUS)"
 
-# System packages cgo needs: libopus (internal/codec) through pkg-config.
+# System packages: libopus (internal/codec, cgo) through pkg-config, and
+# chromium for the browser test.
 # Installed with apt-get when running as root, else the command is printed.
 OPUS_APT := libopus-dev pkg-config
 deps:
@@ -83,6 +84,16 @@ deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(OPUS_APT) >/dev/null; \
 	  else \
 	    echo "libopus is missing; run: sudo apt-get update && sudo apt-get install -y $(OPUS_APT)"; exit 1; \
+	  fi; \
+	fi
+	@# Chromium for the browser test of the voice page (integration/browser_test.go);
+	@# without it that test is skipped, nothing else needs it.
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing chromium (browser test) ..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "note: chromium is missing, the browser test will be skipped; install it with: sudo apt-get install -y chromium"; \
 	  fi; \
 	fi
 

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/inferflow/inferflow/internal/logging"
 	"github.com/inferflow/inferflow/internal/realtimemodel"
 	"github.com/inferflow/inferflow/internal/voice"
+	"github.com/inferflow/inferflow/internal/voicepage"
 )
 
 func main() {
@@ -95,12 +97,12 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return settings.Listen.Errorf("%v", err)
 	}
-	srv := &http.Server{Handler: calls.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: voicepage.Mount(calls.Handler(), cfg.pageConfig()), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	z.Info("realtime listening", zap.String("whip", "http://"+ln.Addr().String()+"/whip"),
 		zap.String("temporal", cfg.temporal.Address), zap.String("taskQueue", cfg.temporal.TaskQueue))
-	fmt.Printf("\n  Realtime WHIP endpoint:  http://%s/whip\n\n", ln.Addr())
+	fmt.Printf("\n  Realtime WHIP endpoint:  http://%s/whip\n  Voice page:              http://%s/\n\n", ln.Addr(), ln.Addr())
 
 	select {
 	case <-ctx.Done():
@@ -129,4 +131,14 @@ func (c config) newModel(z *zap.Logger) func(ctx context.Context, sessionID stri
 	return func(_ context.Context, sessionID string) (realtimemodel.Upstream, error) {
 		return realtimemodel.NewSimulated(realtimemodel.SimConfig{SessionID: sessionID, ResponseLatency: c.simLatency})
 	}
+}
+
+// pageConfig prefills the page's token field with the development token
+// only, never with configured tokens.
+func (c config) pageConfig() voicepage.Config {
+	pc := voicepage.Config{Namespace: c.temporal.Namespace}
+	if c.tokens == DevTokens {
+		pc.Token, _, _ = strings.Cut(DevTokens, ":")
+	}
+	return pc
 }

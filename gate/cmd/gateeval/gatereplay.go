@@ -36,6 +36,12 @@ func (r *recorder) SendBatch(_ context.Context, fs []gate.Frame, _ gate.Lane, _ 
 // far-end frame before the microphone frame of the same 20 ms, and Drain
 // after every frame so delivery is deterministic.
 func replayGate(c clip) (run, time.Duration, error) {
+	return replayGateObserved(c, nil)
+}
+
+// replayGateObserved is replayGate that also shows observe (when not nil)
+// each frame's outcome and the gate's snapshot after it (for -plot).
+func replayGateObserved(c clip, observe func(i int, out gate.Outcome, snap gate.Snapshot)) (run, time.Duration, error) {
 	rate := c.Mic.Rate
 	fl := rate * frameMs / 1000
 	n := len(c.Mic.Samples) / fl
@@ -86,6 +92,9 @@ func replayGate(c clip) (run, time.Duration, error) {
 		}
 		seqFrame[out.Seq] = i
 		r.Speech[i] = out.UserSpeech()
+		if observe != nil {
+			observe(i, out, g.Snapshot())
+		}
 		if err := g.Drain(ctx); err != nil {
 			return run{}, 0, err
 		}

@@ -20,6 +20,7 @@ func main() {
 	sim := flag.Bool("sim", false, "replay through the detector with a simulated hangover and barrier instead of the gate")
 	trace := flag.String("trace", "", "print the detector's per-frame measures for this clip (e.g. clip003) and exit")
 	dump := flag.String("dump", "", "write every clip's per-frame labels and detector measures (band levels and floors too) to this file and exit")
+	plot := flag.String("plot", "", "write one SVG per clip into this directory (labels, the gate's decision per frame, playback, barrier) and exit")
 	flag.Parse()
 	clips, err := loadCorpus(*corpus)
 	if err != nil {
@@ -42,6 +43,14 @@ func main() {
 			fmt.Fprintln(os.Stderr, "gateeval:", err)
 			os.Exit(1)
 		}
+		return
+	}
+	if *plot != "" {
+		if err := plotCorpus(clips, *plot); err != nil {
+			fmt.Fprintln(os.Stderr, "gateeval:", err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "gateeval: %d plots in %s\n", len(clips), *plot)
 		return
 	}
 	if *trace != "" {
