@@ -116,10 +116,11 @@ func TestRealtimeCallSurvivesTemporalOutage(t *testing.T) {
 		_ = calls.Close(ctx)
 	})
 
-	// When the first answer is done, stop the server; bring it back 4 s
-	// later, while the caller speaks its second utterance.
-	outage := make(chan struct{})
-	var once sync.Once
+	// When the first answer is done, stop the server; bring it back once the
+	// second answer has gone ahead without a hold (billing.unavailable), so
+	// that hold cannot have reached the server.
+	outage, unheld := make(chan struct{}), make(chan struct{})
+	var once, onceUnheld sync.Once
 	restarted := make(chan struct{})
 	go func() {
 		select {
@@ -130,7 +131,12 @@ func TestRealtimeCallSurvivesTemporalOutage(t *testing.T) {
 		mu.Lock()
 		_ = current.Stop()
 		mu.Unlock()
-		time.Sleep(4 * time.Second)
+		select {
+		case <-unheld:
+		case <-time.After(30 * time.Second):
+		case <-ctx.Done():
+			return
+		}
 		s := start()
 		mu.Lock()
 		current = s
@@ -139,8 +145,11 @@ func TestRealtimeCallSurvivesTemporalOutage(t *testing.T) {
 	}()
 	res, err := caller.Run(ctx, caller.Options{URL: hs.URL + rtc.WHIPPath, Token: voiceToken, Packets: callPackets(t, 175, 150),
 		OnMessage: func(m voice.Message) {
-			if m.Type == voice.MsgResponseDone {
+			switch m.Type {
+			case voice.MsgResponseDone:
 				once.Do(func() { close(outage) })
+			case voice.MsgBillingDegraded:
+				onceUnheld.Do(func() { close(unheld) })
 			}
 		}})
 	if err != nil {

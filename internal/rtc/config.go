@@ -26,6 +26,8 @@ const (
 	DefaultEventQueue          = 256
 	DefaultPacketQueue         = 256
 
+	// maxDrainBytes bounds what is read of an over-size offer before the 413.
+	maxDrainBytes = 1 << 20
 	// MaxOfferBytes bounds the SDP offer a caller may POST.
 	MaxOfferBytes = 64 << 10
 	// maxEventBytes bounds one data-channel message (SCTP's usual safe size).

@@ -229,17 +229,22 @@ func (srv *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "the offer must be Content-Type: application/sdp")
 		return
 	}
-	if r.ContentLength > MaxOfferBytes {
+	tooBig := func() {
+		// Read what a modest over-size offer still sends, so the caller
+		// gets the 413 instead of a connection reset mid-upload.
+		_, _ = io.CopyN(io.Discard, r.Body, maxDrainBytes)
 		writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("the offer exceeds %d bytes", MaxOfferBytes))
+	}
+	if r.ContentLength > MaxOfferBytes {
+		tooBig()
 		return
 	}
-	offer, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxOfferBytes))
+	offer, err := io.ReadAll(io.LimitReader(r.Body, MaxOfferBytes+1))
+	if err == nil && len(offer) > MaxOfferBytes {
+		tooBig()
+		return
+	}
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("the offer exceeds %d bytes", MaxOfferBytes))
-			return
-		}
 		writeError(w, http.StatusBadRequest, "bad_request", "read offer: "+err.Error())
 		return
 	}
