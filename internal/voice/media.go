@@ -21,10 +21,20 @@ import (
 // its frames or on none.
 const tsOffset = time.Millisecond
 
-// PacketReader is the inbound half of a peer (*rtc.Session, *rtc.Client).
+// PacketReader is the inbound half of a peer (*rtc.Session). ReadPacket
+// returns a packet already queued even when ctx is done, so the Mic can
+// take what has arrived without waiting.
 type PacketReader interface {
 	ReadPacket(ctx context.Context) (rtc.Packet, error)
 }
+
+// queuedOnly is a done context: ReadPacket with it returns only packets
+// that are already waiting.
+var queuedOnly = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // Mic decodes a peer's audio RTP into the session's microphone frames.
 type Mic struct {
@@ -62,6 +72,15 @@ func NewMic(peer PacketReader, mimeType string, jitter time.Duration) (*Mic, err
 // gate's clock keeps going.
 func (m *Mic) NextFrame(ctx context.Context) (MicFrame, error) {
 	for {
+		// Take what has arrived before asking the clock: a loop woken late
+		// must not conceal frames whose packets are waiting in the queue.
+		for {
+			p, err := m.peer.ReadPacket(queuedOnly)
+			if err != nil {
+				break
+			}
+			m.push(p)
+		}
 		if f, ok := m.rx.Pop(time.Now()); ok {
 			m.mu.Lock()
 			m.stats = m.rx.Stats()
@@ -78,11 +97,15 @@ func (m *Mic) NextFrame(ctx context.Context) (MicFrame, error) {
 			}
 			return MicFrame{}, err
 		}
-		m.arrival = p.Arrival
-		// A bad packet is counted by the receiver (Invalid) and never stops
-		// the call.
-		_ = m.rx.Push(codec.Packet{SequenceNumber: p.SequenceNumber, Timestamp: p.Timestamp, Marker: p.Marker, Payload: p.Payload}, p.Arrival)
+		m.push(p)
 	}
+}
+
+func (m *Mic) push(p rtc.Packet) {
+	m.arrival = p.Arrival
+	// A bad packet is counted by the receiver (Invalid) and never stops the
+	// call.
+	_ = m.rx.Push(codec.Packet{SequenceNumber: p.SequenceNumber, Timestamp: p.Timestamp, Marker: p.Marker, Payload: p.Payload}, p.Arrival)
 }
 
 // Stats returns the jitter buffer's counters as of the last frame; safe
