@@ -36,6 +36,7 @@ var settings = struct {
 	MaxBarrier    envflag.Spec[time.Duration]
 	ReplyLatency  envflag.Spec[time.Duration]
 	ReserveTimout envflag.Spec[time.Duration]
+	PprofAddr     envflag.Spec[string]
 }{
 	Listen: envflag.Spec[string]{Flag: "listen", Env: "INFERFLOW_REALTIME_ADDR", Default: "127.0.0.1:8088",
 		Help: "HTTP address of the WHIP endpoint (/whip)", Check: envflag.HostPort},
@@ -74,6 +75,8 @@ var settings = struct {
 		Help: "simulated model: time to its first audio", Check: envflag.AtLeast(time.Duration(0))},
 	ReserveTimout: envflag.Spec[time.Duration]{Flag: "reserve-timeout", Env: "INFERFLOW_REALTIME_RESERVE_TIMEOUT", Default: 2 * time.Second,
 		Help: "longest wait for a response's billing hold before it goes ahead unheld", Check: envflag.AtLeast(10 * time.Millisecond)},
+	PprofAddr: envflag.Spec[string]{Flag: "pprof-addr", Env: "INFERFLOW_REALTIME_PPROF_ADDR",
+		Help: "serve Go profiles (/debug/pprof/) on this loopback address (empty disables; for load tests)", Check: envflag.Optional(envflag.HostPort)},
 }
 
 type config struct {
@@ -95,6 +98,7 @@ type config struct {
 	maxBarrier   time.Duration
 	simLatency   time.Duration
 	reserveWait  time.Duration
+	pprofAddr    string
 }
 
 func (c *config) register(s *envflag.Set) {
@@ -118,6 +122,7 @@ func (c *config) register(s *envflag.Set) {
 	envflag.Var(s, &c.maxBarrier, settings.MaxBarrier)
 	envflag.Var(s, &c.simLatency, settings.ReplyLatency)
 	envflag.Var(s, &c.reserveWait, settings.ReserveTimout)
+	envflag.Var(s, &c.pprofAddr, settings.PprofAddr)
 	s.Check(func() error {
 		if c.udpMux != "" && c.udpPorts != "" {
 			return settings.UDPMux.Errorf("cannot be combined with %s", settings.UDPPorts.Name())
