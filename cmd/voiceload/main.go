@@ -125,6 +125,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		if o.dir, err = os.MkdirTemp("", "voiceload-"); err != nil {
 			return err
 		}
+	} else if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return fmt.Errorf("-dir: %w", err)
 	}
 	if o.realtime == "" {
 		root, err := moduleRoot(ctx)
