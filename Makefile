@@ -52,7 +52,7 @@ VOICE_LOAD ?= 50,100,200,400
 bench-voice: deps
 	@mkdir -p bin
 	$(GO) build -o bin/ ./realtime ./cmd/voiceload
-	bin/voiceload -realtime bin/realtime -n $(VOICE_LOAD) -duration 20s
+	bin/voiceload -realtime bin/realtime -n $(VOICE_LOAD) -window 15s
 
 eval-gate:
 	$(GO) run ./gate/cmd/gateeval -corpus "$(CORPUS)"

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,40 +21,48 @@ import (
 
 // runConfig is one load level.
 type runConfig struct {
-	n        int
-	duration time.Duration // each call streams until start+stagger+duration
-	stagger  time.Duration
-	settle   time.Duration
-	packets  [][]byte
-	cores    int
-	budgetMs float64
-	profile  bool
-	dir      string // logs and profiles
-	rt       realtimeOptions
+	n            int
+	window       time.Duration // measured, once every call streams
+	stagger      time.Duration
+	settle       time.Duration
+	dialParallel int
+	packets      [][]byte
+	cores        int
+	budgetMs     float64
+	profile      bool
+	dir          string // logs and profiles
+	rt           realtimeOptions
 }
 
 // callResult is what one caller saw and what the server said of its call.
 type callResult struct {
 	err     error
-	sent    int
 	view    voice.CallView
 	hasView bool
 	client  rtc.Stats
+	// behind counts packets sent more than a frame after their time (the
+	// load generator itself fell behind); maxBehind is the worst lag.
+	behind    int
+	maxBehind time.Duration
 }
 
 // runResult is one load level's figures.
 type runResult struct {
 	N, Connected, Viewed int
 	DialErrors           []string
+	Connect              time.Duration // from the first dial until every call streamed
 	Window               time.Duration
 	CPUShare             float64 // realtime process, fraction of all cores
 	LoadGenShare         float64 // this process, same unit
+	RunWait, LoadGenWait float64 // threads runnable but waiting for a CPU, per second
 	RSSIdle, RSSSteady   uint64  // bytes: before the calls, peak during the window
 	Latency              latencySummary
 	Sent, Received       uint64
 	Lost, Late           uint64
 	Concealed, Dropped   uint64
 	Frames               uint64
+	SentBehind           int
+	MaxBehind            time.Duration
 	LoadAvg1             float64
 	Profile              []categoryTime
 	ProfileTotal         time.Duration
@@ -67,8 +76,11 @@ func (r runResult) perSessionMB() float64 {
 	return float64(r.RSSSteady-r.RSSIdle) / float64(r.Connected) / (1 << 20)
 }
 
+// dialTimeout bounds one call's setup (offer, ICE, DTLS).
+const dialTimeout = 20 * time.Second
+
 // runLoad starts a fresh realtime process, calls it n times at once, and
-// measures it over the window where every call is streaming.
+// measures it over a window in which every call streams.
 func runLoad(ctx context.Context, rc runConfig) (runResult, error) {
 	res := runResult{N: rc.n}
 	proc, err := startRealtime(ctx, rc.rt)
@@ -83,16 +95,18 @@ func runLoad(ctx context.Context, rc runConfig) (runResult, error) {
 
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	start := time.Now()
-	stop := start.Add(rc.stagger + rc.duration)
+	stop := make(chan struct{}) // closed when the calls stop streaming
 	results := make([]callResult, rc.n)
 	var dialed atomic.Int64
 	allDialed := make(chan struct{})
-	var once sync.Once
 	markDialed := func() {
 		if dialed.Add(1) == int64(rc.n) {
-			once.Do(func() { close(allDialed) })
+			close(allDialed)
 		}
 	}
+	// Setting a call up (ICE, DTLS handshake on both sides) costs far more
+	// CPU than a second of streaming: a bounded number at a time.
+	dialSlots := make(chan struct{}, rc.dialParallel)
 	var wg sync.WaitGroup
 	for i := range rc.n {
 		wg.Add(1)
@@ -106,26 +120,30 @@ func runLoad(ctx context.Context, rc runConfig) (runResult, error) {
 				markDialed()
 				return
 			}
-			results[i] = runCall(ctx, hc, proc.whipURL, rc.rt.creds[i].token, rc.packets, stop, markDialed)
+			results[i] = runCall(ctx, hc, proc.whipURL, rc.rt.creds[i].token, rc.packets, dialSlots, stop, markDialed)
 		}()
 	}
+	stopped := false
+	stopCalls := func() {
+		if !stopped {
+			stopped = true
+			close(stop)
+		}
+	}
+	defer func() { stopCalls(); wg.Wait() }()
 
-	// The window starts once every call streams (or failed) and has
-	// settled, and ends half a second before the calls stop.
+	// Every call has dialed within stagger + dial timeouts in turn; the
+	// bound is generous, the tool's run time is bounded by it.
 	select {
 	case <-allDialed:
-	case <-time.After(time.Until(stop.Add(-3 * time.Second))):
+	case <-time.After(rc.stagger + dialTimeout*time.Duration(1+rc.n/rc.dialParallel)):
+		return res, errors.New("calls still dialing after the bound")
 	case <-ctx.Done():
+		return res, ctx.Err()
 	}
+	res.Connect = time.Since(start)
 	windowStart := time.Now().Add(rc.settle)
-	secs := int(stop.Add(-500*time.Millisecond).Sub(windowStart) / time.Second)
-	if secs < 1 {
-		wg.Wait()
-		return res, fmt.Errorf("no steady window: the calls took until %.1fs of %.1fs to connect; raise --duration",
-			time.Since(start).Seconds(), stop.Sub(start).Seconds())
-	}
 	time.Sleep(time.Until(windowStart))
-	res.Window = time.Duration(secs) * time.Second
 	cpu0, err := cpuTime(proc.pid)
 	if err != nil {
 		return res, err
@@ -134,8 +152,11 @@ func runLoad(ctx context.Context, rc runConfig) (runResult, error) {
 	if err != nil {
 		return res, err
 	}
+	wait0, _ := runDelay(proc.pid)
+	selfWait0, _ := runDelay("self")
 	var profErr error
 	var profWG sync.WaitGroup
+	secs := int(rc.window / time.Second)
 	if rc.profile {
 		res.ProfilePath = filepath.Join(rc.dir, fmt.Sprintf("realtime-n%d.pprof", rc.n))
 		profWG.Add(1)
@@ -144,18 +165,15 @@ func runLoad(ctx context.Context, rc runConfig) (runResult, error) {
 			profErr = fetchProfile(ctx, proc.pprofAddr, secs, res.ProfilePath)
 		}()
 	}
-	windowEnd := windowStart.Add(res.Window)
+	windowEnd := windowStart.Add(time.Duration(secs) * time.Second)
 	tick := time.NewTicker(250 * time.Millisecond)
-	for time.Now().Before(windowEnd) {
+	for time.Now().Before(windowEnd) && ctx.Err() == nil {
 		if v, err := rss(proc.pid); err == nil && v > res.RSSSteady {
 			res.RSSSteady = v
 		}
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
 		}
 	}
 	tick.Stop()
@@ -167,11 +185,16 @@ func runLoad(ctx context.Context, rc runConfig) (runResult, error) {
 	if err != nil {
 		return res, err
 	}
-	elapsed := time.Since(windowStart)
-	res.CPUShare = float64(cpu1-cpu0) / float64(elapsed) / float64(rc.cores)
-	res.LoadGenShare = float64(self1-self0) / float64(elapsed) / float64(rc.cores)
+	wait1, _ := runDelay(proc.pid)
+	selfWait1, _ := runDelay("self")
+	res.Window = time.Since(windowStart)
+	res.CPUShare = float64(cpu1-cpu0) / float64(res.Window) / float64(rc.cores)
+	res.LoadGenShare = float64(self1-self0) / float64(res.Window) / float64(rc.cores)
+	res.RunWait = float64(wait1-wait0) / float64(res.Window)
+	res.LoadGenWait = float64(selfWait1-selfWait0) / float64(res.Window)
 	res.LoadAvg1, _ = loadAverage()
 
+	stopCalls()
 	wg.Wait()
 	profWG.Wait()
 	if err := proc.stop(); err != nil {
@@ -180,6 +203,9 @@ func runLoad(ctx context.Context, rc runConfig) (runResult, error) {
 
 	var lat []sessionLatency
 	for _, r := range results {
+		res.Sent += r.client.PacketsOut
+		res.SentBehind += r.behind
+		res.MaxBehind = max(res.MaxBehind, r.maxBehind)
 		if r.err != nil {
 			if len(res.DialErrors) < 5 {
 				res.DialErrors = append(res.DialErrors, r.err.Error())
@@ -187,7 +213,6 @@ func runLoad(ctx context.Context, rc runConfig) (runResult, error) {
 			continue
 		}
 		res.Connected++
-		res.Sent += uint64(r.client.PacketsOut)
 		if !r.hasView {
 			continue
 		}
@@ -214,18 +239,28 @@ func runLoad(ctx context.Context, rc runConfig) (runResult, error) {
 	return res, nil
 }
 
-// runCall is one caller: it dials, streams the packets in a loop in real
-// time until stop, reads what the server sends, then fetches its call's
-// view while the call is still up, and hangs up.
-func runCall(ctx context.Context, hc *http.Client, whipURL, token string, pkts [][]byte, stop time.Time, dialed func()) callResult {
+// runCall is one caller: it dials (holding one of dialSlots meanwhile),
+// streams the packets in a loop in real time until stop is closed, reads
+// what the server sends, then fetches its call's view while the call is
+// still up, and hangs up.
+func runCall(ctx context.Context, hc *http.Client, whipURL, token string, pkts [][]byte,
+	dialSlots chan struct{}, stop <-chan struct{}, dialed func()) callResult {
 	var res callResult
-	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	select {
+	case dialSlots <- struct{}{}:
+	case <-ctx.Done():
+		dialed()
+		res.err = ctx.Err()
+		return res
+	}
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	c, err := rtc.Dial(dctx, whipURL, token, rtc.ClientOptions{
 		ListenAddress: "127.0.0.1:0",
 		Network:       rtc.Network{IncludeLoopback: true, IPv4Only: true},
 		HTTPClient:    hc,
 	})
 	cancel()
+	<-dialSlots
 	dialed()
 	if err != nil {
 		res.err = fmt.Errorf("dial: %w", err)
@@ -262,20 +297,40 @@ func runCall(ctx context.Context, hc *http.Client, whipURL, token string, pkts [
 	}()
 	defer func() { stopReading(); wg.Wait() }()
 
-	tick := time.NewTicker(codec.FrameDuration)
-	defer tick.Stop()
-	for i := 0; time.Now().Before(stop); i++ {
+	// Packet k goes out at first+k×20 ms, as a microphone's clock makes
+	// them: a sender that is late catches up in a burst rather than
+	// skipping (a time.Ticker would drop ticks and slow the stream down).
+	first := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+streaming:
+	for k := 0; ; k++ {
+		due := first.Add(time.Duration(k) * codec.FrameDuration)
+		if d := time.Until(due); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-ctx.Done():
+				res.err = ctx.Err()
+				return res
+			case <-stop:
+				break streaming
+			case <-timer.C:
+			}
+		} else if lag := -d; lag > codec.FrameDuration {
+			res.behind++
+			res.maxBehind = max(res.maxBehind, lag)
+		}
 		select {
-		case <-ctx.Done():
-			res.err = ctx.Err()
-			return res
-		case <-tick.C:
+		case <-stop:
+			break streaming
+		default:
 		}
-		if err := c.WriteAudio(pkts[i%len(pkts)], codec.FrameDuration); err != nil {
-			res.err = fmt.Errorf("after %d packets: %w", i, err)
+		if err := c.WriteAudio(pkts[k%len(pkts)], codec.FrameDuration); err != nil {
+			res.err = fmt.Errorf("after %d packets: %w", k, err)
+			res.client = c.Stats()
 			return res
 		}
-		res.sent++
 	}
 	res.client = c.Stats()
 	res.view, err = fetchView(ctx, hc, c.Location(), token)

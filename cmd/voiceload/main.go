@@ -39,8 +39,9 @@ const (
 
 type options struct {
 	levels   []int
-	duration time.Duration
+	window   time.Duration
 	stagger  time.Duration
+	parallel int
 	settle   time.Duration
 	realtime string
 	fixture  string
@@ -56,8 +57,9 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("voiceload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	levels := fs.String("n", "50,100,200,400", "load levels: concurrent calls per run, comma-separated")
-	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long each call streams (after the staggered start)")
+	fs.DurationVar(&o.window, "window", 15*time.Second, "measured time, once every call streams (whole seconds)")
 	fs.DurationVar(&o.stagger, "stagger", 2*time.Second, "calls start evenly spread over this time")
+	fs.IntVar(&o.parallel, "dial-parallel", 16, "calls being set up at once at most")
 	fs.DurationVar(&o.settle, "settle", time.Second, "wait after the last call connects before measuring")
 	fs.StringVar(&o.realtime, "realtime", "", "realtime binary (default: go build ./realtime into a temporary folder)")
 	fs.StringVar(&o.fixture, "fixture", "internal/codec/testdata/speech-clean.opus.pkts", "Opus packet file each caller streams, looped")
@@ -80,12 +82,14 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		o.levels = append(o.levels, n)
 	}
 	switch {
-	case o.duration < 5*time.Second || o.duration > maxDuration:
-		return o, fmt.Errorf("-duration: want 5s..%v", maxDuration)
-	case o.stagger < 0 || o.stagger > o.duration/2:
-		return o, errors.New("-stagger: want 0..duration/2")
-	case o.settle < 0 || o.settle > o.duration/2:
-		return o, errors.New("-settle: want 0..duration/2")
+	case o.window < 2*time.Second || o.window > maxDuration:
+		return o, fmt.Errorf("-window: want 2s..%v", maxDuration)
+	case o.stagger < 0 || o.stagger > time.Minute:
+		return o, errors.New("-stagger: want 0..1m")
+	case o.settle < 0 || o.settle > time.Minute:
+		return o, errors.New("-settle: want 0..1m")
+	case o.parallel < 1 || o.parallel > maxSessions:
+		return o, fmt.Errorf("-dial-parallel: want 1..%d", maxSessions)
 	case o.cores < 1 || o.cores > 1024:
 		return o, errors.New("-cores: want 1..1024")
 	case o.budgetMs <= 0 || o.budgetMs > 1000:
@@ -145,14 +149,14 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "machine: %d cores (%s), fixture %s (%d packets, %.1f s looped), %v per call, logs and profiles in %s\n\n",
-		runtime.NumCPU(), cpuModel(), o.fixture, len(pkts), float64(len(pkts))*codec.FrameDuration.Seconds(), o.duration, o.dir)
+	fmt.Fprintf(out, "machine: %d cores (%s), fixture %s (%d packets, %.1f s looped), %v measured per level, logs and profiles in %s\n\n",
+		runtime.NumCPU(), cpuModel(), o.fixture, len(pkts), float64(len(pkts))*codec.FrameDuration.Seconds(), o.window, o.dir)
 	var all []runResult
 	for _, n := range o.levels {
 		la, _ := loadAverage()
 		fmt.Fprintf(out, "N=%d: starting (load average before: %.2f) ...\n", n, la)
 		res, err := runLoad(ctx, runConfig{
-			n: n, duration: o.duration, stagger: o.stagger, settle: o.settle, packets: pkts,
+			n: n, window: o.window, stagger: o.stagger, settle: o.settle, dialParallel: o.parallel, packets: pkts,
 			cores: o.cores, budgetMs: o.budgetMs, profile: o.profile, dir: o.dir,
 			rt: realtimeOptions{bin: o.realtime, creds: credentials(n), temporalAddr: temporalAddr,
 				taskQueue: "voiceload", logPath: filepath.Join(o.dir, fmt.Sprintf("realtime-n%d.log", n))},
@@ -196,15 +200,18 @@ func cpuModel() string {
 }
 
 func printRun(w io.Writer, r runResult, budget float64) {
-	fmt.Fprintf(w, "N=%d: %d connected, %d views; window %v; load average %.2f\n", r.N, r.Connected, r.Viewed, r.Window, r.LoadAvg1)
+	fmt.Fprintf(w, "N=%d: %d connected in %.1f s, %d views; window %.1f s; load average %.2f\n",
+		r.N, r.Connected, r.Connect.Seconds(), r.Viewed, r.Window.Seconds(), r.LoadAvg1)
 	for _, e := range r.DialErrors {
 		fmt.Fprintln(w, "  error:", e)
 	}
+	fmt.Fprintf(w, "  threads waiting for a CPU (run queue, per second): realtime %.2f, load generator %.2f\n", r.RunWait, r.LoadGenWait)
+	fmt.Fprintf(w, "  load generator: %d packets sent over a frame late, worst %v\n", r.SentBehind, r.MaxBehind.Round(time.Millisecond))
 	fmt.Fprintf(w, "  realtime CPU %.0f%% of the cores, load generator %.0f%%; RSS %.1f MB idle, %.1f MB peak -> %.2f MB per call\n",
 		100*r.CPUShare, 100*r.LoadGenShare, mb(r.RSSIdle), mb(r.RSSSteady), r.perSessionMB())
 	l := r.Latency
-	fmt.Fprintf(w, "  decisions %d in %d sessions: p50 median %.2f ms (worst %.2f), p99 p99-of-sessions %.2f ms (worst %.2f), %d sessions over %.0f ms\n",
-		l.Decisions, l.Sessions, l.P50, l.P50Max, l.P99, l.P99Max, l.Over, budget)
+	fmt.Fprintf(w, "  decisions %d in %d sessions: p50 median %s ms (worst %s), p99 p99-of-sessions %s ms (worst %s), %d sessions over %.0f ms\n",
+		l.Decisions, l.Sessions, ms(l.P50), ms(l.P50Max), ms(l.P99), ms(l.P99Max), l.Over, budget)
 	fmt.Fprintf(w, "  packets sent %d, received %d (%d not received), dropped by the reader %d; frames %d, lost %d, late %d, concealed %d\n",
 		r.Sent, r.Received, int64(r.Sent)-int64(r.Received), r.Dropped, r.Frames, r.Lost, r.Late, r.Concealed)
 	if r.ProfileTotal > 0 {
@@ -217,14 +224,23 @@ func printRun(w io.Writer, r runResult, budget float64) {
 }
 
 func printTable(w io.Writer, rs []runResult, cores int) {
-	fmt.Fprintf(w, "| N | connected | realtime CPU (%% of %d cores) | load generator CPU | RSS idle → peak (MB) | MB per call | decision p50 (median of sessions, ms) | decision p99 (p99 of sessions / worst, ms) | sessions p99 > budget | frames | lost | late | concealed | reader drops | load avg |\n", cores)
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "| N | connected | realtime CPU (%% of %d cores) | load generator CPU | run-queue wait realtime / generator | RSS idle → peak (MB) | MB per call | decision p50 (median of sessions, ms) | decision p99 (p99 of sessions / worst, ms) | sessions p99 > budget | frames | lost | late | concealed | reader drops | load avg |\n", cores)
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
 		l := r.Latency
-		fmt.Fprintf(w, "| %d | %d | %.0f %% | %.0f %% | %.0f → %.0f | %.2f | %.2f | %.2f / %.2f | %d | %d | %d | %d | %d | %d | %.1f |\n",
-			r.N, r.Connected, 100*r.CPUShare, 100*r.LoadGenShare, mb(r.RSSIdle), mb(r.RSSSteady), r.perSessionMB(),
-			l.P50, l.P99, l.P99Max, l.Over, r.Frames, r.Lost, r.Late, r.Concealed, r.Dropped, r.LoadAvg1)
+		fmt.Fprintf(w, "| %d | %d | %.0f %% | %.0f %% | %.2f / %.2f | %.0f → %.0f | %.2f | %s | %s / %s | %d | %d | %d | %d | %d | %d | %.1f |\n",
+			r.N, r.Connected, 100*r.CPUShare, 100*r.LoadGenShare, r.RunWait, r.LoadGenWait, mb(r.RSSIdle), mb(r.RSSSteady), r.perSessionMB(),
+			ms(l.P50), ms(l.P99), ms(l.P99Max), l.Over, r.Frames, r.Lost, r.Late, r.Concealed, r.Dropped, r.LoadAvg1)
 	}
+}
+
+// ms prints a latency quantile; the sessions' histograms stop at 20 ms, so
+// a quantile in the overflow bucket is "> 20".
+func ms(v float64) string {
+	if v > 20 {
+		return "> 20"
+	}
+	return fmt.Sprintf("%.2f", v)
 }
 
 func mb(b uint64) float64 { return float64(b) / (1 << 20) }

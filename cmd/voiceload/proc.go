@@ -99,3 +99,40 @@ func parseLoadAvg(b []byte) (float64, error) {
 	}
 	return v, nil
 }
+
+// runDelay sums, over a process's threads, the time they were runnable but
+// waiting for a CPU (the second field of /proc/<pid>/task/<tid>/schedstat).
+// Threads that ended are not counted.
+func runDelay(pid string) (time.Duration, error) {
+	dir := "/proc/" + pid + "/task"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("run delay: %w", err)
+	}
+	var sum time.Duration
+	for _, e := range ents {
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		d, err := parseSchedstat(b)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+// parseSchedstat reads "<on-cpu ns> <run-queue wait ns> <timeslices>".
+func parseSchedstat(b []byte) (time.Duration, error) {
+	f := strings.Fields(string(b))
+	if len(f) != 3 {
+		return 0, fmt.Errorf("schedstat: %d fields, want 3", len(f))
+	}
+	v, err := strconv.ParseUint(f[1], 10, 63)
+	if err != nil {
+		return 0, fmt.Errorf("schedstat: %w", err)
+	}
+	return time.Duration(v), nil
+}

@@ -19,9 +19,10 @@ func TestParseArgs(t *testing.T) {
 		{name: "zero level", args: []string{"-n", "0"}, wantErr: "-n"},
 		{name: "too many", args: []string{"-n", "2001"}, wantErr: "-n"},
 		{name: "not a number", args: []string{"-n", "50,x"}, wantErr: "-n"},
-		{name: "short duration", args: []string{"-duration", "1s"}, wantErr: "-duration"},
-		{name: "long duration", args: []string{"-duration", "11m"}, wantErr: "-duration"},
-		{name: "stagger over half", args: []string{"-duration", "10s", "-stagger", "6s"}, wantErr: "-stagger"},
+		{name: "short window", args: []string{"-window", "1s"}, wantErr: "-window"},
+		{name: "long window", args: []string{"-window", "11m"}, wantErr: "-window"},
+		{name: "long stagger", args: []string{"-stagger", "2m"}, wantErr: "-stagger"},
+		{name: "no dial slots", args: []string{"-dial-parallel", "0"}, wantErr: "-dial-parallel"},
 		{name: "negative settle", args: []string{"-settle", "-1s"}, wantErr: "-settle"},
 		{name: "cores", args: []string{"-cores", "0"}, wantErr: "-cores"},
 		{name: "budget", args: []string{"-budget-ms", "0"}, wantErr: "-budget-ms"},
@@ -196,5 +197,23 @@ func TestCategorizeTraces(t *testing.T) {
 	}
 	if _, _, err := categorizeTraces(strings.NewReader("-----------+---\n   xyz  f\n")); err == nil {
 		t.Error("a bad sample value was accepted")
+	}
+}
+
+func TestParseSchedstat(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{in: "4493142 4589039 8\n", want: 4589039},
+		{in: "1 2", wantErr: true},
+		{in: "1 x 3", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := parseSchedstat([]byte(tt.in))
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("parseSchedstat(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
 	}
 }
