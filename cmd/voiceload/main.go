@@ -42,6 +42,7 @@ type options struct {
 	window   time.Duration
 	stagger  time.Duration
 	parallel int
+	connect  time.Duration
 	settle   time.Duration
 	realtime string
 	fixture  string
@@ -60,6 +61,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.window, "window", 15*time.Second, "measured time, once every call streams (whole seconds)")
 	fs.DurationVar(&o.stagger, "stagger", 2*time.Second, "calls start evenly spread over this time")
 	fs.IntVar(&o.parallel, "dial-parallel", 16, "calls being set up at once at most")
+	fs.DurationVar(&o.connect, "connect-timeout", 20*time.Second, "after the stagger, calls not connected by then count as failed")
 	fs.DurationVar(&o.settle, "settle", time.Second, "wait after the last call connects before measuring")
 	fs.StringVar(&o.realtime, "realtime", "", "realtime binary (default: go build ./realtime into a temporary folder)")
 	fs.StringVar(&o.fixture, "fixture", "internal/codec/testdata/speech-clean.opus.pkts", "Opus packet file each caller streams, looped")
@@ -88,6 +90,8 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-stagger: want 0..1m")
 	case o.settle < 0 || o.settle > time.Minute:
 		return o, errors.New("-settle: want 0..1m")
+	case o.connect < time.Second || o.connect > 5*time.Minute:
+		return o, errors.New("-connect-timeout: want 1s..5m")
 	case o.parallel < 1 || o.parallel > maxSessions:
 		return o, fmt.Errorf("-dial-parallel: want 1..%d", maxSessions)
 	case o.cores < 1 || o.cores > 1024:
@@ -156,7 +160,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		la, _ := loadAverage()
 		fmt.Fprintf(out, "N=%d: starting (load average before: %.2f) ...\n", n, la)
 		res, err := runLoad(ctx, runConfig{
-			n: n, window: o.window, stagger: o.stagger, settle: o.settle, dialParallel: o.parallel, packets: pkts,
+			n: n, window: o.window, stagger: o.stagger, settle: o.settle, dialParallel: o.parallel, connectFor: o.connect, packets: pkts,
 			cores: o.cores, budgetMs: o.budgetMs, profile: o.profile, dir: o.dir,
 			rt: realtimeOptions{bin: o.realtime, creds: credentials(n), temporalAddr: temporalAddr,
 				taskQueue: "voiceload", logPath: filepath.Join(o.dir, fmt.Sprintf("realtime-n%d.log", n))},

@@ -156,7 +156,7 @@ Type: cpu
              crypto/cipher.(*ctr).XORKeyStream
              github.com/pion/srtp/v3.(*Context).encryptRTP
 -----------+-------------------------------------------------------
-      20ms   runtime.memmove
+      20ms   runtime.cgocall
              github.com/inferflow/inferflow/internal/codec._Cfunc_opus_decode
              github.com/inferflow/inferflow/internal/codec.(*Receiver).Pop
 -----------+-------------------------------------------------------
@@ -183,7 +183,7 @@ func TestCategorizeTraces(t *testing.T) {
 	want := []categoryTime{
 		{"speech gate (gate)", 40 * time.Millisecond},
 		{"SRTP/DTLS (pion/srtp, crypto)", 30 * time.Millisecond},
-		{"Opus decode/encode (libopus via cgo)", 20 * time.Millisecond},
+		{"Opus decode of the caller (libopus via cgo)", 20 * time.Millisecond},
 		{"other", 10 * time.Millisecond},
 		{"scheduling and channels (runtime: park, futex, netpoll, timers, select)", 10 * time.Millisecond},
 	}
