@@ -76,6 +76,15 @@ func (r runResult) perSessionMB() float64 {
 	return float64(r.RSSSteady-r.RSSIdle) / float64(r.Connected) / (1 << 20)
 }
 
+// perCallMs turns a share of the cores into CPU milliseconds per second
+// of one call.
+func (r runResult) perCallMs(share float64, cores int) float64 {
+	if r.Connected == 0 {
+		return 0
+	}
+	return share * float64(cores) * 1000 / float64(r.Connected)
+}
+
 // dialTimeout bounds one call's setup (offer, ICE, DTLS).
 const dialTimeout = 20 * time.Second
 

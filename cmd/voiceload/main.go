@@ -228,12 +228,12 @@ func printRun(w io.Writer, r runResult, budget float64) {
 }
 
 func printTable(w io.Writer, rs []runResult, cores int) {
-	fmt.Fprintf(w, "| N | connected | realtime CPU (%% of %d cores) | load generator CPU | run-queue wait realtime / generator | RSS idle → peak (MB) | MB per call | decision p50 (median of sessions, ms) | decision p99 (p99 of sessions / worst, ms) | sessions p99 > budget | frames | lost | late | concealed | reader drops | load avg |\n", cores)
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "| N | connected | realtime CPU (%% of %d cores) | load generator CPU | CPU ms per call-second realtime / generator | run-queue wait realtime / generator | RSS idle → peak (MB) | MB per call | decision p50 (median of sessions, ms) | decision p99 (p99 of sessions / worst, ms) | sessions p99 > budget | frames | lost | late | concealed | reader drops | load avg |\n", cores)
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
 		l := r.Latency
-		fmt.Fprintf(w, "| %d | %d | %.0f %% | %.0f %% | %.2f / %.2f | %.0f → %.0f | %.2f | %s | %s / %s | %d | %d | %d | %d | %d | %d | %.1f |\n",
-			r.N, r.Connected, 100*r.CPUShare, 100*r.LoadGenShare, r.RunWait, r.LoadGenWait, mb(r.RSSIdle), mb(r.RSSSteady), r.perSessionMB(),
+		fmt.Fprintf(w, "| %d | %d | %.0f %% | %.0f %% | %.1f / %.1f | %.2f / %.2f | %.0f → %.0f | %.2f | %s | %s / %s | %d | %d | %d | %d | %d | %d | %.1f |\n",
+			r.N, r.Connected, 100*r.CPUShare, 100*r.LoadGenShare, r.perCallMs(r.CPUShare, cores), r.perCallMs(r.LoadGenShare, cores), r.RunWait, r.LoadGenWait, mb(r.RSSIdle), mb(r.RSSSteady), r.perSessionMB(),
 			ms(l.P50), ms(l.P99), ms(l.P99Max), l.Over, r.Frames, r.Lost, r.Late, r.Concealed, r.Dropped, r.LoadAvg1)
 	}
 }
