@@ -65,7 +65,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.settle, "settle", time.Second, "wait after the last call connects before measuring")
 	fs.StringVar(&o.realtime, "realtime", "", "realtime binary (default: go build ./realtime into a temporary folder)")
 	fs.StringVar(&o.fixture, "fixture", "internal/codec/testdata/speech-clean.opus.pkts", "Opus packet file each caller streams, looped")
-	fs.StringVar(&o.temporal, "temporal", "off", "off: Temporal unreachable (the audio path must not need it)")
+	fs.StringVar(&o.temporal, "temporal", "off", "off: Temporal unreachable (the audio path must not need it); dev: start a dev server and a worker on a credited SQLite ledger")
 	fs.IntVar(&o.cores, "cores", runtime.NumCPU(), "cores the CPU share is a share of")
 	fs.Float64Var(&o.budgetMs, "budget-ms", 5, "per-session p99 decision budget counted against")
 	fs.BoolVar(&o.profile, "profile", true, "take a CPU profile of the realtime process over the window and categorize it")
@@ -98,8 +98,8 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-cores: want 1..1024")
 	case o.budgetMs <= 0 || o.budgetMs > 1000:
 		return o, errors.New("-budget-ms: want 0 < budget <= 1000")
-	case o.temporal != "off":
-		return o, fmt.Errorf("-temporal: %q: want off", o.temporal)
+	case o.temporal != "off" && o.temporal != "dev":
+		return o, fmt.Errorf("-temporal: %q: want off or dev", o.temporal)
 	}
 	return o, nil
 }
@@ -136,22 +136,33 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	} else if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return fmt.Errorf("-dir: %w", err)
 	}
-	if o.realtime == "" {
-		root, err := moduleRoot(ctx)
-		if err != nil {
+	var root string
+	if o.realtime == "" || o.temporal == "dev" {
+		if root, err = moduleRoot(ctx); err != nil {
 			return err
 		}
+	}
+	if o.realtime == "" {
 		fmt.Fprintln(out, "building ./realtime ...")
 		if o.realtime, err = buildRealtime(ctx, root, o.dir); err != nil {
 			return err
 		}
 	}
-	// Temporal is unreachable: a loopback port nobody listens on. The
+	// off: Temporal is unreachable, a loopback port nobody listens on. The
 	// realtime process's lazy client keeps the records queued and each
 	// response waits out its billing hold (reserve timeout) unheld.
 	temporalAddr, err := freeAddr()
 	if err != nil {
 		return err
+	}
+	var backend *temporalBackend
+	if o.temporal == "dev" {
+		fmt.Fprintln(out, "starting a Temporal dev server and building ./worker ...")
+		if backend, err = startTemporal(ctx, root, o.dir); err != nil {
+			return err
+		}
+		defer func() { _ = backend.stop() }()
+		temporalAddr = backend.server.Address
 	}
 	fmt.Fprintf(out, "machine: %d cores (%s), fixture %s (%d packets, %.1f s looped), %v measured per level, logs and profiles in %s\n\n",
 		runtime.NumCPU(), cpuModel(), o.fixture, len(pkts), float64(len(pkts))*codec.FrameDuration.Seconds(), o.window, o.dir)
@@ -159,12 +170,25 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	for _, n := range o.levels {
 		la, _ := loadAverage()
 		fmt.Fprintf(out, "N=%d: starting (load average before: %.2f) ...\n", n, la)
+		creds := credentials(n)
+		queue := fmt.Sprintf("voiceload-n%d", n)
+		var worker *workerProc
+		if backend != nil {
+			if worker, err = backend.startWorker(ctx, queue, creds); err != nil {
+				return fmt.Errorf("N=%d: %w", n, err)
+			}
+		}
 		res, err := runLoad(ctx, runConfig{
 			n: n, window: o.window, stagger: o.stagger, settle: o.settle, dialParallel: o.parallel, connectFor: o.connect, packets: pkts,
 			cores: o.cores, budgetMs: o.budgetMs, profile: o.profile, dir: o.dir,
-			rt: realtimeOptions{bin: o.realtime, creds: credentials(n), temporalAddr: temporalAddr,
-				taskQueue: "voiceload", logPath: filepath.Join(o.dir, fmt.Sprintf("realtime-n%d.log", n))},
+			rt: realtimeOptions{bin: o.realtime, creds: creds, temporalAddr: temporalAddr,
+				taskQueue: queue, logPath: filepath.Join(o.dir, fmt.Sprintf("realtime-n%d.log", n))},
 		})
+		if worker != nil {
+			if werr := worker.stop(); werr != nil {
+				fmt.Fprintln(os.Stderr, "voiceload:", werr)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("N=%d: %w", n, err)
 		}

@@ -16,6 +16,7 @@ func TestParseArgs(t *testing.T) {
 	}{
 		{name: "defaults", want: []int{50, 100, 200, 400}},
 		{name: "levels", args: []string{"-n", " 5, 7"}, want: []int{5, 7}},
+		{name: "dev server", args: []string{"-n", "5", "-temporal", "dev"}, want: []int{5}},
 		{name: "zero level", args: []string{"-n", "0"}, wantErr: "-n"},
 		{name: "too many", args: []string{"-n", "2001"}, wantErr: "-n"},
 		{name: "not a number", args: []string{"-n", "50,x"}, wantErr: "-n"},
