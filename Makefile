@@ -13,7 +13,7 @@ TEMPORAL ?= $(or $(shell command -v temporal 2>/dev/null),$(CURDIR)/.tools/bin/t
 CORPUS ?= ../shared/corpus/speech-dev
 export TEMPORAL_CLI := $(TEMPORAL)
 
-.PHONY: all build run dev-server test test-short lint record-histories bench eval-gate temporal deps clean
+.PHONY: all build run dev-server test test-short lint record-histories bench bench-voice eval-gate temporal deps clean
 
 all: build
 
@@ -64,11 +64,22 @@ $(WORKFLOWCHECK):
 	@mv $(TOOLS)/tmp-workflowcheck/workflowcheck $@ && rmdir $(TOOLS)/tmp-workflowcheck
 
 # Benchmarks: the gate, providers and ledgers (both backends), then whole
-# workflows on a dev server (a fixed 200 workflows per case). Figures go in
-# BENCHMARKS.md with the machine and this command.
+# workflows on a dev server (a fixed 200 workflows per case), then the
+# realtime voice process under load. Figures go in BENCHMARKS.md with the
+# machine and this command.
 bench: deps temporal
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $$($(GO) list ./... | grep -v /integration)
 	$(GO) test -run '^$$' -bench . -benchtime 200x -count=1 -timeout 30m ./integration/
+	$(MAKE) bench-voice
+
+# The realtime process under N concurrent loopback calls streaming Opus in
+# real time (about 30 s per level): CPU, memory per call, arrival-to-decision
+# latency, frames lost, and a categorized CPU profile.
+VOICE_LOAD ?= 50,100,200,400
+bench-voice: deps
+	@mkdir -p bin
+	$(GO) build -o bin/ ./realtime ./cmd/voiceload
+	bin/voiceload -realtime bin/realtime -n $(VOICE_LOAD) -window 15s
 
 eval-gate:
 	$(GO) run ./gate/cmd/gateeval -corpus "$(CORPUS)"

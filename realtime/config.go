@@ -44,6 +44,7 @@ var settings = struct {
 	Instructions  envflag.Spec[string]
 	APIKey        envflag.Spec[string]
 	NoAudioClear  envflag.Spec[bool]
+	PprofAddr     envflag.Spec[string]
 }{
 	Listen: envflag.Spec[string]{Flag: "listen", Env: "INFERFLOW_REALTIME_ADDR", Default: "127.0.0.1:8088",
 		Help: "HTTP address of the WHIP endpoint (/whip)", Check: envflag.HostPort},
@@ -96,6 +97,8 @@ var settings = struct {
 		Help: "websocket: do not send output_audio_buffer.clear on a barge-in (services that accept it only over WebRTC)"},
 	ReserveTimout: envflag.Spec[time.Duration]{Flag: "reserve-timeout", Env: "INFERFLOW_REALTIME_RESERVE_TIMEOUT", Default: 2 * time.Second,
 		Help: "longest wait for a response's billing hold before it goes ahead unheld", Check: envflag.AtLeast(10 * time.Millisecond)},
+	PprofAddr: envflag.Spec[string]{Flag: "pprof-addr", Env: "INFERFLOW_REALTIME_PPROF_ADDR",
+		Help: "serve Go profiles (/debug/pprof/) on this loopback address (empty disables; for load tests)", Check: envflag.Optional(envflag.HostPort)},
 }
 
 type config struct {
@@ -125,6 +128,7 @@ type config struct {
 	instructions string
 	apiKey       string
 	noAudioClear bool
+	pprofAddr    string
 }
 
 func (c *config) register(s *envflag.Set) {
@@ -161,6 +165,7 @@ func (c *config) register(s *envflag.Set) {
 		}
 		return nil
 	})
+	envflag.Var(s, &c.pprofAddr, settings.PprofAddr)
 	s.Check(func() error {
 		if c.udpMux != "" && c.udpPorts != "" {
 			return settings.UDPMux.Errorf("cannot be combined with %s", settings.UDPPorts.Name())

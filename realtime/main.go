@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -93,6 +94,14 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
+	if cfg.pprofAddr != "" {
+		stopProf, err := servePprof(cfg.pprofAddr)
+		if err != nil {
+			return err
+		}
+		defer stopProf()
+	}
+
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return settings.Listen.Errorf("%v", err)
@@ -141,4 +150,23 @@ func (c config) pageConfig() voicepage.Config {
 		pc.Token, _, _ = strings.Cut(DevTokens, ":")
 	}
 	return pc
+}
+
+// servePprof serves the Go profiles on their own listener, apart from the
+// WHIP endpoint, so that they are never exposed with it.
+func servePprof(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, settings.PprofAddr.Errorf("%v", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close(); <-done }, nil
 }
