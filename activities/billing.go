@@ -57,7 +57,15 @@ func (b *Billing) Capture(ctx context.Context, in wire.CaptureInput) (wire.Captu
 	if err != nil {
 		return wire.CaptureResult{}, ledgerError(err)
 	}
-	return wire.CaptureResult{ReservationID: r.ReservationID, Charged: r.Charged, Returned: r.Returned}, nil
+	res := wire.CaptureResult{ReservationID: r.ReservationID, Charged: r.Charged, Returned: r.Returned}
+	if in.UserID != "" {
+		// Informational: the capture stands even if the balance cannot be
+		// read now.
+		if b, err := b.Ledger.Balance(ctx, in.UserID); err == nil {
+			res.Available = &b.Available
+		}
+	}
+	return res, nil
 }
 
 // Release returns the whole hold with key rel_<jobId>.

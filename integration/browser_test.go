@@ -156,6 +156,12 @@ func TestBrowserVoicePage(t *testing.T) {
 	if s.Figures == nil || s.Figures.Admitted == 0 {
 		t.Errorf("page shows no admitted frames: %+v", s.Figures)
 	}
+	// The cost of the answers and the balance arrive once the workflow has
+	// captured them.
+	balance, err := waitText(ctx, "balance", "µcr")
+	if err != nil {
+		t.Errorf("page shows no balance: %v (%q)", err, balance)
+	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("stop"))); err != nil {
 		t.Fatal(err)
 	}
@@ -319,4 +325,24 @@ func artifactDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// waitText waits until the element's text contains want.
+func waitText(ctx context.Context, id, want string) (string, error) {
+	var text string
+	for range 50 {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById("`+id+`") || {}).textContent || ""`))
+		if err != nil {
+			return text, err
+		}
+		if text = got; strings.Contains(text, want) {
+			return text, nil
+		}
+		select {
+		case <-ctx.Done():
+			return text, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return text, fmt.Errorf("#%s never showed %q", id, want)
 }

@@ -203,6 +203,21 @@ func TestRealtimeCallTurnsAndBilling(t *testing.T) {
 		t.Errorf("caller heard %d assistant packets, want the replies", res.AudioIn)
 	}
 	e.checkLedger(t, res, sum)
+	// The caller was told what each answer cost and the balance after.
+	var charged int64
+	var balance *int64
+	for _, m := range res.Messages {
+		if m.Type == voice.MsgResponseBilled && m.Charged != nil {
+			charged += *m.Charged
+			balance = m.Balance
+		}
+	}
+	if res.Count(voice.MsgResponseBilled) != 2 || charged != sum.Totals.BilledTotal {
+		t.Errorf("response.billed: %d messages charging %d, want 2 charging the session's %d", res.Count(voice.MsgResponseBilled), charged, sum.Totals.BilledTotal)
+	}
+	if balance == nil || *balance != e.credit-sum.Totals.BilledTotal {
+		t.Errorf("last reported balance = %v, want %d", balance, e.credit-sum.Totals.BilledTotal)
+	}
 }
 
 // The caller speaks again while the assistant answers: the answer stops,

@@ -132,6 +132,9 @@ type CaptureInput struct {
 	JobID         string `json:"jobId"`
 	ReservationID string `json:"reservationId"`
 	Usage         Usage  `json:"usage"`
+	// UserID, when set, asks for the user's available balance after the
+	// capture in the result (a voice session shows it to the caller).
+	UserID string `json:"userId,omitempty"`
 }
 
 // CaptureResult is what a capture moved, in micro-credits.
@@ -139,6 +142,9 @@ type CaptureResult struct {
 	ReservationID string `json:"reservationId"`
 	Charged       int64  `json:"charged"`
 	Returned      int64  `json:"returned"`
+	// Available is the user's available balance after the capture, when
+	// CaptureInput.UserID asked for it and the ledger could say.
+	Available *int64 `json:"available,omitempty"`
 }
 
 // ReleaseInput returns a job's hold (activity Release).

@@ -370,7 +370,7 @@ func (s *voiceSession) event(ctx workflow.Context, kind, turnID, responseID stri
 func (s *voiceSession) summary() VoiceSummary {
 	sum := VoiceSummary{SessionID: s.in.SessionID, UserID: s.in.UserID, ModelID: s.set.modelID, State: s.st.State,
 		CloseReason: s.closeReason, Totals: s.st.Totals, CurrentTurn: s.st.CurrentTurn, LastSnapshot: s.st.LastSnapshot,
-		Timeline: slices.Clone(s.st.Timeline), TimelineDropped: s.st.Dropped, Runs: s.st.Runs}
+		Timeline: slices.Clone(s.st.Timeline), TimelineDropped: s.st.Dropped, Runs: s.st.Runs, Available: s.st.Available}
 	for _, id := range s.openIDs() {
 		r := s.st.Open[id]
 		sum.OpenResponses = append(sum.OpenResponses, *r)

@@ -184,12 +184,15 @@ func (s *voiceSession) capture(ctx workflow.Context, r *VoiceResponse, job, rese
 	usage := wire.Usage{PromptTokens: r.Usage.InputTokens, CompletionTokens: r.Usage.OutputTokens, TotalTokens: r.Usage.TotalTokens}
 	var res wire.CaptureResult
 	err := workflow.ExecuteActivity(s.billingCtx(ctx, "capture "+r.ResponseID), wire.ActivityCapture, wire.CaptureInput{
-		JobID: job, ReservationID: reservationID, Usage: usage,
+		JobID: job, ReservationID: reservationID, Usage: usage, UserID: s.in.UserID,
 	}).Get(ctx, &res)
 	reason, refused := ledgerRefusal(err)
 	switch {
 	case err == nil:
 		r.Billing = BillingCaptured
+		if res.Available != nil {
+			s.st.Available = res.Available
+		}
 		s.st.Totals.Captured++
 		s.st.Totals.BilledTotal += res.Charged
 		s.metrics.Counter("voice.billing.captured").Inc(1)

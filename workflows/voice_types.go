@@ -292,6 +292,8 @@ type VoiceCarry struct {
 	LastSeq      uint64                    `json:"lastSeq,omitempty"`
 	LastActivity time.Time                 `json:"lastActivity,omitzero"`
 	Runs         int                       `json:"runs"`
+	// Available is the user's balance after the last capture.
+	Available *int64 `json:"available,omitempty"`
 }
 
 // VoiceSummary is what the summary query (and the finished workflow) returns.
@@ -309,6 +311,9 @@ type VoiceSummary struct {
 	Timeline        []VoiceEvent    `json:"timeline"`
 	TimelineDropped int             `json:"timelineDropped"`
 	Runs            int             `json:"runs"` // continue-as-new count + 1
+	// Available is the user's balance after the last capture (what each
+	// response was charged is in the timeline's "captured" entries).
+	Available *int64 `json:"available,omitempty"`
 }
 
 type voiceSettings struct {

@@ -160,6 +160,14 @@ func describe(m voice.Message) string {
 		if m.Usage != nil {
 			add("tokens", fmt.Sprintf("%d in/%d out", m.Usage.InputTokens, m.Usage.OutputTokens))
 		}
+	case voice.MsgResponseBilled:
+		add("response", m.ResponseSeq)
+		if m.Charged != nil {
+			add("charged", fmt.Sprintf("%d micro-credits", *m.Charged))
+		}
+		if m.Balance != nil {
+			add("balance", *m.Balance)
+		}
 	case voice.MsgTranscript:
 		add("text", fmt.Sprintf("%q", m.Text))
 	case voice.MsgGateFigures:

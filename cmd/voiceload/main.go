@@ -175,7 +175,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		var worker *workerProc
 		if backend != nil {
 			if worker, err = backend.startWorker(ctx, queue, creds); err != nil {
-				return fmt.Errorf("N=%d: %w", n, err)
+				return fmt.Errorf("level n=%d: %w", n, err)
 			}
 		}
 		res, err := runLoad(ctx, runConfig{
@@ -190,7 +190,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("N=%d: %w", n, err)
+			return fmt.Errorf("level n=%d: %w", n, err)
 		}
 		printRun(out, res, o.budgetMs)
 		all = append(all, res)

@@ -98,6 +98,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	var (
 		mu       sync.Mutex
 		inFlight int
+		unbilled int // completed responses whose charge has not been reported
 		lastDone time.Time
 		ended    = make(chan struct{})
 		endOnce  sync.Once
@@ -135,6 +136,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 				case voice.MsgResponseDone:
 					inFlight--
 					lastDone = time.Now()
+					if m.Status == "completed" {
+						unbilled++
+					}
+				case voice.MsgResponseBilled:
+					unbilled--
 				case voice.MsgSessionEnded:
 					endOnce.Do(func() { close(ended) })
 				}
@@ -148,7 +154,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	err = stream(ctx, c, o, silence, ended, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return inFlight <= 0 && time.Since(lastDone) > 600*time.Millisecond
+		// Quiet: no answer in flight, and each answer's charge reported (or
+		// given up on after 5 s).
+		since := time.Since(lastDone)
+		return inFlight <= 0 && since > 600*time.Millisecond && (unbilled <= 0 || since > 5*time.Second)
 	}, &res.PacketsSent)
 	stopReading()
 	wg.Wait()

@@ -17,7 +17,8 @@ import (
 // transitions, one response at a time, billing before each response,
 // barge-ins, and what the caller and the workflow are told.
 type control struct {
-	s *Session
+	s   *Session
+	ctx context.Context // the call's; ends with it
 
 	turn      int
 	inTurn    bool
@@ -45,6 +46,7 @@ type response struct {
 func newControl(s *Session) *control { return &control{s: s} }
 
 func (c *control) loop(ctx context.Context) {
+	c.ctx = ctx
 	figures := time.NewTicker(c.s.cfg.FiguresEvery)
 	defer figures.Stop()
 	snapshots := time.NewTicker(c.s.cfg.SnapshotEvery)
@@ -197,6 +199,9 @@ func (c *control) onModel(ev realtimemodel.ServerEvent) {
 		c.s.deps.Recorder.Record(Record{Kind: RecordResponseDone, At: time.Now(), ResponseSeq: r.seq, ResponseID: r.id, Status: status, Usage: u, Billed: r.billed})
 		c.s.send(Message{Type: MsgResponseDone, ResponseSeq: r.seq, ResponseID: r.id, Status: status, Usage: &u})
 		c.active = nil
+		if status == realtimemodel.StatusCompleted {
+			c.reportCharge(r.seq)
+		}
 	case *realtimemodel.ErrorEvent:
 		if v.Error.Code == realtimemodel.CodeCancelNotActive {
 			return // a barge-in just after the reply ended: harmless
@@ -204,6 +209,45 @@ func (c *control) onModel(ev realtimemodel.ServerEvent) {
 		c.s.send(Message{Type: MsgModelError, Reason: v.Error.Code, Text: v.Error.Message})
 	}
 }
+
+// reportCharge tells the caller what a completed response cost, once the
+// workflow has captured it: a goroutine owned by the session (Run waits for
+// it) polls the session's summary for a bounded time, off the audio path.
+func (c *control) reportCharge(seq int) {
+	rep, ok := c.s.deps.Recorder.(BillingReporter)
+	if !ok {
+		return
+	}
+	ctx := c.ctx
+	c.s.reports.Add(1)
+	go func() {
+		defer c.s.reports.Done()
+		deadline := time.NewTimer(chargeReportWithin)
+		defer deadline.Stop()
+		for {
+			ch, err := rep.Billed(ctx, seq)
+			if err == nil && ch.Settled {
+				amount := ch.Amount
+				c.s.send(Message{Type: MsgResponseBilled, ResponseSeq: seq, Charged: &amount, Balance: ch.Available})
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-deadline.C:
+				return
+			case <-time.After(chargePollEvery):
+			}
+		}
+	}()
+}
+
+// How long, and how often, the caller's charge report waits for the
+// workflow's capture.
+const (
+	chargeReportWithin = 15 * time.Second
+	chargePollEvery    = 300 * time.Millisecond
+)
 
 // interrupt handles a barge-in: the assistant stops at once and the model
 // is told to cancel the response.

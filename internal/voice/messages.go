@@ -19,6 +19,7 @@ const (
 	MsgResponseStarted  MessageType = "response.started"
 	MsgResponseRefused  MessageType = "response.refused"
 	MsgResponseDone     MessageType = "response.done"
+	MsgResponseBilled   MessageType = "response.billed"
 	MsgTranscript       MessageType = "response.transcript"
 	MsgInterruption     MessageType = "interruption"
 	MsgBillingDegraded  MessageType = "billing.unavailable"
@@ -52,7 +53,10 @@ type Message struct {
 	Status      string `json:"status,omitempty"`
 	Usage       *Usage `json:"usage,omitempty"`
 	HeldCredits int64  `json:"heldMicroCredits,omitempty"`
-	Text        string `json:"text,omitempty"`
+	// Charged and Balance (micro-credits) come with response.billed.
+	Charged *int64 `json:"chargedMicroCredits,omitempty"`
+	Balance *int64 `json:"balanceMicroCredits,omitempty"`
+	Text    string `json:"text,omitempty"`
 
 	Figures *Figures `json:"figures,omitempty"`
 }

@@ -61,6 +61,22 @@ type Recorder interface {
 	ReserveResponse(ctx context.Context, seq int) (Hold, error)
 }
 
+// BillingReporter is a Recorder that can also say what a response was
+// charged once the workflow has captured it, and the balance after.
+type BillingReporter interface {
+	Billed(ctx context.Context, seq int) (Charge, error)
+}
+
+// Charge is what one response cost.
+type Charge struct {
+	// Settled is false while the workflow has not captured it yet.
+	Settled bool
+	// Amount in micro-credits.
+	Amount int64
+	// Available is the user's balance after the capture, when known.
+	Available *int64
+}
+
 // ErrBillingUnavailable: the hold could not be placed because billing
 // (Temporal) could not be reached in time. The call goes on; the response
 // is billed after the fact when its record arrives.

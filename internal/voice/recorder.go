@@ -60,6 +60,25 @@ func (r Signals) Record(rec Record) {
 	_ = r.S.Send(sig) // a full buffer drops (counted by the Signaller); after close there is nothing to tell
 }
 
+// Billed implements BillingReporter from the session's summary query: the
+// timeline's "captured" entries of the response.
+func (r Signals) Billed(ctx context.Context, seq int) (Charge, error) {
+	sum, err := r.S.Summary(ctx)
+	if err != nil {
+		return Charge{}, err
+	}
+	var c Charge
+	for _, e := range sum.Timeline {
+		if e.Kind == "captured" && e.ResponseID == responseID(seq) {
+			c.Settled, c.Amount = true, c.Amount+e.Amount
+		}
+	}
+	if c.Settled {
+		c.Available = sum.Available
+	}
+	return c, nil
+}
+
 // ReserveResponse implements Recorder.
 func (r Signals) ReserveResponse(ctx context.Context, seq int) (Hold, error) {
 	res, err := r.S.ReserveResponse(ctx, workflows.ReserveResponseRequest{ResponseID: responseID(seq)})

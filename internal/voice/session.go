@@ -115,6 +115,8 @@ type Session struct {
 	muted atomic.Pointer[string]
 
 	stats stats
+	// reports are the goroutines telling the caller what a response cost.
+	reports sync.WaitGroup
 
 	viewMu sync.Mutex
 	view   View
@@ -234,6 +236,7 @@ func (s *Session) Run(ctx context.Context) error {
 	c.finish(cause)
 	_ = s.g.Close()
 	wg.Wait()
+	s.reports.Wait()
 	s.setState("closed")
 	if errors.Is(cause, context.Canceled) {
 		return nil

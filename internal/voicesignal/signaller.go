@@ -21,6 +21,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
@@ -521,4 +522,31 @@ func (s *Signaller) Close(ctx context.Context) error {
 		return fmt.Errorf("%w: %d pending", ErrNotFlushed, st.Pending)
 	}
 	return nil
+}
+
+// querier is the part of client.Client that Summary needs; a Client
+// without it (a test fake) has no summary.
+type querier interface {
+	QueryWorkflow(ctx context.Context, workflowID string, runID string, queryType string, args ...any) (converter.EncodedValue, error)
+}
+
+// Summary asks the session's workflow for its summary query, within the
+// update timeout. It is for what the caller is shown (what a response was
+// charged, the balance), never for the audio path.
+func (s *Signaller) Summary(ctx context.Context) (workflows.VoiceSummary, error) {
+	var sum workflows.VoiceSummary
+	q, ok := s.cfg.Client.(querier)
+	if !ok {
+		return sum, fmt.Errorf("%w: the client cannot query", ErrUnavailable)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.UpdateTimeout)
+	defer cancel()
+	v, err := q.QueryWorkflow(ctx, s.workflowID, "", workflows.QuerySummary)
+	if err == nil {
+		err = v.Get(&sum)
+	}
+	if err != nil {
+		return sum, fmt.Errorf("%w: summary: %v", ErrUnavailable, err)
+	}
+	return sum, nil
 }

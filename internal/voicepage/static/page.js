@@ -282,7 +282,7 @@
     $("turns").textContent = "";
     $("responses").textContent = "";
     for (const id of ["admitted", "held", "dropped", "echo"]) $(id).textContent = "0";
-    for (const id of ["turn-state", "barrier", "noise", "workflow"]) $(id).textContent = "–";
+    for (const id of ["turn-state", "barrier", "noise", "balance", "workflow"]) $(id).textContent = "–";
   }
 
   // ---- events -------------------------------------------------------------
@@ -331,6 +331,13 @@
         r.status = m.status || "done";
         r.usage = m.usage || null;
         if (m.reason) r.reason = m.reason;
+        renderResponse(r.seq);
+        break;
+      }
+      case "response.billed": {
+        const r = responseRow(m.responseSeq, "");
+        if (typeof m.chargedMicroCredits === "number") r.charged = m.chargedMicroCredits;
+        if (typeof m.balanceMicroCredits === "number") $("balance").textContent = credits(m.balanceMicroCredits);
         renderResponse(r.seq);
         break;
       }
@@ -460,6 +467,11 @@
     return r;
   }
 
+  // credits shows micro-credits as the ledger counts them.
+  function credits(micro) {
+    return micro.toLocaleString("en-US") + " µcr";
+  }
+
   function renderResponse(seq) {
     const r = state.responses.find((x) => x.seq === seq);
     const li = r && $("response-" + seq);
@@ -472,7 +484,10 @@
     li.appendChild(st);
     // Completed responses are captured at their usage; the hold of a
     // cancelled or failed one is released (CONTRACT.md, billing of responses).
-    if (r.usage && r.status === "completed") li.append(", billed " + r.usage.inputTokens + " in + " + r.usage.outputTokens + " out tokens");
+    if (r.usage && r.status === "completed") {
+      li.append(", billed " + r.usage.inputTokens + " in + " + r.usage.outputTokens + " out tokens");
+      if (typeof r.charged === "number") li.append(" = " + credits(r.charged));
+    }
     else if (r.usage) li.append(", not billed (hold released; used " + r.usage.inputTokens + " in + " + r.usage.outputTokens + " out tokens)");
     if (r.interrupted) li.append(", interrupted");
     const meta = [r.id, r.reason, r.billing].filter(Boolean).join(" · ");
