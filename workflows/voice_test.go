@@ -383,6 +383,11 @@ func TestVoiceSessionBilling(t *testing.T) {
 			if bal.Spent != w.charged || bal.Held != wantHeld || bal.Available+bal.Held+bal.Spent != tt.credit {
 				t.Errorf("balance %+v, want spent %d held %d of %d", bal, w.charged, wantHeld, tt.credit)
 			}
+			// After a capture the summary knows the balance the ledger has
+			// (the last capture came last here: nothing moved after it).
+			if w.captured > 0 && w.reconciling == 0 && w.late == 0 && (sum.Available == nil || *sum.Available != bal.Available) {
+				t.Errorf("summary balance %v, ledger available %d", sum.Available, bal.Available)
+			}
 			holds, err := l.Holds(ctx, voiceUser)
 			if err != nil {
 				t.Fatal(err)
