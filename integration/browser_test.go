@@ -99,12 +99,13 @@ func waitPage(ctx context.Context, what string, ok func(pageState) bool) (pageSt
 	}
 }
 
-// pageServer serves the voice page beside WHIP, as the realtime process
-// does, on the realtime environment of realtime_test.go.
-func pageServer(t *testing.T, e *browserEnv) string {
-	srv := httptest.NewServer(voicepage.Mount(e.calls.Handler(), voicepage.Config{Token: voiceToken, TemporalUI: "http://localhost:8233"}))
-	t.Cleanup(srv.Close)
-	return srv.URL
+// pageEnv is newRealtimeEnv with the voice page served beside WHIP, as the
+// realtime process serves it; it returns the page's URL.
+func pageEnv(t *testing.T) (*realtimeEnv, string) {
+	e := newRealtimeEnv(t, func(h http.Handler) http.Handler {
+		return voicepage.Mount(h, voicepage.Config{Token: voiceToken, TemporalUI: "http://localhost:8233"})
+	})
+	return e, e.base
 }
 
 // A person opens the page, presses Start and talks (Chromium's fake
@@ -113,8 +114,7 @@ func pageServer(t *testing.T, e *browserEnv) string {
 // records the same.
 func TestBrowserVoicePage(t *testing.T) {
 	chrome := chromium(t)
-	e := newRealtimeEnvWithCalls(t)
-	url := pageServer(t, e)
+	e, url := pageEnv(t)
 	wav, err := filepath.Abs(filepath.Join("..", "testdata", "call-two-turns.wav"))
 	if err != nil {
 		t.Fatal(err)
@@ -201,8 +201,7 @@ func TestBrowserVoicePage(t *testing.T) {
 // the server.
 func TestBrowserVoicePageErrors(t *testing.T) {
 	chrome := chromium(t)
-	e := newRealtimeEnvWithCalls(t)
-	url := pageServer(t, e)
+	e, url := pageEnv(t)
 	wav, err := filepath.Abs(filepath.Join("..", "testdata", "call-two-turns.wav"))
 	if err != nil {
 		t.Fatal(err)

@@ -2,22 +2,12 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"go.temporal.io/sdk/worker"
-	"go.uber.org/zap/zaptest"
-
-	"github.com/inferflow/inferflow/internal/ledger"
-	"github.com/inferflow/inferflow/internal/realtimemodel"
-	"github.com/inferflow/inferflow/internal/rtc"
-	"github.com/inferflow/inferflow/internal/voice"
-	"github.com/inferflow/inferflow/registry"
 )
 
 // chrome is a Chromium binary the browser tests drive over CDP.
@@ -101,50 +91,4 @@ func (c chrome) open(t *testing.T, timeout time.Duration, extra ...chromedp.Exec
 		t.Fatalf("start %s: %v", c.path, err)
 	}
 	return ctx
-}
-
-// browserEnv is newRealtimeEnv's setup with the voice page served beside
-// WHIP, as the realtime process serves it.
-type browserEnv struct {
-	*realtimeEnv
-	calls *voice.Calls
-}
-
-func newRealtimeEnvWithCalls(t *testing.T) *browserEnv {
-	t.Helper()
-	ctx := context.Background()
-	l, err := ledger.Open(ctx, ledger.Config{DSN: filepath.Join(t.TempDir(), "ledger.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	e := &realtimeEnv{ledger: l, client: dial(t), user: fmt.Sprintf("browser-%d", time.Now().UnixNano()), credit: 1_000_000}
-	if err := l.Credit(ctx, e.user, e.credit, "seed-"+e.user); err != nil {
-		t.Fatal(err)
-	}
-	queue := uniqueQueue(t)
-	startWorker(t, e.client, queue, func(w worker.Worker) {
-		registry.Register(w, registry.Deps{Ledger: l, Environment: "test"})
-	})
-	calls, err := voice.NewCalls(voice.CallsConfig{
-		RTC:       rtc.Config{Tokens: map[string]string{voiceToken: e.user}, Network: loopback(t)},
-		TaskQueue: queue,
-		ModelID:   "offline-small",
-		Temporal:  e.client,
-		NewModel: func(_ context.Context, id string) (realtimemodel.Upstream, error) {
-			return realtimemodel.NewSimulated(realtimemodel.SimConfig{SessionID: id})
-		},
-		Logger: zaptest.NewLogger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := calls.Close(ctx); err != nil {
-			t.Errorf("calls did not end: %v", err)
-		}
-	})
-	return &browserEnv{realtimeEnv: e, calls: calls}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -35,15 +36,18 @@ const (
 type realtimeEnv struct {
 	ledger ledger.Ledger
 	client client.Client
-	url    string
+	calls  *voice.Calls
+	url    string // the WHIP endpoint
+	base   string // the server's root
 	user   string
 	credit int64
 }
 
 // newRealtimeEnv runs what `make run` runs, on loopback: a worker with the
 // voice workflow and a SQLite ledger, and the realtime process's calls
-// (WHIP, Pion, the simulated model, signals to the dev server).
-func newRealtimeEnv(t *testing.T) *realtimeEnv {
+// (WHIP, Pion, the simulated model, signals to the dev server). serve, if
+// set, wraps the calls' handler (the voice page does).
+func newRealtimeEnv(t *testing.T, serve func(http.Handler) http.Handler) *realtimeEnv {
 	skipShort(t)
 	ctx := context.Background()
 	l, err := ledger.Open(ctx, ledger.Config{DSN: filepath.Join(t.TempDir(), "ledger.db")})
@@ -73,7 +77,11 @@ func newRealtimeEnv(t *testing.T) *realtimeEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(calls.Handler())
+	var h http.Handler = calls.Handler()
+	if serve != nil {
+		h = serve(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -82,7 +90,7 @@ func newRealtimeEnv(t *testing.T) *realtimeEnv {
 		}
 		srv.Close()
 	})
-	e.url = srv.URL + rtc.WHIPPath
+	e.calls, e.base, e.url = calls, srv.URL, srv.URL+rtc.WHIPPath
 	return e
 }
 
@@ -185,7 +193,7 @@ func (e *realtimeEnv) checkLedger(t *testing.T, res caller.Result, sum workflows
 // it started and captured at its usage; the ledger agrees to the
 // micro-credit and nothing stays held.
 func TestRealtimeCallTurnsAndBilling(t *testing.T) {
-	e := newRealtimeEnv(t)
+	e := newRealtimeEnv(t, nil)
 	res, sum := e.call(t, caller.Options{Packets: callPackets(t, 175, 25)})
 	if got := sum.Totals.Turns; got < 1 || got > 3 {
 		t.Errorf("turns = %d, want 2±1", got)
@@ -224,7 +232,7 @@ func TestRealtimeCallTurnsAndBilling(t *testing.T) {
 // the model's response is cancelled and its hold released; only completed
 // responses are charged.
 func TestRealtimeBargeInReleasesHold(t *testing.T) {
-	e := newRealtimeEnv(t)
+	e := newRealtimeEnv(t, nil)
 	res, sum := e.call(t, caller.Options{Packets: callPackets(t, 0, 25)})
 	if res.Count(voice.MsgInterruption) == 0 || sum.Totals.Interruptions == 0 {
 		t.Fatalf("no interruption (caller saw %d, session recorded %d)", res.Count(voice.MsgInterruption), sum.Totals.Interruptions)
@@ -238,7 +246,7 @@ func TestRealtimeBargeInReleasesHold(t *testing.T) {
 // 5 % of the caller's packets lost and 5 % reordered: the jitter buffer
 // conceals and reorders, the turns still come out and are answered.
 func TestRealtimeLossyNetwork(t *testing.T) {
-	e := newRealtimeEnv(t)
+	e := newRealtimeEnv(t, nil)
 	res, sum := e.call(t, caller.Options{Packets: callPackets(t, 175, 25),
 		RTC: rtc.ClientOptions{DropRate: 0.05, ReorderRate: 0.05, Seed: 7}})
 	if got := sum.Totals.Turns; got < 1 || got > 3 {
