@@ -42,18 +42,18 @@ func TestResampler16To24(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tone16k(n, tc.hz) // amplitude 6000
-			whole := newResampler(InputRate, ServiceRate).process(nil, in)
+			whole := NewResampler(InputRate, ServiceRate).Process(nil, in)
 			if len(whole) != n*3/2 {
 				t.Fatalf("%d samples out of %d, want %d", len(whole), n, n*3/2)
 			}
 			// Frame by frame, in odd sizes, gives the same stream.
-			r := newResampler(InputRate, ServiceRate)
+			r := NewResampler(InputRate, ServiceRate)
 			var framed []int16
 			for i, sizes := 0, []int{1, 7, 320, 333, 2}; i < n; {
 				k := min(sizes[len(framed)%len(sizes)], n-i)
 				want := r.outLen(k)
 				before := len(framed)
-				framed = r.process(framed, in[i:i+k])
+				framed = r.Process(framed, in[i:i+k])
 				if len(framed)-before != want {
 					t.Fatalf("outLen(%d) = %d, process gave %d", k, want, len(framed)-before)
 				}
@@ -87,7 +87,7 @@ func TestResampler16To24(t *testing.T) {
 		for i := range in {
 			in[i] = v
 		}
-		out := newResampler(InputRate, ServiceRate).process(nil, in)
+		out := NewResampler(InputRate, ServiceRate).Process(nil, in)
 		for i, o := range out[100:] {
 			if d := int(o) - int(v); d < -1 || d > 1 {
 				t.Fatalf("DC %d: sample %d is %d", v, i, o)

@@ -2,11 +2,11 @@ package realtimemodel
 
 import "math"
 
-// resampler converts a PCM16 stream between two rates by a rational factor
+// Resampler converts a PCM16 stream between two rates by a rational factor
 // up/down with a polyphase windowed-sinc low-pass. It keeps state across
 // calls, so a stream cut into frames resamples exactly like the whole; it
 // is not safe for concurrent use.
-type resampler struct {
+type Resampler struct {
 	up, down int
 	taps     int         // per phase
 	h        [][]float32 // h[phase][k], DC gain 1 per phase
@@ -19,10 +19,11 @@ type resampler struct {
 // ample for speech band-limited by the 16 kHz microphone path.
 const resampleTaps = 24
 
-func newResampler(inRate, outRate int) *resampler {
+// NewResampler returns a resampler from inRate to outRate (Hz, positive).
+func NewResampler(inRate, outRate int) *Resampler {
 	g := gcd(inRate, outRate)
 	up, down := outRate/g, inRate/g
-	r := &resampler{up: up, down: down, taps: resampleTaps}
+	r := &Resampler{up: up, down: down, taps: resampleTaps}
 	n := up * resampleTaps
 	// Cut-off at 90% of the lower Nyquist frequency, relative to the
 	// up-sampled rate.
@@ -61,7 +62,7 @@ func gcd(a, b int) int {
 }
 
 // outLen is how many samples process will append for n more input samples.
-func (r *resampler) outLen(n int) int {
+func (r *Resampler) outLen(n int) int {
 	end := (r.in + int64(n)) * int64(r.up) // first grid position past the input
 	if r.u >= end {
 		return 0
@@ -69,8 +70,8 @@ func (r *resampler) outLen(n int) int {
 	return int((end - r.u + int64(r.down) - 1) / int64(r.down))
 }
 
-// process appends the output for src to dst and returns it.
-func (r *resampler) process(dst []int16, src []int16) []int16 {
+// Process appends the output for src to dst and returns it.
+func (r *Resampler) Process(dst []int16, src []int16) []int16 {
 	t := r.taps
 	r.buf = r.buf[:t-1]
 	for _, s := range src {

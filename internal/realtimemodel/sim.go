@@ -133,7 +133,7 @@ type Simulated struct {
 	stats     SimStats
 
 	sendMu  sync.Mutex // orders resampling and enqueueing of SendAudio
-	rs      *resampler
+	rs      *Resampler
 	scratch []int16
 
 	// Owned by the loop.
@@ -178,7 +178,7 @@ func NewSimulated(cfg SimConfig) (*Simulated, error) {
 		done:   make(chan struct{}),
 		ended:  make(chan struct{}),
 		exited: make(chan struct{}),
-		rs:     newResampler(InputRate, ServiceRate),
+		rs:     NewResampler(InputRate, ServiceRate),
 	}
 	go s.run()
 	return s, nil
@@ -247,7 +247,7 @@ func (s *Simulated) SendAudio(ctx context.Context, pcm []int16) error {
 	if err := s.check(ctx, "send audio"); err != nil {
 		return err
 	}
-	s.scratch = s.rs.process(s.scratch[:0], pcm)
+	s.scratch = s.rs.Process(s.scratch[:0], pcm)
 	h := uint64(14695981039346656037) // FNV-1a over the resampled audio
 	for _, v := range s.scratch {
 		h = (h ^ uint64(uint16(v))) * 1099511628211

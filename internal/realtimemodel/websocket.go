@@ -76,7 +76,7 @@ type WebSocket struct {
 	writeMu sync.Mutex // orders writes: calls apply in the order they return
 
 	sendMu  sync.Mutex // orders resampling of SendAudio
-	rs      *resampler
+	rs      *Resampler
 	scratch []int16
 	pcmBuf  []byte
 	msgBuf  []byte
@@ -116,7 +116,7 @@ func NewWebSocket(ctx context.Context, cfg WSConfig) (*WebSocket, error) {
 		events: make(chan ServerEvent, cfg.EventBuffer),
 		ended:  make(chan struct{}),
 		exited: make(chan struct{}),
-		rs:     newResampler(InputRate, ServiceRate),
+		rs:     NewResampler(InputRate, ServiceRate),
 	}
 	if w.log == nil {
 		w.log = zap.NewNop()
@@ -199,7 +199,7 @@ func (w *WebSocket) SendAudio(ctx context.Context, pcm []int16) error {
 	}
 	// Resample even when disconnected, so the filter's history stays
 	// continuous with the stream.
-	w.scratch = w.rs.process(w.scratch[:0], pcm)
+	w.scratch = w.rs.Process(w.scratch[:0], pcm)
 	w.pcmBuf = appendPCM(w.pcmBuf[:0], w.scratch)
 	b := append(w.msgBuf[:0], `{"type":"input_audio_buffer.append","audio":"`...)
 	b = base64.StdEncoding.AppendEncode(b, w.pcmBuf)

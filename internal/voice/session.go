@@ -16,7 +16,7 @@ import (
 
 // Audio formats of the session: the gate and the model uplink take 16 kHz
 // microphone frames, playout and the far-end reference run at 16 kHz too
-// (the model adapter resamples), all in 20 ms frames.
+// (the model loop resamples its audio), all in 20 ms frames.
 const (
 	MicRate       = 16000
 	PlayoutRate   = 16000
@@ -307,6 +307,10 @@ func (s *Session) playoutLoop(ctx context.Context) error {
 // playout, and the rest to the control loop.
 func (s *Session) modelLoop(ctx context.Context) error {
 	events := s.deps.Model.Events()
+	// The model speaks at its service rate; playout and the far-end
+	// reference run at PlayoutRate. One stateful resampler for the call, so
+	// chunk edges resample like the whole stream.
+	rs := realtimemodel.NewResampler(realtimemodel.ServiceRate, PlayoutRate)
 	var pcm []int16
 	for {
 		var ev realtimemodel.ServerEvent
@@ -323,10 +327,12 @@ func (s *Session) modelLoop(ctx context.Context) error {
 			}
 			return err
 		}
-		_ = s.g.HandleServerEventJSON(ev.Raw)
+		// The event is parsed already: hand the gate its type and response
+		// id rather than having it parse the JSON (audio deltas are large).
+		s.g.HandleServerEvent(gate.ServerEvent{Type: ev.Type, ResponseID: ev.ResponseID()})
 		if d, isAudio := ev.Value.(*realtimemodel.ResponseOutputAudioDelta); isAudio {
 			if m := s.muted.Load(); m == nil || *m != d.ResponseID {
-				pcm = downsample24to16(pcm[:0], d.Audio)
+				pcm = rs.Process(pcm[:0], d.Audio)
 				s.play.append(pcm)
 			}
 			continue
