@@ -2,8 +2,8 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -95,17 +95,14 @@ func newRealtimeEnv(t *testing.T, serve func(http.Handler) http.Handler) *realti
 }
 
 func loopback(t *testing.T) rtc.Network {
-	ifs, err := net.Interfaces()
+	n, err := rtc.LoopbackNetwork()
+	if errors.Is(err, rtc.ErrNoLoopback) {
+		t.Skip(err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, i := range ifs {
-		if i.Flags&net.FlagLoopback != 0 && i.Flags&net.FlagUp != 0 {
-			return rtc.Network{IncludeLoopback: true, Interfaces: []string{i.Name}, IPv4Only: true}
-		}
-	}
-	t.Skip("no loopback interface")
-	return rtc.Network{}
+	return n
 }
 
 // callPackets is the fixture, with silence packets of the given lengths

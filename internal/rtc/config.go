@@ -359,3 +359,22 @@ var (
 	// ErrInvalidAudio rejects an outbound audio payload or duration out of bounds.
 	ErrInvalidAudio = errors.New("rtc: invalid audio sample")
 )
+
+// ErrNoLoopback: the host has no loopback interface that is up.
+var ErrNoLoopback = errors.New("rtc: no loopback interface is up")
+
+// LoopbackNetwork gathers ICE candidates on the loopback interface only,
+// over IPv4: for a caller and a server on one host (tests, load
+// generation), including a host whose only interface is lo.
+func LoopbackNetwork() (Network, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return Network{}, fmt.Errorf("rtc: list interfaces: %w", err)
+	}
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback != 0 && i.Flags&net.FlagUp != 0 {
+			return Network{IncludeLoopback: true, Interfaces: []string{i.Name}, IPv4Only: true}, nil
+		}
+	}
+	return Network{}, ErrNoLoopback
+}

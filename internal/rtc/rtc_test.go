@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -34,17 +33,14 @@ const (
 // must pass on a machine whose only interface is lo.
 func loopbackNetwork(t testing.TB) Network {
 	t.Helper()
-	ifs, err := net.Interfaces()
+	n, err := LoopbackNetwork()
+	if errors.Is(err, ErrNoLoopback) {
+		t.Skip(err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, i := range ifs {
-		if i.Flags&net.FlagLoopback != 0 && i.Flags&net.FlagUp != 0 {
-			return Network{IncludeLoopback: true, Interfaces: []string{i.Name}, IPv4Only: true}
-		}
-	}
-	t.Skip("no loopback interface")
-	return Network{}
+	return n
 }
 
 func testConfig(t testing.TB) Config {
