@@ -1,0 +1,135 @@
+package payloadcrypt
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/proto"
+)
+
+// The payload metadata of an encrypted payload. The data is nonce ‖
+// AES-256-GCM(marshalled original payload), with the key id as additional
+// data so a payload cannot be passed off under another key's id.
+const (
+	Encoding         = "binary/encrypted"
+	MetadataKeyID    = "encryption-key-id"
+	metadataEncoding = converter.MetadataEncoding
+)
+
+// UnknownKeyError is an encrypted payload whose key this process does not
+// have (no keyring, or the key was removed from it too early).
+type UnknownKeyError struct{ KeyID string }
+
+func (e *UnknownKeyError) Error() string {
+	if e.KeyID == "" {
+		return "payload is encrypted but names no key id"
+	}
+	return fmt.Sprintf("payload is encrypted with key id %q, which this process does not have (set %s or %s)",
+		e.KeyID, Settings.KeysFile.Name(), Settings.Keys.Name())
+}
+
+// DecryptError is an encrypted payload that does not open under its key:
+// the wrong key under that id, or a damaged payload.
+type DecryptError struct{ KeyID string }
+
+func (e *DecryptError) Error() string {
+	return fmt.Sprintf("payload encrypted with key id %q does not decrypt: wrong key for that id, or damaged data", e.KeyID)
+}
+
+// Codec encrypts payloads with the keyring's active key and decrypts them
+// with whichever key they name. Payloads that are not encrypted decode
+// unchanged: histories written before encryption was turned on stay
+// readable.
+type Codec struct{ Keys *Keyring }
+
+var _ converter.PayloadCodec = Codec{}
+
+// Encode encrypts each payload; without a keyring it returns them as they
+// are.
+func (c Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	id := c.Keys.Active()
+	if id == "" {
+		return payloads, nil
+	}
+	aead, _ := c.Keys.aead(id)
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		plain, err := proto.Marshal(p)
+		if err != nil {
+			return payloads, fmt.Errorf("encrypt payload: %w", err)
+		}
+		sealed := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
+		if _, err := rand.Read(sealed); err != nil {
+			return payloads, fmt.Errorf("encrypt payload: nonce: %w", err)
+		}
+		sealed = aead.Seal(sealed, sealed, plain, []byte(id))
+		clear(plain)
+		out[i] = &commonpb.Payload{
+			Metadata: map[string][]byte{metadataEncoding: []byte(Encoding), MetadataKeyID: []byte(id)},
+			Data:     sealed,
+		}
+	}
+	return out, nil
+}
+
+// Decode decrypts each encrypted payload and passes the others through.
+func (c Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		if string(p.GetMetadata()[metadataEncoding]) != Encoding {
+			out[i] = p
+			continue
+		}
+		id := string(p.GetMetadata()[MetadataKeyID])
+		aead, ok := c.Keys.aead(id)
+		if !ok {
+			return payloads, &UnknownKeyError{KeyID: id}
+		}
+		data := p.GetData()
+		if len(data) < aead.NonceSize()+aead.Overhead() {
+			return payloads, &DecryptError{KeyID: id}
+		}
+		nonce, sealed := data[:aead.NonceSize()], data[aead.NonceSize():]
+		plain, err := aead.Open(nil, nonce, sealed, []byte(id))
+		if err != nil {
+			return payloads, &DecryptError{KeyID: id}
+		}
+		var orig commonpb.Payload
+		if err := proto.Unmarshal(plain, &orig); err != nil {
+			return payloads, fmt.Errorf("payload encrypted with key id %q: decrypted data is not a payload: %w", id, err)
+		}
+		out[i] = &orig
+	}
+	return out, nil
+}
+
+// DataConverter is the SDK's default converter with payloads encrypted by
+// keys. Without a keyring it is the default converter plus the Codec, which
+// then only turns an encrypted payload into an UnknownKeyError that says
+// which setting is missing.
+func DataConverter(keys *Keyring) converter.DataConverter {
+	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), Codec{Keys: keys})
+}
+
+// FailureConverter encrypts failure messages and stack traces too (they
+// can quote a model's output or a provider's response), moving them into
+// the failure's encoded attributes; error types (the contract's codes) stay
+// readable in history. Nil without a keyring: the SDK's default.
+func FailureConverter(keys *Keyring, dc converter.DataConverter) converter.FailureConverter {
+	if keys.Active() == "" {
+		return nil
+	}
+	return temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{DataConverter: dc, EncodeCommonAttributes: true})
+}
+
+// IsKeyError reports whether err is a payload that could not be decrypted
+// for want of the right key.
+func IsKeyError(err error) bool {
+	var u *UnknownKeyError
+	var d *DecryptError
+	return errors.As(err, &u) || errors.As(err, &d)
+}
