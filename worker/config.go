@@ -6,6 +6,7 @@ import (
 
 	"github.com/inferflow/inferflow/internal/envflag"
 	"github.com/inferflow/inferflow/internal/ledger"
+	"github.com/inferflow/inferflow/internal/payloadcrypt"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/storeconfig"
 	"github.com/inferflow/inferflow/internal/telemetry"
@@ -35,6 +36,7 @@ var settings = struct {
 // environment default, listed by `worker -h`.
 type config struct {
 	temporal   temporalclient.Config
+	codec      payloadcrypt.ServerConfig
 	telemetry  telemetry.Config
 	provider   provider.Config
 	blobDir    string
@@ -49,6 +51,7 @@ type config struct {
 // register declares every worker setting on s.
 func (c *config) register(s *envflag.Set) {
 	c.temporal.Register(s)
+	c.codec.Register(s)
 	c.telemetry.Register(s)
 	envflag.Var(s, &c.blobDir, storeconfig.Settings.BlobDir)
 	envflag.Var(s, &c.ledgerDSN, storeconfig.Settings.LedgerDSN)

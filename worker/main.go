@@ -63,6 +63,11 @@ func run(ctx context.Context, cfg config) error {
 	if err := ensureSearchAttributes(ctx, c, cfg.temporal.Namespace); err != nil {
 		return err
 	}
+	stopCodec, err := serveCodec(cfg, z)
+	if err != nil {
+		return err
+	}
+	defer stopCodec()
 
 	catalog := ledger.DefaultCatalog()
 	if cfg.catalog != "" {
@@ -96,4 +101,28 @@ func run(ctx context.Context, cfg config) error {
 	z.Info("worker stopping")
 	w.Stop()
 	return nil
+}
+
+// serveCodec logs how payloads are protected and, with keys, serves the
+// codec server the Web UI and the CLI decode history through.
+func serveCodec(cfg config, z *zap.Logger) (stop func(), err error) {
+	keys, err := cfg.temporal.Payloads.Keyring()
+	if err != nil {
+		return nil, err
+	}
+	if keys == nil {
+		z.Info("payloads in clear (no payload keys)")
+		return func() {}, nil
+	}
+	z.Info("payloads encrypted", zap.String("activeKey", keys.Active()), zap.Strings("keyIds", keys.IDs()))
+	if cfg.codec.Addr == "" {
+		return func() {}, nil
+	}
+	srv, err := cfg.codec.Serve(keys)
+	if err != nil {
+		return nil, err
+	}
+	z.Info("codec server listening", zap.String("url", srv.URL()), zap.Strings("origins", cfg.codec.OriginList()),
+		zap.Bool("token", cfg.codec.Token != ""))
+	return srv.Close, nil
 }

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/log"
 
 	"github.com/inferflow/inferflow/internal/envflag"
+	"github.com/inferflow/inferflow/internal/payloadcrypt"
 )
 
 // DefaultTaskQueue is where the worker listens and the starter sends work.
@@ -98,6 +99,9 @@ type Config struct {
 	TLSServerName string
 	TaskQueue     string
 	DialTimeout   time.Duration
+	// Payloads are the keys that encrypt what this client puts in workflow
+	// history (none: in clear).
+	Payloads payloadcrypt.Config
 
 	// profile is what envconfig loaded, kept for the settings without a
 	// field (TLS data, TEMPORAL_TLS, gRPC metadata, authority).
@@ -130,6 +134,7 @@ func (c *Config) Register(s *envflag.Set) {
 	envflag.Var(s, &c.TLSServerName, Settings.TLSServerName)
 	envflag.Var(s, &c.TaskQueue, Settings.TaskQueue)
 	envflag.Var(s, &c.DialTimeout, Settings.DialTimeout)
+	c.Payloads.Register(s)
 	// Listed so -h and the README show them; envconfig read them above.
 	for _, sp := range []envflag.Spec[string]{Settings.ConfigFile, Settings.Profile, Settings.TLSCertData, Settings.TLSKeyData, Settings.TLSCAData, Settings.Authority, Settings.GRPCMeta} {
 		envflag.Doc(s, sp)
@@ -196,7 +201,8 @@ func (c Config) checkTogether() error {
 }
 
 // ClientOptions are the SDK client options for these settings (without
-// logger and metrics), for a binary that dials on its own.
+// logger and metrics), for a binary that dials on its own. The data and
+// failure converters encrypt payloads when keys are configured.
 func (c Config) ClientOptions() (client.Options, error) {
 	if err := c.Validate(); err != nil {
 		return client.Options{}, err
@@ -217,6 +223,12 @@ func (c Config) ClientOptions() (client.Options, error) {
 		return client.Options{}, fmt.Errorf("TLS settings of the Temporal client (%s, %s, %s or TEMPORAL_TLS_*): %w",
 			Settings.TLSCertPath.Name(), Settings.TLSKeyPath.Name(), Settings.TLSCAPath.Name(), err)
 	}
+	keys, err := c.Payloads.Keyring()
+	if err != nil {
+		return client.Options{}, err
+	}
+	opts.DataConverter = payloadcrypt.DataConverter(keys)
+	opts.FailureConverter = payloadcrypt.FailureConverter(keys, opts.DataConverter)
 	return opts, nil
 }
 
@@ -252,8 +264,8 @@ func (c Config) apiKeyState() string {
 
 // String describes the settings without the API key or key material.
 func (c Config) String() string {
-	return fmt.Sprintf("temporalclient.Config{Address:%s Namespace:%s TaskQueue:%s APIKey:%s TLSCertPath:%q TLSKeyPath:%q TLSCAPath:%q TLSServerName:%q DialTimeout:%s}",
-		c.Address, c.Namespace, c.TaskQueue, c.apiKeyState(), c.TLSCertPath, c.TLSKeyPath, c.TLSCAPath, c.TLSServerName, c.DialTimeout)
+	return fmt.Sprintf("temporalclient.Config{Address:%s Namespace:%s TaskQueue:%s APIKey:%s TLSCertPath:%q TLSKeyPath:%q TLSCAPath:%q TLSServerName:%q DialTimeout:%s Payloads:%s}",
+		c.Address, c.Namespace, c.TaskQueue, c.apiKeyState(), c.TLSCertPath, c.TLSKeyPath, c.TLSCAPath, c.TLSServerName, c.DialTimeout, c.Payloads)
 }
 
 // GoString keeps %#v from printing the key.

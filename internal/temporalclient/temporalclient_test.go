@@ -25,6 +25,9 @@ import (
 	"github.com/inferflow/inferflow/internal/envflag"
 )
 
+// payloadKey is a payload key (base64 of 32 bytes) to look for in output.
+const payloadKey = "c2VjcmV0LXBheWxvYWQta2V5LTMyLWJ5dGVzLWxvbmc="
+
 func TestValidateNamesTheSetting(t *testing.T) {
 	ok := Config{Address: "127.0.0.1:7233", Namespace: "default", TaskQueue: "q", DialTimeout: time.Second}
 	tests := []struct {
@@ -241,6 +244,29 @@ func TestClientOptionsFromStandardVariables(t *testing.T) {
 				}
 				return nil
 			}},
+		{"payload keys encrypt what the client sends", envflag.Map{"INFERFLOW_PAYLOAD_KEYS": "k1:" + payloadKey},
+			nil, func(t *testing.T, c Config) error {
+				opts, err := c.ClientOptions()
+				if err != nil || opts.DataConverter == nil || opts.FailureConverter == nil {
+					return fmt.Errorf("opts %+v, %v", opts, err)
+				}
+				p, err := opts.DataConverter.ToPayload("a prompt")
+				if err != nil || string(p.Metadata["encryption-key-id"]) != "k1" || bytes.Contains(p.Data, []byte("a prompt")) {
+					return fmt.Errorf("payload %v, %v", p, err)
+				}
+				return nil
+			}},
+		{"no payload keys: in clear", nil, nil, func(t *testing.T, c Config) error {
+			opts, err := c.ClientOptions()
+			if err != nil {
+				return err
+			}
+			p, err := opts.DataConverter.ToPayload("a prompt")
+			if err != nil || !bytes.Contains(p.Data, []byte("a prompt")) || opts.FailureConverter != nil {
+				return fmt.Errorf("payload %v, %v", p, err)
+			}
+			return nil
+		}},
 		{"bad key file names the TLS settings", envflag.Map{"TEMPORAL_TLS_CLIENT_CERT_PATH": certPath, "TEMPORAL_TLS_CLIENT_KEY_PATH": certPath},
 			nil, func(t *testing.T, c Config) error {
 				_, err := c.ClientOptions()
@@ -278,6 +304,7 @@ func TestParseErrorsNameTheSetting(t *testing.T) {
 		{"bad dial timeout", envflag.Map{"INFERFLOW_DIAL_TIMEOUT": "soon"}, nil, `--dial-timeout (INFERFLOW_DIAL_TIMEOUT) "soon"`},
 		{"negative dial timeout", nil, []string{"--dial-timeout", "-1s"}, "--dial-timeout (INFERFLOW_DIAL_TIMEOUT)"},
 		{"unknown profile", envflag.Map{"TEMPORAL_PROFILE": "nope"}, nil, "TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE"},
+		{"missing payload key file", nil, []string{"--payload-keys-file", "/no/such/keys"}, "--payload-keys-file (INFERFLOW_PAYLOAD_KEYS_FILE): open /no/such/keys"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -291,7 +318,7 @@ func TestParseErrorsNameTheSetting(t *testing.T) {
 
 func TestAPIKeyNeverPrinted(t *testing.T) {
 	const secret = "tmprl-very-secret"
-	env := envflag.Map{"TEMPORAL_API_KEY": secret, "TEMPORAL_TLS_CLIENT_KEY_DATA": "-----BEGIN secret-pem"}
+	env := envflag.Map{"TEMPORAL_API_KEY": secret, "TEMPORAL_TLS_CLIENT_KEY_DATA": "-----BEGIN secret-pem", "INFERFLOW_PAYLOAD_KEYS": "k1:" + payloadKey}
 	c, help, err := parse(t, env, "-h")
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatal(err)
@@ -306,7 +333,7 @@ func TestAPIKeyNeverPrinted(t *testing.T) {
 		"-h": help, "String": c.String(), "%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", c),
 		"%#v": fmt.Sprintf("%#v", c), "json": string(js), "slog": logs.String(),
 	} {
-		if strings.Contains(s, secret) || strings.Contains(s, "secret-pem") {
+		if strings.Contains(s, secret) || strings.Contains(s, "secret-pem") || strings.Contains(s, payloadKey) {
 			t.Errorf("%s leaks a secret: %s", name, s)
 		}
 	}
