@@ -6,7 +6,7 @@ import (
 
 	"github.com/inferflow/inferflow/internal/envflag"
 	"github.com/inferflow/inferflow/internal/ledger"
-	"github.com/inferflow/inferflow/internal/payloadcrypt"
+	"github.com/inferflow/inferflow/internal/payloadkeys"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/storeconfig"
 	"github.com/inferflow/inferflow/internal/telemetry"
@@ -36,7 +36,7 @@ var settings = struct {
 // environment default, listed by `worker -h`.
 type config struct {
 	temporal   temporalclient.Config
-	codec      payloadcrypt.ServerConfig
+	codec      payloadkeys.ServerConfig
 	telemetry  telemetry.Config
 	provider   provider.Config
 	blobDir    string

@@ -31,7 +31,7 @@ func TestSealedPackages(t *testing.T) {
 		allowed []string // packages of this module it may link
 	}{
 		{"github.com/inferflow/inferflow/workflows", []string{"wire", "workflows"}},
-		{"github.com/inferflow/inferflow/pkg/inferflow", []string{"wire", "workflows", "pkg/inferflow"}},
+		{"github.com/inferflow/inferflow/pkg/inferflow", []string{"wire", "workflows", "pkg/inferflow", "pkg/payloadcrypt"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pkg, func(t *testing.T) {

@@ -20,7 +20,8 @@ import (
 	"go.temporal.io/sdk/log"
 
 	"github.com/inferflow/inferflow/internal/envflag"
-	"github.com/inferflow/inferflow/internal/payloadcrypt"
+	"github.com/inferflow/inferflow/internal/payloadkeys"
+	"github.com/inferflow/inferflow/pkg/payloadcrypt"
 )
 
 // DefaultTaskQueue is where the worker listens and the starter sends work.
@@ -101,7 +102,7 @@ type Config struct {
 	DialTimeout   time.Duration
 	// Payloads are the keys that encrypt what this client puts in workflow
 	// history (none: in clear).
-	Payloads payloadcrypt.Config
+	Payloads payloadkeys.Config
 
 	// profile is what envconfig loaded, kept for the settings without a
 	// field (TLS data, TEMPORAL_TLS, gRPC metadata, authority).
@@ -227,9 +228,7 @@ func (c Config) ClientOptions() (client.Options, error) {
 	if err != nil {
 		return client.Options{}, err
 	}
-	opts.DataConverter = payloadcrypt.DataConverter(keys)
-	opts.FailureConverter = payloadcrypt.FailureConverter(keys, opts.DataConverter)
-	return opts, nil
+	return payloadcrypt.ClientOptions(opts, keys), nil
 }
 
 // Dial connects to Temporal, waiting up to DialTimeout for the server.

@@ -134,7 +134,7 @@ func TestCodecDecodeErrors(t *testing.T) {
 		want    any
 		message string
 	}{
-		{"no keyring", nil, good[0], new(*UnknownKeyError), `key id "k1", which this process does not have (set --payload-keys-file (INFERFLOW_PAYLOAD_KEYS_FILE) or INFERFLOW_PAYLOAD_KEYS)`},
+		{"no keyring", nil, good[0], new(*UnknownKeyError), `key id "k1", which is not among this process's payload keys`},
 		{"key not in ring", ring(t, "k2:"+secret), good[0], new(*UnknownKeyError), `key id "k1"`},
 		{"other key under the same id", ring(t, "k1:"+fixedKey(8)), good[0], new(*DecryptError), `key id "k1" does not decrypt`},
 		{"tampered", keys, tampered, new(*DecryptError), `key id "k1" does not decrypt`},

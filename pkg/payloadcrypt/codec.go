@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/proto"
@@ -28,8 +29,7 @@ func (e *UnknownKeyError) Error() string {
 	if e.KeyID == "" {
 		return "payload is encrypted but names no key id"
 	}
-	return fmt.Sprintf("payload is encrypted with key id %q, which this process does not have (set %s or %s)",
-		e.KeyID, Settings.KeysFile.Name(), Settings.Keys.Name())
+	return fmt.Sprintf("payload is encrypted with key id %q, which is not among this process's payload keys", e.KeyID)
 }
 
 // DecryptError is an encrypted payload that does not open under its key:
@@ -124,6 +124,14 @@ func FailureConverter(keys *Keyring, dc converter.DataConverter) converter.Failu
 		return nil
 	}
 	return temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{DataConverter: dc, EncodeCommonAttributes: true})
+}
+
+// ClientOptions returns opts with the DataConverter and FailureConverter
+// for keys: what every inferflow client and worker dials with.
+func ClientOptions(opts client.Options, keys *Keyring) client.Options {
+	opts.DataConverter = DataConverter(keys)
+	opts.FailureConverter = FailureConverter(keys, opts.DataConverter)
+	return opts
 }
 
 // IsKeyError reports whether err is a payload that could not be decrypted

@@ -1,4 +1,8 @@
-package payloadcrypt
+// Package payloadkeys holds the binaries' payload encryption settings:
+// where the keys of pkg/payloadcrypt come from (every Temporal client of the
+// project reads them, through internal/temporalclient) and the codec server
+// the worker serves for the Web UI and the CLI.
+package payloadkeys
 
 import (
 	"encoding/json"
@@ -8,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/inferflow/inferflow/internal/envflag"
+	"github.com/inferflow/inferflow/pkg/payloadcrypt"
 )
 
 // Settings are the payload encryption settings, each declared once: the
@@ -61,18 +66,18 @@ func (c *Config) Register(s *envflag.Set) {
 
 // Keyring loads the configured keys; nil (no encryption) when none is
 // configured. Errors name the setting, never the key.
-func (c Config) Keyring() (*Keyring, error) {
+func (c Config) Keyring() (*payloadcrypt.Keyring, error) {
 	switch {
 	case c.KeysFile != "" && c.Keys != "":
 		return nil, Settings.Keys.Errorf("give the keys or %s, not both", Settings.KeysFile.Name())
 	case c.KeysFile != "":
-		k, err := LoadFile(c.KeysFile)
+		k, err := payloadcrypt.LoadFile(c.KeysFile)
 		if err != nil {
 			return nil, Settings.KeysFile.Errorf("%w", err)
 		}
 		return k, nil
 	case c.Keys != "":
-		k, err := ParseKeys(c.Keys)
+		k, err := payloadcrypt.ParseKeys(c.Keys)
 		if err != nil {
 			return nil, Settings.Keys.Errorf("%w", err)
 		}
@@ -90,7 +95,7 @@ func (c Config) keysState() string {
 
 // String describes the configuration without the keys.
 func (c Config) String() string {
-	return fmt.Sprintf("payloadcrypt.Config{KeysFile:%q Keys:%s}", c.KeysFile, c.keysState())
+	return fmt.Sprintf("payloadkeys.Config{KeysFile:%q Keys:%s}", c.KeysFile, c.keysState())
 }
 
 // GoString keeps %#v from printing the keys.
