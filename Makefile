@@ -22,8 +22,10 @@ build: deps
 	$(GO) build -o bin/ ./worker ./starter ./realtime ./cmd/caller ./cmd/devserver
 
 # Start the dev server (unless one is running), then the worker; Ctrl-C stops both.
+# Payloads are encrypted: unless INFERFLOW_PAYLOAD_KEYS(_FILE) is set, a local
+# key is generated once into .inferflow/dev-keys and given to both processes.
 run: temporal build
-	@bin/devserver -cli "$(TEMPORAL)" -- bin/worker -- bin/realtime
+	@bin/devserver -cli "$(TEMPORAL)" -dev-payload-keys .inferflow/dev-keys -- bin/worker -- bin/realtime
 
 # Only the dev server, configured by temporal-dev.yaml.
 dev-server: temporal build

@@ -2,8 +2,11 @@
 // temporal-dev.yaml unless one already answers there, optionally runs
 // commands beside it (the worker and the realtime process, for `make run`),
 // and on Ctrl-C, or when one of the commands exits, stops what it started.
+// With -dev-payload-keys it also makes sure the commands encrypt payloads:
+// unless keys are configured, it generates a local key file once and hands
+// it to them.
 //
-//	devserver [-env-file temporal-dev.yaml] [-env dev] [-- command args... [-- command args...]]
+//	devserver [-env-file temporal-dev.yaml] [-env dev] [-dev-payload-keys .inferflow/dev-keys] [-- command args... [-- command args...]]
 package main
 
 import (
@@ -20,6 +23,8 @@ import (
 
 	"github.com/inferflow/inferflow/internal/devserver"
 	"github.com/inferflow/inferflow/internal/envflag"
+	"github.com/inferflow/inferflow/internal/payloadkeys"
+	"github.com/inferflow/inferflow/pkg/payloadcrypt"
 )
 
 // settings are devserver's flags. TEMPORAL_CLI is read by
@@ -28,19 +33,23 @@ var settings = struct {
 	EnvFile envflag.Spec[string]
 	Env     envflag.Spec[string]
 	CLI     envflag.Spec[string]
+	DevKeys envflag.Spec[string]
 }{
 	EnvFile: envflag.Spec[string]{Flag: "env-file", Default: "temporal-dev.yaml", Help: "Temporal CLI env file", Check: envflag.NotBlank},
 	Env:     envflag.Spec[string]{Flag: "env", Default: "dev", Help: "environment in the env file", Check: envflag.NotBlank},
 	CLI: envflag.Spec[string]{Flag: "cli", Env: "TEMPORAL_CLI", External: true,
 		Help: "temporal binary (default: $TEMPORAL_CLI, .tools/bin/temporal, PATH)"},
+	DevKeys: envflag.Spec[string]{Flag: "dev-payload-keys",
+		Help: "unless payload keys are configured, create this key file once (0600) and give it to the commands"},
 }
 
-type options struct{ envFile, env, cli string }
+type options struct{ envFile, env, cli, devKeys string }
 
 func (o *options) register(s *envflag.Set) {
 	envflag.Var(s, &o.envFile, settings.EnvFile)
 	envflag.Var(s, &o.env, settings.Env)
 	envflag.Var(s, &o.cli, settings.CLI)
+	envflag.Var(s, &o.devKeys, settings.DevKeys)
 }
 
 func main() {
@@ -54,15 +63,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "devserver:", err)
 		os.Exit(2)
 	}
-	if err := run(o.envFile, o.env, o.cli, s.Args()); err != nil {
+	if err := run(o, s.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "devserver:", err)
 		os.Exit(1)
 	}
 }
 
-func run(envFile, env, cli string, command []string) error {
+func run(o options, command []string) error {
+	envFile, env, cli := o.envFile, o.env, o.cli
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	var childEnv []string
+	if o.devKeys != "" && len(command) > 0 {
+		var err error
+		if childEnv, err = devPayloadKeys(envflag.OS, o.devKeys, time.Now()); err != nil {
+			return settings.DevKeys.Errorf("%w", err)
+		}
+	}
 
 	s, err := devserver.Load(envFile, env)
 	if err != nil {
@@ -115,7 +133,34 @@ func run(envFile, env, cli string, command []string) error {
 		}
 		return nil
 	}
-	return runAll(ctx, splitCommands(command))
+	return runAll(ctx, splitCommands(command), childEnv)
+}
+
+// devPayloadKeys returns the environment that makes the commands encrypt
+// payloads with the key file at path, creating it once, or nothing when the
+// environment names keys already.
+func devPayloadKeys(env envflag.Environment, path string, now time.Time) ([]string, error) {
+	for _, name := range []string{payloadkeys.Settings.KeysFile.Env, payloadkeys.Settings.Keys.Env} {
+		if v, ok := env.LookupEnv(name); ok && v != "" {
+			fmt.Printf("Payloads are encrypted with the keys of %s.\n", name)
+			return nil, nil
+		}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	created, err := payloadcrypt.EnsureKeyFile(abs, now)
+	if err != nil {
+		return nil, err
+	}
+	verb := "in"
+	if created {
+		verb = "generated into"
+	}
+	fmt.Printf("Payloads are encrypted with the local key %s %s; for the starter in another shell:\n"+
+		"  export %s=%s\n", verb, path, payloadkeys.Settings.KeysFile.Env, abs)
+	return []string{payloadkeys.Settings.KeysFile.Env + "=" + abs}, nil
 }
 
 // splitCommands cuts "a x -- b y" into [[a x] [b y]].
@@ -138,9 +183,10 @@ func splitCommands(args []string) [][]string {
 	return out
 }
 
-// runAll starts every command and waits. When one exits, or on Ctrl-C, the
+// runAll starts every command, with env added to this process's
+// environment, and waits. When one exits, or on Ctrl-C, the
 // others are interrupted (then killed after 15 s); the first error wins.
-func runAll(ctx context.Context, commands [][]string) error {
+func runAll(ctx context.Context, commands [][]string, env []string) error {
 	type exit struct {
 		name string
 		err  error
@@ -150,6 +196,9 @@ func runAll(ctx context.Context, commands [][]string) error {
 	for _, c := range commands {
 		child := exec.Command(c[0], c[1:]...)
 		child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
+		if len(env) > 0 {
+			child.Env = append(os.Environ(), env...)
+		}
 		if err := child.Start(); err != nil {
 			stopAll(children, waited, len(children))
 			return fmt.Errorf("start %s: %w", c[0], err)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/inferflow/inferflow/internal/payloadkeys"
 )
 
 func writeEnvFile(t *testing.T, body string) string {
@@ -75,5 +77,10 @@ func TestProjectEnvFile(t *testing.T) {
 	}
 	if s.Flags["address"] == "" || s.Flags["namespace"] == "" || s.Flags["ui-port"] == "" {
 		t.Errorf("flags = %v", s.Flags)
+	}
+	// The Web UI and the CLI decode through the worker's codec server.
+	codec := "http://" + payloadkeys.Settings.CodecAddr.Default
+	if s.Flags["ui-codec-endpoint"] != codec || s.Flags["codec-endpoint"] != codec {
+		t.Errorf("codec endpoints %q, %q; want the worker's %s", s.Flags["ui-codec-endpoint"], s.Flags["codec-endpoint"], codec)
 	}
 }
