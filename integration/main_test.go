@@ -20,12 +20,19 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/inferflow/inferflow/internal/devserver"
+	"github.com/inferflow/inferflow/internal/envflag"
 	"github.com/inferflow/inferflow/internal/logging"
+	"github.com/inferflow/inferflow/internal/payloadkeys"
+	"github.com/inferflow/inferflow/pkg/payloadcrypt"
 )
 
 var (
 	server *devserver.Server
 	root   string // project root
+	// suiteKeys encrypt the payloads of every test's client when
+	// INFERFLOW_PAYLOAD_KEYS(_FILE) is set (the suite then runs as `make run`
+	// does); nil: in clear, except the tests that encrypt on their own.
+	suiteKeys *payloadcrypt.Keyring
 )
 
 func TestMain(m *testing.M) {
@@ -45,6 +52,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		os.Exit(1)
 	}
+	var keys payloadkeys.Config
+	s := envflag.New("integration")
+	keys.Register(s)
+	if err := s.Parse(nil); err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		os.Exit(2)
+	}
+	suiteKeys, _ = keys.Keyring() // checked by Parse
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	logf, _ := os.CreateTemp("", "temporal-dev-*.log")
 	// Tests run on an in-memory server; benchmarks on a database file, as
@@ -83,11 +98,16 @@ func skipShort(t *testing.T) {
 	}
 }
 
-// dial returns a client of the test server that logs into the test.
-func dial(t *testing.T) client.Client {
+// dial returns a client of the test server that logs into the test, with
+// the suite's payload keys.
+func dial(t *testing.T) client.Client { t.Helper(); return dialKeys(t, suiteKeys) }
+
+// dialKeys returns a client whose payloads keys encrypt (nil: in clear).
+func dialKeys(t *testing.T, keys *payloadcrypt.Keyring) client.Client {
 	t.Helper()
 	z := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	c, err := client.Dial(client.Options{HostPort: server.Address, Namespace: server.Namespace, Logger: logging.NewSDK(z)})
+	opts := payloadcrypt.ClientOptions(client.Options{HostPort: server.Address, Namespace: server.Namespace, Logger: logging.NewSDK(z)}, keys)
+	c, err := client.Dial(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

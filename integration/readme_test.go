@@ -14,9 +14,11 @@ import (
 
 	"github.com/inferflow/inferflow/internal/devserver"
 	"github.com/inferflow/inferflow/internal/ledger"
+	"github.com/inferflow/inferflow/internal/payloadkeys"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/temporalclient"
 	"github.com/inferflow/inferflow/pkg/blob"
+	"github.com/inferflow/inferflow/pkg/payloadcrypt"
 	"github.com/inferflow/inferflow/registry"
 )
 
@@ -65,7 +67,22 @@ func TestReadmeCommands(t *testing.T) {
 	}
 	defer l.Close()
 	models, _ := provider.New(provider.Config{})
-	startWorker(t, dial(t), temporalclient.DefaultTaskQueue, func(w worker.Worker) {
+	// Payloads encrypted as under `make run`: a generated key file, the
+	// worker's codec server, the env file's codec endpoint pointing at it.
+	keyFile := filepath.Join(tmp, "dev-keys")
+	if _, err := payloadcrypt.EnsureKeyFile(keyFile, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := payloadcrypt.LoadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := payloadkeys.ServerConfig{Addr: "127.0.0.1:0"}.Serve(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(codec.Close)
+	startWorker(t, dialKeys(t, keys), temporalclient.DefaultTaskQueue, func(w worker.Worker) {
 		registry.Register(w, registry.Deps{Models: models, Blobs: blob.Dir{Root: blobs}, Ledger: l, Environment: "readme"})
 	})
 
@@ -78,8 +95,9 @@ func TestReadmeCommands(t *testing.T) {
 		"TEMPORAL_ADDRESS="+server.Address, // for the starter
 		"INFERFLOW_LEDGER_DSN="+dsn,
 		"INFERFLOW_BLOB_DIR="+blobs,
+		payloadkeys.Settings.KeysFile.Env+"="+keyFile,
 	)
-	dir := mirrorRoot(t, server.Address)
+	dir := mirrorRoot(t, server.Address, codec.URL())
 	for i, block := range blocks {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", block)
@@ -102,10 +120,10 @@ func TestReadmeCommands(t *testing.T) {
 }
 
 // mirrorRoot is the project seen through symlinks, except temporal-dev.yaml,
-// whose address points at the test server: the Temporal CLI takes the
-// address from the env file over TEMPORAL_ADDRESS, and the README's commands
-// must run exactly as printed.
-func mirrorRoot(t *testing.T, address string) string {
+// whose address and codec endpoint point at the test's server and codec
+// server: the Temporal CLI takes them from the env file over TEMPORAL_*
+// variables, and the README's commands must run exactly as printed.
+func mirrorRoot(t *testing.T, address, codecURL string) string {
 	t.Helper()
 	dir := t.TempDir()
 	entries, err := os.ReadDir(root)
@@ -126,14 +144,19 @@ func mirrorRoot(t *testing.T, address string) string {
 	}
 	lines := strings.Split(string(yaml), "\n")
 	found := false
+	codecFound := false
 	for i, line := range lines {
-		if strings.HasPrefix(strings.TrimSpace(line), "address:") {
+		switch key := strings.TrimSpace(line); {
+		case strings.HasPrefix(key, "address:"):
 			lines[i] = line[:strings.Index(line, "address:")] + "address: " + address
 			found = true
+		case strings.HasPrefix(key, "codec-endpoint:"):
+			lines[i] = line[:strings.Index(line, "codec-endpoint:")] + "codec-endpoint: " + codecURL
+			codecFound = true
 		}
 	}
-	if !found {
-		t.Fatal("temporal-dev.yaml has no address")
+	if !found || !codecFound {
+		t.Fatal("temporal-dev.yaml has no address or no codec-endpoint")
 	}
 	if err := os.WriteFile(filepath.Join(dir, "temporal-dev.yaml"), []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 		t.Fatal(err)

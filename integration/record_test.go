@@ -37,6 +37,9 @@ func TestRecordHistories(t *testing.T) {
 	if !*record {
 		t.Skip("re-records workflows/testdata/histories only with -record")
 	}
+	if suiteKeys != nil {
+		t.Fatal("record without payload keys: the replay tests read the histories without them")
+	}
 	dir := filepath.Join(root, "workflows", "testdata", "histories")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -93,6 +96,9 @@ func TestRecordHistories(t *testing.T) {
 func TestRecordHistoriesVoice(t *testing.T) {
 	if !*record {
 		t.Skip("re-records workflows/testdata/histories only with -record")
+	}
+	if suiteKeys != nil {
+		t.Fatal("record without payload keys: the replay tests read the histories without them")
 	}
 	dir := filepath.Join(root, "workflows", "testdata", "histories")
 	ctx := ctxFor(t, 2*time.Minute)
