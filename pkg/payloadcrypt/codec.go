@@ -58,16 +58,18 @@ func (c Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error)
 	aead, _ := c.Keys.aead(id)
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
-		plain, err := proto.Marshal(p)
+		// One buffer: nonce, then the marshalled payload, sealed in place
+		// (so no clear copy is left behind).
+		ns := aead.NonceSize()
+		buf := make([]byte, ns, ns+proto.Size(p)+aead.Overhead())
+		if _, err := rand.Read(buf); err != nil {
+			return payloads, fmt.Errorf("encrypt payload: nonce: %w", err)
+		}
+		buf, err := proto.MarshalOptions{}.MarshalAppend(buf, p)
 		if err != nil {
 			return payloads, fmt.Errorf("encrypt payload: %w", err)
 		}
-		sealed := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
-		if _, err := rand.Read(sealed); err != nil {
-			return payloads, fmt.Errorf("encrypt payload: nonce: %w", err)
-		}
-		sealed = aead.Seal(sealed, sealed, plain, []byte(id))
-		clear(plain)
+		sealed := aead.Seal(buf[:ns], buf[:ns], buf[ns:], []byte(id))
 		out[i] = &commonpb.Payload{
 			Metadata: map[string][]byte{metadataEncoding: []byte(Encoding), MetadataKeyID: []byte(id)},
 			Data:     sealed,
