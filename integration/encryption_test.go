@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -170,12 +171,28 @@ func TestEncryptedHistory(t *testing.T) {
 		}
 		return string(out)
 	}
-	if out := show(); strings.Contains(out, "rationale-marker-Zq9") {
+	if out := payloadData(show()); strings.Contains(out, "rationale-marker-Zq9") {
 		t.Error("`temporal workflow show` without the codec shows the model output")
 	}
-	if out := show("--codec-endpoint", codec.URL()); !strings.Contains(out, "rationale-marker-Zq9") {
-		t.Errorf("`temporal workflow show --codec-endpoint` does not show the decoded result:\n%.2000s", out)
+	if out := payloadData(show("--codec-endpoint", codec.URL())); !strings.Contains(out, "rationale-marker-Zq9") {
+		t.Errorf("`temporal workflow show --codec-endpoint` does not show the decoded result:\n%.3000s", out)
 	}
+}
+
+var dataField = regexp.MustCompile(`"data":\s*"([A-Za-z0-9+/=]*)"`)
+
+// payloadData is the CLI's JSON output with each payload's data (base64 in
+// the JSON) decoded beside it.
+func payloadData(out string) string {
+	var b strings.Builder
+	b.WriteString(out)
+	for _, m := range dataField.FindAllStringSubmatch(out, -1) {
+		if raw, err := base64.StdEncoding.DecodeString(m[1]); err == nil {
+			b.WriteString("\n")
+			b.Write(raw)
+		}
+	}
+	return b.String()
 }
 
 // syncBuffer collects a logger's output from the worker's goroutines.
@@ -197,7 +214,8 @@ func (s *syncBuffer) String() string {
 }
 
 // A worker holding the wrong key under the payload's key id cannot run the
-// workflow; its logs and the history's failure name the key id, never a key.
+// workflow; it logs why (the SDK does not), and its logs and the history's
+// failure name the key id, never a key.
 func TestWrongKeyNeverLogged(t *testing.T) {
 	skipShort(t)
 	right, rightEntry := newKeys(t, "it-2")
@@ -223,7 +241,8 @@ func TestWrongKeyNeverLogged(t *testing.T) {
 	deadline := time.Now().Add(time.Minute)
 	for !strings.Contains(logs.String(), `does not decrypt`) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the worker never logged the failed decryption:\n%s", logs.String())
+			h, _ := rawHistory(t, ctx, id)
+			t.Fatalf("the worker never logged the failed decryption:\n%s\nhistory: %q", logs.String(), h)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -240,7 +259,9 @@ func TestWrongKeyNeverLogged(t *testing.T) {
 			}
 		}
 	}
-	if !bytes.Contains(hist, []byte("does not decrypt")) {
+	// The failure's message is encrypted too (with the worker's key); its
+	// type says what went wrong.
+	if !bytes.Contains(hist, []byte("DecryptError")) {
 		t.Error("the history's workflow task failure does not say why")
 	}
 }

@@ -238,6 +238,9 @@ func (c Config) Dial(ctx context.Context, logger log.Logger, metrics client.Metr
 		return nil, err
 	}
 	opts.Logger, opts.MetricsHandler = logger, metrics
+	if keys, _ := c.Payloads.Keyring(); keys != nil { // loaded by ClientOptions
+		opts = payloadcrypt.ClientOptions(opts, keys) // again, logging keys that fail
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.DialTimeout)
 	defer cancel()
 	for {

@@ -8,6 +8,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/proto"
 )
@@ -44,7 +45,12 @@ func (e *DecryptError) Error() string {
 // with whichever key they name. Payloads that are not encrypted decode
 // unchanged: histories written before encryption was turned on stay
 // readable.
-type Codec struct{ Keys *Keyring }
+type Codec struct {
+	Keys *Keyring
+	// Logger, when set, gets a warning for each payload that does not
+	// decrypt: the SDK fails the workflow task without logging why.
+	Logger log.Logger
+}
 
 var _ converter.PayloadCodec = Codec{}
 
@@ -89,16 +95,16 @@ func (c Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error)
 		id := string(p.GetMetadata()[MetadataKeyID])
 		aead, ok := c.Keys.aead(id)
 		if !ok {
-			return payloads, &UnknownKeyError{KeyID: id}
+			return payloads, c.keyError(&UnknownKeyError{KeyID: id})
 		}
 		data := p.GetData()
 		if len(data) < aead.NonceSize()+aead.Overhead() {
-			return payloads, &DecryptError{KeyID: id}
+			return payloads, c.keyError(&DecryptError{KeyID: id})
 		}
 		nonce, sealed := data[:aead.NonceSize()], data[aead.NonceSize():]
 		plain, err := aead.Open(nil, nonce, sealed, []byte(id))
 		if err != nil {
-			return payloads, &DecryptError{KeyID: id}
+			return payloads, c.keyError(&DecryptError{KeyID: id})
 		}
 		var orig commonpb.Payload
 		if err := proto.Unmarshal(plain, &orig); err != nil {
@@ -109,12 +115,23 @@ func (c Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error)
 	return out, nil
 }
 
+func (c Codec) keyError(err error) error {
+	if c.Logger != nil {
+		c.Logger.Warn("Payload does not decrypt: this process lacks the right payload key", "error", err)
+	}
+	return err
+}
+
 // DataConverter is the SDK's default converter with payloads encrypted by
 // keys. Without a keyring it is the default converter plus the Codec, which
 // then only turns an encrypted payload into an UnknownKeyError that says
 // which setting is missing.
 func DataConverter(keys *Keyring) converter.DataConverter {
 	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), Codec{Keys: keys})
+}
+
+func loggedDataConverter(keys *Keyring, logger log.Logger) converter.DataConverter {
+	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), Codec{Keys: keys, Logger: logger})
 }
 
 // FailureConverter encrypts failure messages and stack traces too (they
@@ -129,9 +146,10 @@ func FailureConverter(keys *Keyring, dc converter.DataConverter) converter.Failu
 }
 
 // ClientOptions returns opts with the DataConverter and FailureConverter
-// for keys: what every inferflow client and worker dials with.
+// for keys: what every inferflow client and worker dials with. A payload
+// that does not decrypt is logged to opts.Logger (set it first).
 func ClientOptions(opts client.Options, keys *Keyring) client.Options {
-	opts.DataConverter = DataConverter(keys)
+	opts.DataConverter = loggedDataConverter(keys, opts.Logger)
 	opts.FailureConverter = FailureConverter(keys, opts.DataConverter)
 	return opts
 }

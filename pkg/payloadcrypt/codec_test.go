@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 )
 
@@ -221,5 +222,31 @@ func BenchmarkCodec(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// warnings records what a Codec logs.
+type warnings struct{ got []string }
+
+func (w *warnings) Debug(string, ...any) {}
+func (w *warnings) Info(string, ...any)  {}
+func (w *warnings) Warn(msg string, kv ...any) {
+	w.got = append(w.got, fmt.Sprint(append([]any{msg}, kv...)...))
+}
+func (w *warnings) Error(string, ...any) {}
+
+// A payload that does not decrypt is logged with its key id (the SDK fails
+// the workflow task silently), never with a key.
+func TestCodecLogsKeyErrors(t *testing.T) {
+	secret := fixedKey(6)
+	enc, _ := Codec{Keys: ring(t, "k1:"+secret)}.Encode([]*commonpb.Payload{jsonPayload(t, "prompt")})
+	var w warnings
+	opts := ClientOptions(client.Options{Logger: &w}, ring(t, "k1:"+fixedKey(7)))
+	var s string
+	if err := opts.DataConverter.FromPayload(enc[0], &s); !errors.As(err, new(*DecryptError)) {
+		t.Fatalf("err = %v", err)
+	}
+	if len(w.got) != 1 || !strings.Contains(w.got[0], `key id "k1"`) || strings.Contains(w.got[0], secret) || strings.Contains(w.got[0], fixedKey(7)) {
+		t.Fatalf("logged %q", w.got)
 	}
 }
