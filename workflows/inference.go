@@ -38,6 +38,7 @@ func InferenceJob(ctx workflow.Context, in wire.InferenceInput) (*wire.Inference
 		return nil, j.fail(wire.CodeValidationFailed, "Validation failed: "+err.Error(), false)
 	}
 	j.settings = s
+	j.rec.validated(ctx, in.Payload.ModelID, s.policy)
 
 	// 3. Claim the job for this run; a refused run has changed nothing.
 	// Runs started before the claim existed replay without it.
@@ -47,7 +48,6 @@ func InferenceJob(ctx workflow.Context, in wire.InferenceInput) (*wire.Inference
 			return nil, err
 		}
 	}
-	j.rec.validated(ctx, in.Payload.ModelID, s.policy)
 	defer func() {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		j.rec.syncState(dctx, j.in.JobID, j.machine.state)
