@@ -115,7 +115,7 @@ func (j *job) claim(ctx workflow.Context) error {
 	info := workflow.GetInfo(ctx)
 	if want := wire.InferenceWorkflowID(j.in.JobID); info.WorkflowExecution.ID != want {
 		j.rec.duplicateBlocked(j.in.JobID, wire.ReasonWorkflowIDMismatch, info.WorkflowExecution.ID, "")
-		return j.failDuplicate(wire.ReasonWorkflowIDMismatch, "Job "+j.in.JobID+" must run as workflow "+want+", not "+
+		return j.failDuplicate(wire.ReasonWorkflowIDMismatch, "job "+j.in.JobID+" must run as workflow "+want+", not "+
 			info.WorkflowExecution.ID+": only that id keeps a job to one run")
 	}
 	runID := info.OriginalRunID
@@ -138,17 +138,18 @@ func (j *job) claim(ctx workflow.Context) error {
 			_ = appErr.Details(&holder)
 		}
 		j.rec.duplicateBlocked(j.in.JobID, wire.ReasonJobClaimed, info.WorkflowExecution.ID, holder)
-		return j.failDuplicate(wire.ReasonJobClaimed, "Job "+j.in.JobID+" already ran (run "+holder+"); a job id runs once")
+		return j.failDuplicate(wire.ReasonJobClaimed, "job "+j.in.JobID+" already ran (run "+holder+"); a job id runs once")
 	}
 	step.failed(wire.CodeInfraUnavailable, "JOB_CLAIM_FAILED", "Could not claim the job", "error", rootMessage(err))
 	return j.fail(wire.CodeInfraUnavailable, "Could not claim job: "+rootMessage(err), false)
 }
 
 // failDuplicate refuses this run: DUPLICATE_JOB, with no job state (the run
-// never owned the job).
+// never owned the job). The message starts with the code, as the client
+// library's DuplicateJobError does: the Temporal CLI shows only the message.
 func (j *job) failDuplicate(reason, msg string) error {
 	details := wire.InferenceFailure{JobID: j.in.JobID, RetryStrategy: RetryStrategyFor(wire.CodeDuplicateJob), Reason: reason}
-	return temporal.NewApplicationErrorWithOptions(msg, string(wire.CodeDuplicateJob), temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{details}})
+	return temporal.NewApplicationErrorWithOptions(string(wire.CodeDuplicateJob)+" ("+reason+"): "+msg, string(wire.CodeDuplicateJob), temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{details}})
 }
 
 func (j *job) reserveInput() wire.ReserveInput {
