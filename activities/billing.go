@@ -44,7 +44,20 @@ func (b *Billing) Reserve(ctx context.Context, in wire.ReserveInput) (wire.Reser
 	if err != nil {
 		return wire.Reservation{}, ledgerError(err)
 	}
-	return wire.Reservation{ID: r.ID, Amount: r.Amount}, nil
+	return wire.Reservation{ID: r.ID, Amount: r.Amount, MaxTokens: r.MaxTokens, MaxCompletionTokens: r.MaxCompletionTokens}, nil
+}
+
+// ClaimJob takes the job for the calling workflow run before anything is
+// reserved or called. A job another run holds is CodeDuplicateJob, final,
+// with the holder's run id in the details; any other failure is
+// infrastructure, retried.
+func (b *Billing) ClaimJob(ctx context.Context, in wire.ClaimInput) error {
+	err := b.Ledger.ClaimJob(ctx, in.JobID, in.RunID)
+	var claimed *ledger.JobClaimedError
+	if errors.As(err, &claimed) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), string(wire.CodeDuplicateJob), err, claimed.RunID)
+	}
+	return ledgerError(err)
 }
 
 // Capture charges actual usage with key cap_<jobId>.
@@ -85,7 +98,7 @@ func (b *Billing) CallModel(ctx context.Context, in wire.ModelInput) (wire.Model
 	defer cancel()
 	stop := heartbeatWhile(ctx)
 	out, err := b.Models.Complete(callCtx, provider.CompletionRequest{
-		ModelID: in.ModelID, Prompt: in.Prompt, PromptTokens: in.PromptTokens, RequestID: in.JobID,
+		ModelID: in.ModelID, Prompt: in.Prompt, PromptTokens: in.PromptTokens, MaxTokens: in.MaxTokens, RequestID: in.JobID,
 	})
 	stop()
 	if err == nil {
@@ -98,6 +111,12 @@ func (b *Billing) CallModel(ctx context.Context, in wire.ModelInput) (wire.Model
 		code := modelCode(err)
 		activity.GetLogger(ctx).Warn("Model call failed", "evt", "MODEL_CALL_FAILED", "errorCode", code, "error", err.Error())
 		return wire.ModelResult{}, temporal.NewNonRetryableApplicationError(err.Error(), string(code), err)
+	}
+	if in.MaxTokens > 0 && out.Usage.CompletionTokens > in.MaxTokens {
+		// Billed at the hold by the saga (USAGE_OVERAGE); logged here with
+		// the provider's answer.
+		activity.GetLogger(ctx).Warn("Model answered past max_tokens", "evt", "MODEL_MAX_TOKENS_EXCEEDED",
+			"maxTokens", in.MaxTokens, "completionTokens", out.Usage.CompletionTokens)
 	}
 	return wire.ModelResult{Text: out.Text, ModelID: out.ModelID, Usage: wire.Usage{
 		PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens, TotalTokens: out.Usage.TotalTokens,
@@ -123,8 +142,9 @@ func modelCode(err error) wire.Code {
 }
 
 // EnqueueDLQ persists a DLQ record (idempotent on type, jobId, version),
-// filling in the worker's environment, and marks the job
-// RECONCILIATION_REQUIRED in the job-state table the reconciler reads.
+// filling in the worker's environment, and, for a failed capture or
+// release, marks the job RECONCILIATION_REQUIRED in the job-state table the
+// reconciler reads.
 func (b *Billing) EnqueueDLQ(ctx context.Context, in wire.DLQInput) (bool, error) {
 	if err := checkDLQ(in); err != nil {
 		return false, temporal.NewNonRetryableApplicationError("bad DLQ record: "+err.Error(), string(wire.CodeInvalidDLQPayload), err)
@@ -138,7 +158,7 @@ func (b *Billing) EnqueueDLQ(ctx context.Context, in wire.DLQInput) (bool, error
 	if err != nil {
 		return false, ledgerError(err)
 	}
-	if in.Type != wire.DLQTransitionFailed {
+	if in.Type == wire.DLQCaptureFailed || in.Type == wire.DLQReleaseFailed {
 		if err := b.Ledger.SetJobState(ctx, in.JobID, string(wire.StateReconciliationRequired)); err != nil {
 			return inserted, ledgerError(err)
 		}
@@ -150,7 +170,7 @@ func (b *Billing) EnqueueDLQ(ctx context.Context, in wire.DLQInput) (bool, error
 // job id, the same in the record and its payload.
 func checkDLQ(in wire.DLQInput) error {
 	switch in.Type {
-	case wire.DLQCaptureFailed, wire.DLQReleaseFailed, wire.DLQTransitionFailed:
+	case wire.DLQCaptureFailed, wire.DLQReleaseFailed, wire.DLQTransitionFailed, wire.DLQUsageOverage:
 	default:
 		return fmt.Errorf("unknown DLQ type %q", in.Type)
 	}

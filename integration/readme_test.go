@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,26 +23,36 @@ import (
 	"github.com/inferflow/inferflow/registry"
 )
 
+// readmeBlock is a shell block of README.md marked readme-test. A block
+// marked `readme-test: fails CODE` shows a refusal: it must exit non-zero
+// and print CODE.
+type readmeBlock struct {
+	script string
+	fails  string
+}
+
 // readmeBlocks returns the shell blocks of README.md marked readme-test.
-func readmeBlocks(t *testing.T) []string {
+func readmeBlocks(t *testing.T) []readmeBlock {
 	f, err := os.Open(filepath.Join(root, "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var blocks []string
+	var blocks []readmeBlock
 	var cur *strings.Builder
-	marked := false
+	marked, fails := false, ""
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
-		switch {
-		case strings.TrimSpace(line) == "<!-- readme-test -->":
-			marked = true
+		switch trimmed := strings.TrimSpace(line); {
+		case trimmed == "<!-- readme-test -->":
+			marked, fails = true, ""
+		case strings.HasPrefix(trimmed, "<!-- readme-test: fails ") && strings.HasSuffix(trimmed, " -->"):
+			marked, fails = true, strings.TrimSuffix(strings.TrimPrefix(trimmed, "<!-- readme-test: fails "), " -->")
 		case marked && cur == nil && strings.HasPrefix(line, "```sh"):
 			cur = &strings.Builder{}
 		case cur != nil && strings.HasPrefix(line, "```"):
-			blocks = append(blocks, cur.String())
+			blocks = append(blocks, readmeBlock{script: cur.String(), fails: fails})
 			cur, marked = nil, false
 		case cur != nil:
 			cur.WriteString(line + "\n")
@@ -100,12 +111,21 @@ func TestReadmeCommands(t *testing.T) {
 	dir := mirrorRoot(t, server.Address, codec.URL())
 	for i, block := range blocks {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", block)
+		cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", block.script)
 		cmd.Dir, cmd.Env = dir, env
 		out, err := cmd.CombinedOutput()
 		cancel()
+		if block.fails != "" {
+			// A refusal the README shows: an error, never a zero exit.
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || !strings.Contains(string(out), block.fails) {
+				t.Fatalf("README block %d must fail with %s; got %v\n--- block\n%s--- output\n%s", i+1, block.fails, err, block.script, out)
+			}
+			t.Logf("README block %d (fails as shown):\n%s", i+1, out)
+			continue
+		}
 		if err != nil {
-			t.Fatalf("README block %d failed: %v\n--- block\n%s--- output\n%s", i+1, err, block, out)
+			t.Fatalf("README block %d failed: %v\n--- block\n%s--- output\n%s", i+1, err, block.script, out)
 		}
 		for _, bad := range []string{`"errorCode"`, "Status          FAILED"} {
 			if strings.Contains(string(out), bad) {

@@ -214,3 +214,42 @@ func saveHistory(t *testing.T, c client.Client, workflowID, path string) {
 	}
 	t.Logf("recorded %s (%d events)", path, len(h.Events))
 }
+
+// TestRecordHistoriesClaim records the saga as changed by `claim-job` (the
+// job claim, max_tokens, the capture capped at the hold), beside the older
+// histories that replay without it: a job that claims and captures
+// (saga-claimed), a second run of it refused with DUPLICATE_JOB
+// (saga-duplicate), and an answer past the hold billed as the hold
+// (saga-overage).
+//
+//	go test ./integration -run RecordHistoriesClaim -record
+func TestRecordHistoriesClaim(t *testing.T) {
+	if !*record {
+		t.Skip("re-records workflows/testdata/histories only with -record")
+	}
+	dir := filepath.Join(root, "workflows", "testdata", "histories")
+	be := newBillingEnv(t, "sqlite")
+	be.credit(t, "rec", 10_000_000)
+	be.fake.ForCompletion().SetDefault(openaitest.Text("hello").WithUsage(provider.Usage{PromptTokens: 180, CompletionTokens: 20, TotalTokens: 200}))
+	in := job("rec", "rec-claimed", "")
+	if _, err := be.run(t, in); err != nil {
+		t.Fatal(err)
+	}
+	saveHistory(t, be.client.Temporal, wire.InferenceWorkflowID(in.JobID), filepath.Join(dir, "saga-claimed.json"))
+
+	ctx := ctxFor(t, time.Minute)
+	run, err := be.client.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wire.InferenceWorkflowID(in.JobID),
+		TaskQueue: be.client.TaskQueue, WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE}, wire.WorkflowInferenceJob, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantInferenceFailure(t, run.Get(ctx, nil), wire.CodeDuplicateJob)
+	saveHistory(t, be.client.Temporal, wire.InferenceWorkflowID(in.JobID), filepath.Join(dir, "saga-duplicate.json"))
+
+	over := testModel.MaxCompletionTokens + 100
+	be.fake.ForCompletion().Enqueue(openaitest.Text("long").WithUsage(provider.Usage{PromptTokens: 200, CompletionTokens: over, TotalTokens: 200 + over}))
+	if _, err := be.run(t, job("rec", "rec-overage", "")); err != nil {
+		t.Fatal(err)
+	}
+	saveHistory(t, be.client.Temporal, wire.InferenceWorkflowID("rec-overage"), filepath.Join(dir, "saga-overage.json"))
+}

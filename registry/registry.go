@@ -88,6 +88,7 @@ func Activities(r worker.ActivityRegistry, d Deps) {
 		{wire.ActivityReconcileAttempt, b.ReconcileAttempt},
 		{wire.ActivityEscalate, b.Escalate},
 		{wire.ActivityExpireHolds, b.ExpireHolds},
+		{wire.ActivityClaimJob, b.ClaimJob},
 	} {
 		r.RegisterActivityWithOptions(a.fn, activity.RegisterOptions{Name: a.name})
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/inferflow/inferflow/internal/ledger"
@@ -94,6 +95,10 @@ func TestRegisterRunsEveryWorkflow(t *testing.T) {
 			Register(env, deps)
 			if tt.drive != nil {
 				tt.drive(env)
+			}
+			if tt.workflow == wire.WorkflowInferenceJob {
+				// A job runs only under its own workflow id.
+				env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: wire.InferenceWorkflowID("job-1")})
 			}
 			env.ExecuteWorkflow(tt.workflow, tt.args...)
 			if !env.IsWorkflowCompleted() {

@@ -105,6 +105,20 @@ type ReserveInput struct {
 type Reservation struct {
 	ID     string `json:"id"`
 	Amount int64  `json:"amount"` // micro-credits held
+	// MaxTokens is the hold's token bound (prompt estimate + the model's
+	// MaxCompletionTokens): a capture above it is refused by the ledger.
+	// MaxCompletionTokens is what the model call is capped at (max_tokens).
+	// Zero in histories of Reserve results that did not carry them.
+	MaxTokens           int `json:"maxTokens,omitempty"`
+	MaxCompletionTokens int `json:"maxCompletionTokens,omitempty"`
+}
+
+// ClaimInput takes a job for one workflow run (activity ClaimJob): the
+// first run to claim a job id keeps it; another run is refused with
+// CodeDuplicateJob.
+type ClaimInput struct {
+	JobID string `json:"jobId"`
+	RunID string `json:"runId"`
 }
 
 // ModelInput is one billed model call (activity CallModel).
@@ -117,6 +131,9 @@ type ModelInput struct {
 	// slow model is a MODEL_TIMEOUT, while the activity's start-to-close and
 	// heartbeat timeouts only catch a dead worker.
 	TimeoutMs int `json:"timeoutMs"`
+	// MaxTokens caps the completion (the request's max_tokens): the hold's
+	// MaxCompletionTokens. 0 sends no cap.
+	MaxTokens int `json:"maxTokens,omitempty"`
 }
 
 // ModelResult is the model's answer and metered usage.

@@ -76,3 +76,12 @@ const (
 	ReasonHoldNotActive           = "HOLD_NOT_ACTIVE" // already captured or released
 	ReasonHoldExpired             = "HOLD_EXPIRED"
 )
+
+// Why a run was refused with CodeDuplicateJob (InferenceFailure.Reason).
+const (
+	// ReasonJobClaimed: another workflow run of the job holds its claim.
+	ReasonJobClaimed = "JOB_CLAIMED"
+	// ReasonWorkflowIDMismatch: the run's workflow id is not
+	// InferenceWorkflowID(jobId), the id that keeps a job to one run.
+	ReasonWorkflowIDMismatch = "WORKFLOW_ID_MISMATCH"
+)

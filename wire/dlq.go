@@ -7,6 +7,10 @@ const (
 	DLQCaptureFailed    DLQType = "CAPTURE_FAILED"
 	DLQReleaseFailed    DLQType = "RELEASE_FAILED"
 	DLQTransitionFailed DLQType = "TRANSITION_FAILED"
+	// DLQUsageOverage: the model used more tokens than the hold allows; the
+	// job was charged the hold (the cap) and the tokens above it were not
+	// billed. An operator record: nothing reconciles it.
+	DLQUsageOverage DLQType = "USAGE_OVERAGE"
 )
 
 // DLQSchemaVersion is the version of DLQPayload the saga writes.
@@ -32,7 +36,8 @@ type DLQInput struct {
 // ModelID depend on Type: CAPTURE_FAILED has ReservationID, ActualUsage and
 // CaptureError; RELEASE_FAILED has ReservationID, ModelErrorCode and
 // ReleaseError; TRANSITION_FAILED has AttemptedFrom, AttemptedTo and
-// TransitionError.
+// TransitionError; USAGE_OVERAGE has ReservationID, ActualUsage, BilledUsage
+// and MaxTokens.
 type DLQPayload struct {
 	SchemaVersion int     `json:"schemaVersion"`
 	Type          DLQType `json:"type"`
@@ -56,7 +61,11 @@ type DLQPayload struct {
 	CaptureError    *ErrorMeta `json:"captureError,omitempty"`
 	ReleaseError    *ErrorMeta `json:"releaseError,omitempty"`
 	TransitionError *ErrorMeta `json:"transitionError,omitempty"`
-	Retriable       bool       `json:"retriable"`
+	// BilledUsage is what a USAGE_OVERAGE job was charged for (the hold's
+	// maximum), MaxTokens the hold's token bound.
+	BilledUsage *Usage `json:"billedUsage,omitempty"`
+	MaxTokens   int    `json:"maxTokens,omitempty"`
+	Retriable   bool   `json:"retriable"`
 }
 
 // ErrorMeta describes the error a DLQ record was written for.

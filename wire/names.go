@@ -30,6 +30,7 @@ const (
 	ActivityReconcileAttempt = "ReconcileAttempt"
 	ActivityEscalate         = "Escalate"
 	ActivityExpireHolds      = "ExpireHolds"
+	ActivityClaimJob         = "ClaimJob"
 )
 
 // Query types.

@@ -11,12 +11,15 @@ import (
 	"github.com/inferflow/inferflow/wire"
 )
 
-// InferenceJob is the idempotent billed inference saga: reserve credits,
-// call the model, capture the actual usage or release the hold, and hand
-// whatever could not be settled to reconciliation. The workflow id
-// (wire.InferenceWorkflowID) is the duplicate-execution guard. Metrics, logs
-// and the BillingState search attribute are the recorder's
-// (inference_recorder.go).
+// InferenceJob is the idempotent billed inference saga: claim the job,
+// reserve credits, call the model (capped at the hold's maximum
+// completion), capture the actual usage (at most the hold) or release the
+// hold, and hand whatever could not be settled to reconciliation. The job
+// runs once however it was started: the workflow refuses a workflow id other
+// than wire.InferenceWorkflowID(jobId), and the ledger's job claim refuses
+// any run but the first (DUPLICATE_JOB, before anything is reserved or
+// called). Metrics, logs and the BillingState search attribute are the
+// recorder's (inference_recorder.go).
 func InferenceJob(ctx workflow.Context, in wire.InferenceInput) (*wire.InferenceResult, error) {
 	j := &job{in: in, machine: newJobMachine(), rec: newSagaRecorder(ctx)}
 	if err := workflow.SetQueryHandler(ctx, wire.QueryState, func() (wire.JobStatus, error) {
@@ -36,12 +39,20 @@ func InferenceJob(ctx workflow.Context, in wire.InferenceInput) (*wire.Inference
 	}
 	j.settings = s
 	j.rec.validated(ctx, in.Payload.ModelID, s.policy)
+
+	// 3. Claim the job for this run; a refused run has changed nothing.
+	// Runs started before the claim existed replay without it.
+	j.version = workflow.GetVersion(ctx, changeClaimJob, workflow.DefaultVersion, versionClaimJob)
+	if j.version >= versionClaimJob {
+		if err := j.claim(ctx); err != nil {
+			return nil, err
+		}
+	}
 	defer func() {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		j.rec.syncState(dctx, j.in.JobID, j.machine.state)
 	}()
 
-	// 3. Claim: the workflow id already guarantees one execution per job.
 	// 4–5. Reserve the expected cost, idempotently.
 	if err := j.reserve(ctx); err != nil {
 		return nil, err
@@ -57,6 +68,13 @@ func InferenceJob(ctx workflow.Context, in wire.InferenceInput) (*wire.Inference
 	return j.capture(ctx, result)
 }
 
+// The change that added the job claim, max_tokens on the model call and the
+// capture capped at the hold (see CONTRACT.md#changing-workflow-code-safely).
+const (
+	changeClaimJob  = "claim-job"
+	versionClaimJob = workflow.Version(1)
+)
+
 // job is one saga run: its input, state machine and what it has reserved.
 type job struct {
 	in          wire.InferenceInput
@@ -64,6 +82,7 @@ type job struct {
 	machine     *jobMachine
 	reservation wire.Reservation
 	rec         *sagaRecorder
+	version     workflow.Version // of changeClaimJob
 }
 
 // await makes the search attributes current, then waits for f: upserts are
@@ -85,6 +104,52 @@ func (j *job) checkAllowlisted(ctx workflow.Context) error {
 		return errors.New("modelId " + j.in.Payload.ModelID + " is not allowlisted")
 	}
 	return nil
+}
+
+// claim makes this run the job's only one: its workflow id must be the
+// job's, and the ledger's claim (ClaimJob, keyed by job id) must name this
+// run. The claim is idempotent for the run, so activity retries, replays and
+// resets (which keep the original run id) pass; a second run of the job,
+// started under any id or reuse policy, is refused before it reserves.
+func (j *job) claim(ctx workflow.Context) error {
+	info := workflow.GetInfo(ctx)
+	if want := wire.InferenceWorkflowID(j.in.JobID); info.WorkflowExecution.ID != want {
+		j.rec.duplicateBlocked(j.in.JobID, wire.ReasonWorkflowIDMismatch, info.WorkflowExecution.ID, "")
+		return j.failDuplicate(wire.ReasonWorkflowIDMismatch, "job "+j.in.JobID+" must run as workflow "+want+", not "+
+			info.WorkflowExecution.ID+": only that id keeps a job to one run")
+	}
+	runID := info.OriginalRunID
+	if runID == "" {
+		runID = info.WorkflowExecution.RunID
+	}
+	step := j.rec.begin(ctx, "billing.claim")
+	actx := workflow.WithActivityOptions(ctx, billingActivityOptions())
+	err := workflow.ExecuteActivity(actx, wire.ActivityClaimJob, wire.ClaimInput{JobID: j.in.JobID, RunID: runID}).Get(ctx, nil)
+	switch {
+	case err == nil:
+		step.succeeded("JOB_CLAIMED", "Job claimed", "jobId", j.in.JobID, "runId", runID)
+		return nil
+	case temporal.IsCanceledError(err):
+		return err // nothing claimed that matters: this run ends here
+	case errorType(err) == wire.CodeDuplicateJob:
+		var holder string
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) {
+			_ = appErr.Details(&holder)
+		}
+		j.rec.duplicateBlocked(j.in.JobID, wire.ReasonJobClaimed, info.WorkflowExecution.ID, holder)
+		return j.failDuplicate(wire.ReasonJobClaimed, "job "+j.in.JobID+" already ran (run "+holder+"); a job id runs once")
+	}
+	step.failed(wire.CodeInfraUnavailable, "JOB_CLAIM_FAILED", "Could not claim the job", "error", rootMessage(err))
+	return j.fail(wire.CodeInfraUnavailable, "Could not claim job: "+rootMessage(err), false)
+}
+
+// failDuplicate refuses this run: DUPLICATE_JOB, with no job state (the run
+// never owned the job). The message starts with the code, as the client
+// library's DuplicateJobError does: the Temporal CLI shows only the message.
+func (j *job) failDuplicate(reason, msg string) error {
+	details := wire.InferenceFailure{JobID: j.in.JobID, RetryStrategy: RetryStrategyFor(wire.CodeDuplicateJob), Reason: reason}
+	return temporal.NewApplicationErrorWithOptions(string(wire.CodeDuplicateJob)+" ("+reason+"): "+msg, string(wire.CodeDuplicateJob), temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{details}})
 }
 
 func (j *job) reserveInput() wire.ReserveInput {
@@ -140,9 +205,7 @@ func (j *job) callModel(ctx workflow.Context) (wire.ModelResult, error) {
 	step := j.rec.begin(ctx, "model.call")
 	var result wire.ModelResult
 	err := j.await(ctx, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, modelActivityOptions(j.settings.timeout)), wire.ActivityCallModel,
-		wire.ModelInput{JobID: j.in.JobID, ModelID: j.in.Payload.ModelID, Prompt: j.in.Payload.Prompt,
-			PromptTokens: j.in.Payload.PromptTokens, TimeoutMs: int(j.settings.timeout.Milliseconds())},
-	), &result)
+		j.modelInput()), &result)
 	if err == nil {
 		if err := j.transition(ctx, wire.StateInferenceRunning, wire.StateInferenceSucceeded); err != nil {
 			return result, err
@@ -163,6 +226,16 @@ func (j *job) callModel(ctx workflow.Context) (wire.ModelResult, error) {
 		return result, err
 	}
 	return result, j.fail(code, "Model call failed: "+rootMessage(err), unresolved)
+}
+
+func (j *job) modelInput() wire.ModelInput {
+	in := wire.ModelInput{JobID: j.in.JobID, ModelID: j.in.Payload.ModelID, Prompt: j.in.Payload.Prompt,
+		PromptTokens: j.in.Payload.PromptTokens, TimeoutMs: int(j.settings.timeout.Milliseconds())}
+	if j.version >= versionClaimJob {
+		// The answer may not outgrow what was reserved for it.
+		in.MaxTokens = j.reservation.MaxCompletionTokens
+	}
+	return in
 }
 
 // release returns the hold with rel_<jobId>; if that fails after its
@@ -190,12 +263,37 @@ func (j *job) release(ctx workflow.Context, modelCode wire.Code) (unresolved boo
 	return true
 }
 
+// billedUsage is what the capture charges: the model's usage, or, when it
+// is above the hold's token bound (a provider that ignored max_tokens, a
+// prompt longer than its estimate), the hold's maximum, which the ledger
+// prices at exactly the hold. The overage is then on record (USAGE_OVERAGE).
+func (j *job) billedUsage(actual wire.Usage) (billed wire.Usage, over bool) {
+	r := j.reservation
+	if j.version < versionClaimJob || r.MaxTokens <= 0 || actual.TotalTokens <= r.MaxTokens {
+		return actual, false
+	}
+	return wire.Usage{PromptTokens: r.MaxTokens - r.MaxCompletionTokens, CompletionTokens: r.MaxCompletionTokens, TotalTokens: r.MaxTokens}, true
+}
+
+// recordOverage stores the USAGE_OVERAGE record: the job was billed at the
+// hold, and a person decides about the tokens above it. No reconciliation.
+func (j *job) recordOverage(ctx workflow.Context, actual, billed wire.Usage) {
+	j.rec.usageOverage(j.in.JobID, j.reservation.ID, actual, billed, j.reservation.MaxTokens)
+	p := j.dlqPayload(ctx, wire.DLQUsageOverage)
+	p.ReservationID, p.ActualUsage, p.BilledUsage, p.MaxTokens = j.reservation.ID, &actual, &billed, j.reservation.MaxTokens
+	j.enqueueDLQ(ctx, p, nil)
+}
+
 func (j *job) capture(ctx workflow.Context, result wire.ModelResult) (*wire.InferenceResult, error) {
 	step := j.rec.begin(ctx, "billing.capture")
 	// Capture must happen even if the caller cancels now: the model ran.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	billed, over := j.billedUsage(result.Usage)
 	err := j.await(dctx, workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, billingActivityOptions()), wire.ActivityCapture,
-		wire.CaptureInput{JobID: j.in.JobID, ReservationID: j.reservation.ID, Usage: result.Usage}), nil)
+		wire.CaptureInput{JobID: j.in.JobID, ReservationID: j.reservation.ID, Usage: billed}), nil)
+	if over {
+		j.recordOverage(dctx, result.Usage, billed)
+	}
 	if err == nil {
 		if err := j.transition(dctx, wire.StateInferenceSucceeded, wire.StateCaptured); err != nil {
 			return nil, err
@@ -208,9 +306,10 @@ func (j *job) capture(ctx workflow.Context, result wire.ModelResult) (*wire.Infe
 		return nil, err
 	}
 	p := j.dlqPayload(dctx, wire.DLQCaptureFailed)
-	p.ReservationID, p.ActualUsage, p.CaptureError, p.Retriable = j.reservation.ID, &result.Usage, errorMeta(err), true
+	// The record and its reconciliation carry the usage the capture bills.
+	p.ReservationID, p.ActualUsage, p.CaptureError, p.Retriable = j.reservation.ID, &billed, errorMeta(err), true
 	enqueued := j.enqueueDLQ(dctx, p, &wire.ReconcileInput{Type: wire.DLQCaptureFailed, JobID: j.in.JobID, SchemaVersion: wire.DLQSchemaVersion,
-		ReservationID: j.reservation.ID, Usage: result.Usage})
+		ReservationID: j.reservation.ID, Usage: billed})
 	step.failed("", "CREDITS_CAPTURE_FAILED", "Capture failed", "error", rootMessage(err), "dlqEnqueued", enqueued)
 	if j.settings.policy == wire.StrictBilling {
 		// The model's output is not delivered without confirmed billing.

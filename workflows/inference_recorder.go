@@ -132,6 +132,21 @@ func (r *sagaRecorder) reconcileNotStarted(jobID string, err error) {
 	r.log.Error("Could not start reconciliation", "jobId", jobID, "error", err)
 }
 
+// duplicateBlocked logs a run refused to keep its job to one run: the
+// caller started the job again (or under a foreign workflow id).
+func (r *sagaRecorder) duplicateBlocked(jobID, reason, workflowID, holderRunID string) {
+	r.metrics.WithTags(map[string]string{"reason": reason}).Counter("billing.duplicate_job_blocked").Inc(1)
+	r.log.Warn("Second run of a job refused", "evt", "DUPLICATE_JOB_BLOCKED", "errorCode", wire.CodeDuplicateJob,
+		"jobId", jobID, "reason", reason, "workflowId", workflowID, "holderRunId", holderRunID)
+}
+
+// usageOverage logs a job billed at its hold because its usage outgrew it.
+func (r *sagaRecorder) usageOverage(jobID, reservationID string, actual, billed wire.Usage, maxTokens int) {
+	r.metrics.Counter("billing.usage_overage").Inc(1)
+	r.log.Error("Usage above the hold — charged the hold, overage recorded", "evt", "USAGE_OVERAGE", "jobId", jobID,
+		"reservationId", reservationID, "actualUsage", actual, "billedUsage", billed, "maxTokens", maxTokens)
+}
+
 func (r *sagaRecorder) billingPending(jobID string) {
 	r.log.Warn("Returning success under best_effort_billing; billing reconciliation pending",
 		"evt", "BILLING_PENDING_RECONCILIATION", "jobId", jobID)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -31,6 +32,11 @@ type fakeBilling struct {
 	modelBlock   bool
 	releaseErr   func(attempt int) error
 	captureErr   func(attempt int) error
+	claimErr     func(attempt int) error
+	claimCalls   int
+	claims       map[string]string // jobId → the run that claimed it: the ledger's job claims
+	modelUsage   *wire.Usage       // the model's answer; nil = usage
+	modelInputs  []wire.ModelInput
 	reserves     int
 	releases     int
 	captures     []wire.CaptureInput
@@ -42,8 +48,11 @@ type fakeBilling struct {
 }
 
 func newFakeBilling() *fakeBilling {
-	return &fakeBilling{allowlist: map[string]bool{"gpt-4o": true}, modelStarted: make(chan struct{}, 1)}
+	return &fakeBilling{allowlist: map[string]bool{"gpt-4o": true}, claims: map[string]string{}, modelStarted: make(chan struct{}, 1)}
 }
+
+// Holds of the fake: the model's completion maximum and so the token bound.
+const fakeMaxCompletion = 500
 
 var usage = wire.Usage{PromptTokens: 100, CompletionTokens: 40, TotalTokens: 140}
 
@@ -51,6 +60,22 @@ func (f *fakeBilling) install(env *testsuite.TestWorkflowEnvironment) {
 	env.OnActivity("CheckModel", mock.Anything, mock.Anything).Return(
 		func(_ context.Context, id string) (wire.ModelCheck, error) {
 			return wire.ModelCheck{Allowlisted: f.allowlist[id]}, nil
+		})
+	env.OnActivity(billing.ClaimJob, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in wire.ClaimInput) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.claimCalls++
+			if f.claimErr != nil {
+				if err := f.claimErr(f.claimCalls); err != nil {
+					return err
+				}
+			}
+			if holder, ok := f.claims[in.JobID]; ok && holder != in.RunID {
+				return temporal.NewNonRetryableApplicationError("claimed", string(wire.CodeDuplicateJob), nil, holder)
+			}
+			f.claims[in.JobID] = in.RunID
+			return nil
 		})
 	env.OnActivity(billing.Reserve, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in wire.ReserveInput) (wire.Reservation, error) {
@@ -63,12 +88,18 @@ func (f *fakeBilling) install(env *testsuite.TestWorkflowEnvironment) {
 					return wire.Reservation{}, err
 				}
 			}
-			return wire.Reservation{ID: "hold-" + in.JobID, Amount: 1000}, nil
+			return wire.Reservation{ID: "hold-" + in.JobID, Amount: 1000,
+				MaxTokens: in.PromptTokens + fakeMaxCompletion, MaxCompletionTokens: fakeMaxCompletion}, nil
 		})
 	env.OnActivity(billing.CallModel, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in wire.ModelInput) (wire.ModelResult, error) {
 			f.mu.Lock()
 			f.models++
+			f.modelInputs = append(f.modelInputs, in)
+			answer := usage
+			if f.modelUsage != nil {
+				answer = *f.modelUsage
+			}
 			f.mu.Unlock()
 			if f.modelBlock {
 				f.modelStarted <- struct{}{}
@@ -78,7 +109,7 @@ func (f *fakeBilling) install(env *testsuite.TestWorkflowEnvironment) {
 			if f.modelErr != nil {
 				return wire.ModelResult{}, f.modelErr
 			}
-			return wire.ModelResult{Text: "ok", ModelID: in.ModelID, Usage: usage}, nil
+			return wire.ModelResult{Text: "ok", ModelID: in.ModelID, Usage: answer}, nil
 		})
 	env.OnActivity(billing.Release, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in wire.ReleaseInput) (wire.ReleaseResult, error) {
@@ -129,7 +160,14 @@ func newSagaEnv(t *testing.T, f *fakeBilling) *testsuite.TestWorkflowEnvironment
 	env.RegisterWorkflow(Reconcile)
 	env.RegisterActivity(billing)
 	f.install(env)
+	startAsJob(env, "job-1")
 	return env
+}
+
+// startAsJob starts the next run under the job's own workflow id, as the
+// client library does.
+func startAsJob(env *testsuite.TestWorkflowEnvironment, jobID string) {
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: wire.InferenceWorkflowID(jobID)})
 }
 
 func sagaInput(policy wire.BillingPolicy) wire.InferenceInput {

@@ -58,6 +58,7 @@ func TestWorkflowMetrics(t *testing.T) {
 	env.RegisterWorkflow(Reconcile)
 	env.RegisterActivity(billing)
 	f.install(env)
+	startAsJob(env, "job-1")
 	env.ExecuteWorkflow(InferenceJob, sagaInput(wire.BestEffortBilling))
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)

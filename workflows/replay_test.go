@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -25,6 +26,11 @@ import (
 var histories = append(slices.Clone(legacyHistories),
 	"voice-session",   // a turn, a billed completed response, a close
 	"voice-cancelled", // a response cancelled by barge-in, then the session cancelled with a hold open
+	// The saga after change claim-job: claimed and captured, a second run
+	// refused (DUPLICATE_JOB), an answer past the hold billed as the hold.
+	"saga-claimed",
+	"saga-duplicate",
+	"saga-overage",
 )
 
 // legacyHistories are the paths recorded before package wire too
@@ -37,6 +43,32 @@ var legacyHistories = []string{
 	"saga-model-failure",
 	"saga-capture-failure",
 	"reconcile-capture",
+}
+
+// replayIDs are the workflow ids of recorded runs whose code reads its own
+// id (the saga checks it is the job's): the replayer's default id would
+// take another path than the recorded run did.
+var replayIDs = map[string]string{
+	"saga-claimed":   wire.InferenceWorkflowID("rec-claimed"),
+	"saga-duplicate": wire.InferenceWorkflowID("rec-claimed"),
+	"saga-overage":   wire.InferenceWorkflowID("rec-overage"),
+}
+
+// replay replays a JSON history, as workflow id when it is not "".
+func replay(r worker.WorkflowReplayer, path, id string) error {
+	if id == "" {
+		return r.ReplayWorkflowHistoryFromJSONFile(nil, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		return err
+	}
+	return r.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{OriginalExecution: workflow.Execution{ID: id}})
 }
 
 // The same paths recorded by the code before package wire (snake_case
@@ -60,7 +92,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			t.Run(filepath.Join(dir, name), func(t *testing.T) {
 				r := worker.NewWorkflowReplayer()
 				registry.Workflows(r)
-				if err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join(root, name+".json")); err != nil {
+				if err := replay(r, filepath.Join(root, name+".json"), replayIDs[name]); err != nil {
 					t.Fatal(err)
 				}
 			})

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/inferflow/inferflow/internal/tokenusage"
 )
 
 // Bounds that keep every computation far inside its type: with prices up to
@@ -13,7 +15,7 @@ import (
 // prompt + completion token sums fit a 32-bit integer (PostgreSQL int).
 const (
 	MaxPricePer1K = 1_000_000_000 // micro-credits per 1K tokens (1,000 credits)
-	MaxTokens     = 1 << 29
+	MaxTokens     = tokenusage.MaxTokens
 )
 
 // Model is one allowlisted model and its price. Prices are integer

@@ -653,6 +653,72 @@ func runConformance(t *testing.T, b backend) {
 		}
 	})
 
+	t.Run("JobClaims", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, b)
+		if err := h.l.ClaimJob(h.ctx, "job-1", "run-a"); err != nil {
+			t.Fatalf("first claim: %v", err)
+		}
+		// The same run again (a retried activity, a replay) keeps its claim.
+		if err := h.l.ClaimJob(h.ctx, "job-1", "run-a"); err != nil {
+			t.Fatalf("same run again: %v", err)
+		}
+		var claimed *JobClaimedError
+		err := h.l.ClaimJob(h.ctx, "job-1", "run-b")
+		if !errors.As(err, &claimed) || !errors.Is(err, ErrJobClaimed) || claimed.RunID != "run-a" || claimed.JobID != "job-1" {
+			t.Fatalf("another run: %v; want a JobClaimedError naming run-a", err)
+		}
+		if IsRejected(err) {
+			t.Fatalf("a refused claim is not a business rejection: %v", err)
+		}
+		// The refusal changed nothing; other jobs are independent.
+		if err := h.l.ClaimJob(h.ctx, "job-1", "run-a"); err != nil {
+			t.Fatalf("first run after a refusal: %v", err)
+		}
+		if err := h.l.ClaimJob(h.ctx, "job-2", "run-b"); err != nil {
+			t.Fatalf("another job: %v", err)
+		}
+		wantReason(t, h.l.ClaimJob(h.ctx, "", "run-a"), ReasonInvalidArgument)
+		wantReason(t, h.l.ClaimJob(h.ctx, "job-3", " "), ReasonInvalidArgument)
+
+		// Racing first claims (two instances, as two workers): one wins.
+		l2 := h.open(nil)
+		const racers = 8
+		var wg sync.WaitGroup
+		errs := make([]error, racers)
+		for i := range racers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l := h.l
+				if i%2 == 1 {
+					l = l2
+				}
+				errs[i] = l.ClaimJob(h.ctx, "job-race", fmt.Sprintf("run-%d", i))
+			}()
+		}
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && winner >= 0:
+				t.Fatalf("runs %d and %d both claimed job-race", winner, i)
+			case err == nil:
+				winner = i
+			case !errors.As(err, &claimed):
+				t.Fatalf("racer %d: %v", i, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no racer claimed job-race")
+		}
+		for i, err := range errs {
+			if err != nil && (!errors.As(err, &claimed) || claimed.RunID != fmt.Sprintf("run-%d", winner)) {
+				t.Fatalf("racer %d was refused with %v; want the winner run-%d named", i, err, winner)
+			}
+		}
+	})
+
 	t.Run("ReopenKeepsData", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, b)

@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/inferflow/inferflow/internal/tokenusage"
 )
 
 // DefaultHoldTTL is the reservation lifetime when ReserveRequest.TTL is zero
@@ -64,6 +66,11 @@ type Ledger interface {
 	// for a job never recorded (see CONTRACT.md#dlq-records).
 	SetJobState(ctx context.Context, jobID, state string) error
 	JobState(ctx context.Context, jobID string) (string, error)
+	// ClaimJob takes a job for one workflow run (CONTRACT.md#job-claims):
+	// the first claim of a job id wins and is kept; the same run claiming
+	// again succeeds (a retried activity, a replay); any other run gets a
+	// *JobClaimedError.
+	ClaimJob(ctx context.Context, jobID, runID string) error
 
 	// Catalog returns the price catalog the ledger was opened with.
 	Catalog() []Model
@@ -249,18 +256,12 @@ func validateReserve(req *ReserveRequest) error {
 	return nil
 }
 
-// validateUsage checks the usage on its own; the bound against the hold's
-// MaxTokens needs the reservation and is checked by the backend.
+// validateUsage checks the usage on its own, with the rule the provider
+// applies to a model's answer (tokenusage.Check); the bound against the
+// hold's MaxTokens needs the reservation and is checked by the backend.
 func validateUsage(u Usage) error {
-	if u.PromptTokens < 0 || u.CompletionTokens < 0 || u.TotalTokens < 0 {
-		return reject(ReasonInvalidUsage, "negative token count in %+v", u)
-	}
-	if u.PromptTokens > MaxTokens || u.CompletionTokens > MaxTokens {
-		return reject(ReasonInvalidUsage, "token count above %d in %+v", MaxTokens, u)
-	}
-	if u.TotalTokens != u.PromptTokens+u.CompletionTokens {
-		return reject(ReasonInvalidUsage, "totalTokens %d != promptTokens %d + completionTokens %d",
-			u.TotalTokens, u.PromptTokens, u.CompletionTokens)
+	if err := tokenusage.Check(u.PromptTokens, u.CompletionTokens, u.TotalTokens); err != nil {
+		return reject(ReasonInvalidUsage, "usage %+v: %v", u, err)
 	}
 	return nil
 }

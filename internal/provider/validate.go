@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/inferflow/inferflow/internal/tokenusage"
 )
 
 // These are the model output contract (CONTRACT.md#model-output-contract). A
@@ -40,18 +42,19 @@ func ValidateJudge(o JudgeOutput) error {
 	return nil
 }
 
-// ValidateCompletion checks the metered usage billing will capture: it must
-// be present, non-negative and add up.
+// ValidateCompletion checks the metered usage billing will capture: present
+// (total > 0) and billable by the ledger's own rule (tokenusage.Check: no
+// negative count, total exactly prompt + completion), so the provider never
+// accepts a usage the ledger then refuses.
 func ValidateCompletion(o CompletionOutput) error {
 	u := o.Usage
+	if err := tokenusage.Check(u.PromptTokens, u.CompletionTokens, u.TotalTokens); err != nil {
+		return invalidOutput("usage {prompt_tokens %d, completion_tokens %d, total_tokens %d}: %v",
+			u.PromptTokens, u.CompletionTokens, u.TotalTokens, err)
+	}
 	switch {
-	case u.PromptTokens < 0 || u.CompletionTokens < 0 || u.TotalTokens < 0:
-		return invalidOutput("usage token counts must not be negative")
 	case u.TotalTokens == 0:
 		return invalidOutput("usage.total_tokens must be > 0")
-	case u.TotalTokens < u.PromptTokens+u.CompletionTokens:
-		return invalidOutput("usage.total_tokens %d < prompt_tokens %d + completion_tokens %d",
-			u.TotalTokens, u.PromptTokens, u.CompletionTokens)
 	case strings.TrimSpace(o.ModelID) == "":
 		return invalidOutput("completion modelId must not be empty")
 	}

@@ -27,6 +27,10 @@ func TestValidateVisionAndJudge(t *testing.T) {
 		{"completion no usage", ValidateCompletion(CompletionOutput{ModelID: "m"}), "total_tokens"},
 		{"completion negative", ValidateCompletion(CompletionOutput{ModelID: "m", Usage: Usage{-1, 2, 3}}), "negative"},
 		{"completion does not add up", ValidateCompletion(CompletionOutput{ModelID: "m", Usage: Usage{5, 5, 3}}), "total_tokens"},
+		// The ledger refuses a total above prompt + completion (INVALID_USAGE):
+		// so does the provider, or the model call would end unbillable.
+		{"completion total above the sum", ValidateCompletion(CompletionOutput{ModelID: "m", Usage: Usage{5, 5, 11}}), "total_tokens"},
+		{"completion above the ledger's bound", ValidateCompletion(CompletionOutput{ModelID: "m", Usage: Usage{1 << 30, 1, 1<<30 + 1}}), "total_tokens"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
