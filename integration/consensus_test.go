@@ -270,6 +270,43 @@ func TestConsensusSecondStartAttaches(t *testing.T) {
 	}
 }
 
+// A failed evaluation may be started again under the same item id and runs
+// anew; once one succeeded, a further start attaches to it and calls nothing.
+func TestConsensusFailedEvaluationCanBeRetried(t *testing.T) {
+	e := newConsensusEnv(t)
+	e.fake.ForVision().SetDefault(openaitest.Status(503))
+	ctx := ctxFor(t, 2*time.Minute)
+	start := func() *inferflow.Run {
+		t.Helper()
+		run, err := e.client.StartConsensus(ctx, inferflow.ConsensusRequest{ItemID: "retry-me", Image: itemImage(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return run
+	}
+	failed := start()
+	wantFailure(t, failed.Get(ctx, nil), wire.CodeVisionAllFailed, wire.RetryWithBackoff)
+
+	e.fake.ForVision().SetDefault(openaitest.OK(100, 0.9))
+	retried := start()
+	if retried.Attached || retried.GetRunID() == failed.GetRunID() {
+		t.Fatalf("the retry attached to the failed run %s", failed.GetRunID())
+	}
+	if err := retried.Get(ctx, nil); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+
+	calls := e.fake.Requests()
+	again := start()
+	if err := again.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !again.Attached || again.GetRunID() != retried.GetRunID() || e.fake.Requests() != calls {
+		t.Fatalf("start after success: attached=%v run %s (want %s), requests %d (want %d)",
+			again.Attached, again.GetRunID(), retried.GetRunID(), e.fake.Requests(), calls)
+	}
+}
+
 func TestConsensusLargeImageTravelsByReference(t *testing.T) {
 	e := newConsensusEnv(t)
 	big := noisyPNG(t, 300)
