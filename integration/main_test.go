@@ -21,6 +21,7 @@ import (
 
 	"github.com/inferflow/inferflow/internal/devserver"
 	"github.com/inferflow/inferflow/internal/logging"
+	"github.com/inferflow/inferflow/registry"
 )
 
 var (
@@ -107,7 +108,7 @@ func uniqueQueue(t *testing.T) string {
 // startWorker runs a worker on queue until the test ends.
 func startWorker(t *testing.T, c client.Client, queue string, register func(worker.Worker)) {
 	t.Helper()
-	w := worker.New(c, queue, worker.Options{})
+	w := worker.New(c, queue, registry.WorkerOptions(worker.Options{}))
 	register(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

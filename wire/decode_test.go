@@ -17,7 +17,9 @@ func TestInputDecodesWrongTypesAsFieldErrors(t *testing.T) {
 		check    func(ConsensusInput) bool
 	}{
 		{"fractional quorum", `{"itemId":"i","options":{"quorum":2.5,"earlyCancel":true}}`, "options.quorum", "want an integer, got number 2.5",
-			func(in ConsensusInput) bool { return in.ItemID == "i" && in.Options.Quorum == nil && in.Options.EarlyCancel }},
+			func(in ConsensusInput) bool {
+				return in.ItemID == "i" && in.Options.Quorum == nil && in.Options.EarlyCancel
+			}},
 		{"quorum as a string", `{"itemId":"i","options":{"quorum":"2"}}`, "options.quorum", "want an integer, got string", nil},
 		{"image data not base64", `{"itemId":"i","image":{"mediaType":"image/png","data":"not base64!"}}`, "image.data", "base64",
 			func(in ConsensusInput) bool { return in.Image.MediaType == "image/png" && in.Image.Data == nil }},

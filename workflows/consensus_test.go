@@ -3,10 +3,12 @@ package workflows
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"image"
 	"image/color"
 	"image/png"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -465,4 +467,86 @@ func TestActivityErrorCode(t *testing.T) {
 			t.Errorf("activityErrorCode(%v) = %s, want %s", tt.err, got, tt.want)
 		}
 	}
+}
+
+// Wrong JSON types in the input end the run as VALIDATION_FAILED naming the
+// field, with its metric, like any other invalid input (not as the SDK's
+// untyped decode error). The input travels as raw JSON, as from the CLI.
+func TestConsensusWrongJSONTypesAreValidationFailures(t *testing.T) {
+	tests := []struct{ name, input, field string }{
+		{"fractional quorum", `{"itemId":"i","image":{"mediaType":"image/png","data":"iVBORw0KGgo="},"options":{"quorum":2.5}}`, "options.quorum"},
+		{"quorum as a string", `{"itemId":"i","image":{"mediaType":"image/png","data":"iVBORw0KGgo="},"options":{"quorum":"2"}}`, "options.quorum"},
+		{"image not base64", `{"itemId":"i","image":{"mediaType":"image/png","data":"%%%"}}`, "image.data"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv(t)
+			env.ExecuteWorkflow(wire.WorkflowConsensusEvaluation, json.RawMessage(tt.input))
+			code, d := failure(t, env.GetWorkflowError())
+			if code != wire.CodeValidationFailed || d.RetryStrategy != wire.NoRetry || len(d.InvalidFields) != 1 || d.InvalidFields[0].Field != tt.field {
+				t.Fatalf("got %s %+v", code, d)
+			}
+		})
+	}
+}
+
+// Every activity failure maps to a defined code in a failure bucket.
+func TestActivityErrorCodeOfUntypedFailures(t *testing.T) {
+	tests := []struct {
+		err  error
+		want wire.Code
+	}{
+		{temporal.NewApplicationError("blob get: read: EIO", "wrapError"), wire.CodeServerError},
+		{temporal.NewApplicationError("panic", "PanicError"), wire.CodeInternalError},
+		{temporal.NewApplicationError("x", string(wire.CodeStorageError)), wire.CodeStorageError},
+		{temporal.NewApplicationError("x", string(wire.CodeValidationFailed)), wire.CodeInvalidInput},
+	}
+	for _, tt := range tests {
+		if got := activityErrorCode(tt.err); got != tt.want {
+			t.Errorf("activityErrorCode(%v) = %s, want %s", tt.err, got, tt.want)
+		}
+		s := summarize([]wire.SlotFailure{{ErrorCode: activityErrorCode(tt.err)}})
+		if s.TransientCount+s.ClientErrorCount+s.InvalidOutputCount+s.InternalErrorCount != 1 {
+			t.Errorf("%v is counted in no failure bucket: %+v", tt.err, s)
+		}
+	}
+	if got := visionRetryStrategy(wire.FailureSummary{InternalErrorCount: 1, TransientCount: 2}, 3); got != wire.DLQOnly {
+		t.Errorf("an internal error: strategy %s, want dlq_only", got)
+	}
+}
+
+// A panicking vision activity is INTERNAL_ERROR, not retried; an I/O error
+// reading the image is IMAGE_UNAVAILABLE / retry_with_backoff, not
+// VALIDATION_FAILED.
+func TestConsensusActivityFailuresEndTyped(t *testing.T) {
+	t.Run("panic", func(t *testing.T) {
+		env := newEnv(t)
+		var calls atomic.Int32
+		env.OnActivity(act.VisionCall, mock.Anything, mock.Anything).Return(
+			func(context.Context, wire.VisionInput) (wire.VisionResult, error) {
+				calls.Add(1)
+				panic("bug")
+			})
+		env.ExecuteWorkflow(ConsensusEvaluation, validInput(t))
+		code, d := failure(t, env.GetWorkflowError())
+		if code != wire.CodeVisionAllFailed || d.RetryStrategy != wire.DLQOnly || d.FailureSummary.InternalErrorCount != 3 {
+			t.Fatalf("got %s %+v %+v", code, d, d.FailureSummary)
+		}
+		for _, f := range d.Failures {
+			if f.ErrorCode != wire.CodeInternalError {
+				t.Errorf("slot %d: %s", f.CallIndex, f.ErrorCode)
+			}
+		}
+	})
+	t.Run("image I/O", func(t *testing.T) {
+		env := newEnv(t)
+		env.OnActivity(act.VerifyImage, mock.Anything, mock.Anything).Return(
+			temporal.NewApplicationError("read image: blob get: input/output error", string(wire.CodeStorageError)))
+		ref := &wire.BlobRef{Key: strings.Repeat("a", 64), SHA256: strings.Repeat("a", 64), Size: 10, MediaType: "image/png"}
+		env.ExecuteWorkflow(ConsensusEvaluation, wire.ConsensusInput{ItemID: "i", Image: wire.Image{MediaType: "image/png", Ref: ref}})
+		code, d := failure(t, env.GetWorkflowError())
+		if code != wire.CodeImageUnavailable || d.RetryStrategy != wire.RetryWithBackoff {
+			t.Fatalf("got %s %+v", code, d)
+		}
+	})
 }
