@@ -403,6 +403,9 @@ func TestConsensusValidation(t *testing.T) {
 			if code != wire.CodeValidationFailed || d.RetryStrategy != wire.NoRetry {
 				t.Fatalf("got %s/%s", code, d.RetryStrategy)
 			}
+			if len(d.InvalidFields) == 0 || d.InvalidFields[0].Field == "" {
+				t.Fatalf("the details name no field: %+v", d)
+			}
 			if called.Load() != 0 {
 				t.Fatal("a model was called for invalid input")
 			}
@@ -426,9 +429,15 @@ func TestConsensusBlobRefVerifiedFirst(t *testing.T) {
 	env.RegisterWorkflow(ConsensusEvaluation)
 	env.RegisterActivity(&activities.Consensus{Blobs: blob.Dir{Root: t.TempDir()}})
 	env.ExecuteWorkflow(ConsensusEvaluation, wire.ConsensusInput{ItemID: "i", Image: wire.Image{MediaType: "image/png", Ref: &ref}})
-	code, _ := failure(t, env.GetWorkflowError())
-	if code != wire.CodeValidationFailed {
-		t.Fatalf("code = %s", code)
+	code, d := failure(t, env.GetWorkflowError())
+	if code != wire.CodeValidationFailed || len(d.InvalidFields) != 1 || d.InvalidFields[0].Field != "image.ref" {
+		t.Fatalf("code = %s, %+v", code, d)
+	}
+	// The message reads once, without stutter.
+	var appErr *temporal.ApplicationError
+	errors.As(env.GetWorkflowError(), &appErr)
+	if msg := appErr.Message(); !strings.HasPrefix(msg, "Invalid input: image.ref: blob get ") || strings.Count(strings.ToLower(msg), "invalid") != 1 {
+		t.Fatalf("message %q", msg)
 	}
 }
 
@@ -475,6 +484,7 @@ func TestActivityErrorCode(t *testing.T) {
 func TestConsensusWrongJSONTypesAreValidationFailures(t *testing.T) {
 	tests := []struct{ name, input, field string }{
 		{"fractional quorum", `{"itemId":"i","image":{"mediaType":"image/png","data":"iVBORw0KGgo="},"options":{"quorum":2.5}}`, "options.quorum"},
+		{"item id a number", `{"itemId":7,"image":{"mediaType":"image/png","data":"iVBORw0KGgo="}}`, "itemId"},
 		{"quorum as a string", `{"itemId":"i","image":{"mediaType":"image/png","data":"iVBORw0KGgo="},"options":{"quorum":"2"}}`, "options.quorum"},
 		{"image not base64", `{"itemId":"i","image":{"mediaType":"image/png","data":"%%%"}}`, "image.data"},
 	}
@@ -485,6 +495,10 @@ func TestConsensusWrongJSONTypesAreValidationFailures(t *testing.T) {
 			code, d := failure(t, env.GetWorkflowError())
 			if code != wire.CodeValidationFailed || d.RetryStrategy != wire.NoRetry || len(d.InvalidFields) != 1 || d.InvalidFields[0].Field != tt.field {
 				t.Fatalf("got %s %+v", code, d)
+			}
+			var appErr *temporal.ApplicationError
+			if errors.As(env.GetWorkflowError(), &appErr); appErr.Message() != "Invalid input: "+d.InvalidFields[0].Error() {
+				t.Fatalf("message %q", appErr.Message())
 			}
 		})
 	}

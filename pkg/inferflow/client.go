@@ -45,8 +45,8 @@ func (e *ValidationError) Unwrap() error { return e.Err }
 // Run is a started (or attached) workflow run.
 type Run struct {
 	client.WorkflowRun
-	// Attached is true when the workflow already existed (running or closed)
-	// and no new run was started.
+	// Attached is true when the workflow already existed (running, or
+	// closed successfully) and no new run was started.
 	Attached bool
 }
 
