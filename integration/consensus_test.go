@@ -12,9 +12,13 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/inferflow/inferflow/internal/logging"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/provider/openaitest"
 	"github.com/inferflow/inferflow/pkg/blob"
@@ -416,4 +420,45 @@ func noisyPNG(t *testing.T, n int) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// A 429 that succeeds on retry is expected: the SDK logs the failed attempt
+// below ERROR (a benign application error), and nothing is logged at ERROR.
+func TestConsensusRetriedRateLimitIsNotAnError(t *testing.T) {
+	skipShort(t)
+	core, logs := observer.New(zap.DebugLevel)
+	c, err := client.Dial(client.Options{HostPort: server.Address, Namespace: server.Namespace, Logger: logging.NewSDK(zap.New(core))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	fake := openaitest.New()
+	t.Cleanup(fake.Close)
+	models, err := provider.New(fake.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := uniqueQueue(t)
+	startWorker(t, c, queue, func(w worker.Worker) { registry.Register(w, registry.Deps{Models: models}) })
+	fake.ForVision().Enqueue(openaitest.RateLimited("0.1"))
+	ctx := ctxFor(t, time.Minute)
+	run, err := (&inferflow.Client{Temporal: c, TaskQueue: queue}).StartConsensus(ctx, inferflow.ConsensusRequest{ItemID: "benign", Image: itemImage(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	retried := 0
+	for _, e := range logs.All() {
+		if e.Level >= zap.ErrorLevel {
+			t.Errorf("logged at %s: %s %v", e.Level, e.Message, e.ContextMap())
+		}
+		if e.Message == "Activity error." {
+			retried++
+		}
+	}
+	if retried != 1 {
+		t.Errorf("%d SDK entries for the failed attempt, want 1 (at DEBUG)", retried)
+	}
 }
