@@ -28,15 +28,17 @@ type Consensus struct {
 
 // VerifyImage reads a blob-stored image once and checks its hash and format,
 // so a bad reference fails as VALIDATION_FAILED before any model is called.
-func (c *Consensus) VerifyImage(ctx context.Context, im wire.Image) error {
+func (c *Consensus) VerifyImage(ctx context.Context, im wire.Image) (err error) {
+	defer internalOnPanic(ctx, &err)
 	if _, err := loadImage(ctx, im, c.Blobs); err != nil {
-		return imageError(err)
+		return imageError(ctx, err, wire.CodeValidationFailed)
 	}
 	return nil
 }
 
 // VisionCall runs one vision call (one attempt; Temporal retries transient codes).
-func (c *Consensus) VisionCall(ctx context.Context, in wire.VisionInput) (wire.VisionResult, error) {
+func (c *Consensus) VisionCall(ctx context.Context, in wire.VisionInput) (_ wire.VisionResult, err error) {
+	defer internalOnPanic(ctx, &err)
 	info := activity.GetInfo(ctx)
 	attempt := info.Attempt - 1 // request ids and logs count attempts from 0
 	log := activity.GetLogger(ctx)
@@ -49,7 +51,7 @@ func (c *Consensus) VisionCall(ctx context.Context, in wire.VisionInput) (wire.V
 
 	img, err := loadImage(ctx, in.Image, c.Blobs)
 	if err != nil {
-		return wire.VisionResult{}, imageError(err)
+		return wire.VisionResult{}, imageError(ctx, err, wire.CodeInvalidInput)
 	}
 
 	stop := heartbeatWhile(ctx)
@@ -98,7 +100,8 @@ func (c *Consensus) VisionCall(ctx context.Context, in wire.VisionInput) (wire.V
 }
 
 // JudgeCall turns the valuations into a consensus (one attempt per call).
-func (c *Consensus) JudgeCall(ctx context.Context, in wire.JudgeInput) (wire.JudgeResult, error) {
+func (c *Consensus) JudgeCall(ctx context.Context, in wire.JudgeInput) (_ wire.JudgeResult, err error) {
+	defer internalOnPanic(ctx, &err)
 	attempt := activity.GetInfo(ctx).Attempt - 1
 	log := activity.GetLogger(ctx)
 	m := activity.GetMetricsHandler(ctx)
@@ -108,7 +111,7 @@ func (c *Consensus) JudgeCall(ctx context.Context, in wire.JudgeInput) (wire.Jud
 		valuations[i] = provider.Valuation{Value: v.Value, Confidence: v.Confidence}
 	}
 	if err := provider.ValidateJudgeInput(valuations); err != nil {
-		return wire.JudgeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), string(wire.CodeInvalidInput), err)
+		return wire.JudgeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), string(wire.CodeInvalidInput), nil)
 	}
 	stop := heartbeatWhile(ctx)
 	start := time.Now()

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,7 +146,7 @@ func TestVisionCallVerifiesBlobReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = env.ExecuteActivity((&Consensus{}).VisionCall, wire.VisionInput{ItemID: "i", Image: wire.Image{MediaType: "image/png", Ref: &ref}})
-	if appErr := appError(t, err); appErr.Type() != string(wire.CodeValidationFailed) || !appErr.NonRetryable() {
+	if appErr := appError(t, err); appErr.Type() != string(wire.CodeInvalidInput) || !appErr.NonRetryable() {
 		t.Fatalf("tampered blob: %v", err)
 	}
 	if _, err := env.ExecuteActivity((&Consensus{}).VerifyImage, wire.Image{MediaType: "image/png", Ref: &ref}); appError(t, err).Type() != string(wire.CodeValidationFailed) {
@@ -185,5 +186,99 @@ func TestJudgeCall(t *testing.T) {
 				t.Fatalf("type = %s, want %s", got, tt.wantType)
 			}
 		})
+	}
+}
+
+// panicky is a model that panics: a bug in a provider.
+type panicky struct{ scriptedModel }
+
+func (panicky) Vision(context.Context, provider.VisionRequest) (provider.VisionOutput, error) {
+	panic("provider bug")
+}
+
+// Every failure of a consensus activity is an application error with a
+// defined code: an unreadable blob store is STORAGE_ERROR (retried), a
+// panic INTERNAL_ERROR (not retried), each with its message once.
+func TestConsensusActivityFailuresAreTyped(t *testing.T) {
+	// A blob store whose root is a file: every read is an I/O error.
+	root := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(root, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := blob.Dir{Root: t.TempDir()}.Put(context.Background(), pngBytes(t), "image/png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := &Consensus{Vision: &scriptedModel{}, Judge: &scriptedModel{}, Blobs: blob.Dir{Root: root}}
+	byRef := wire.Image{MediaType: "image/png", Ref: &ref}
+	inline := wire.Image{MediaType: "image/png", Data: pngBytes(t)}
+	tests := []struct {
+		name         string
+		run          func(*testsuite.TestActivityEnvironment) error
+		code         wire.Code
+		nonRetryable bool
+	}{
+		{"verify: blob I/O", func(env *testsuite.TestActivityEnvironment) error {
+			env.RegisterActivity(broken)
+			_, err := env.ExecuteActivity(broken.VerifyImage, byRef)
+			return err
+		}, wire.CodeStorageError, false},
+		{"vision: blob I/O", func(env *testsuite.TestActivityEnvironment) error {
+			env.RegisterActivity(broken)
+			_, err := env.ExecuteActivity(broken.VisionCall, wire.VisionInput{ItemID: "i", Image: byRef})
+			return err
+		}, wire.CodeStorageError, false},
+		{"vision: panic", func(env *testsuite.TestActivityEnvironment) error {
+			c := &Consensus{Vision: panicky{}, Judge: &scriptedModel{}}
+			env.RegisterActivity(c)
+			_, err := env.ExecuteActivity(c.VisionCall, wire.VisionInput{ItemID: "i", Image: inline})
+			return err
+		}, wire.CodeInternalError, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.run(activityEnv(nil))
+			appErr := appError(t, err)
+			if appErr.Type() != string(tt.code) || appErr.NonRetryable() != tt.nonRetryable {
+				t.Fatalf("got %s (non-retryable %v), want %s (%v): %v", appErr.Type(), appErr.NonRetryable(), tt.code, tt.nonRetryable, err)
+			}
+		})
+	}
+}
+
+// A transient failure that will be retried is benign (the SDK logs it at
+// DEBUG); the last attempt's and a permanent failure are not. The message
+// is said once.
+func TestModelErrorCategoryAndMessage(t *testing.T) {
+	rateLimited := &provider.Error{Code: provider.CodeRateLimited, StatusCode: 429, Message: "vision: Too Many Requests"}
+	twoAttempts := &temporal.RetryPolicy{MaximumAttempts: 2}
+	tests := []struct {
+		name    string
+		err     error
+		attempt int32
+		benign  bool
+	}{
+		{"429 with a retry left", rateLimited, 1, true},
+		{"429 on the last attempt", rateLimited, 2, false},
+		{"400", &provider.Error{Code: provider.CodeClientError, StatusCode: 400, Message: "vision: Bad Request"}, 1, false},
+	}
+	for _, tt := range tests {
+		code := wireCode(provider.CodeOf(tt.err))
+		err := newCodeError(code, tt.err.Error(), 0, retriesLeft(tt.attempt, twoAttempts))
+		appErr := appError(t, err)
+		if benign := appErr.Category() == temporal.ApplicationErrorCategoryBenign; benign != tt.benign {
+			t.Errorf("%s: benign = %v, want %v", tt.name, benign, tt.benign)
+		}
+	}
+	// Through the activity: the application error carries the message once.
+	env := activityEnv(nil)
+	c := &Consensus{Vision: &scriptedModel{err: rateLimited}, Judge: &scriptedModel{}}
+	env.RegisterActivity(c)
+	_, err := env.ExecuteActivity(c.VisionCall, wire.VisionInput{ItemID: "i", Image: wire.Image{MediaType: "image/png", Data: pngBytes(t)}})
+	if n := strings.Count(err.Error(), rateLimited.Error()); n != 1 {
+		t.Errorf("the message appears %d times in %q", n, err.Error())
+	}
+	if appError(t, err).Category() != temporal.ApplicationErrorCategoryBenign {
+		t.Errorf("a first-attempt 429 is not benign: %v", err)
 	}
 }

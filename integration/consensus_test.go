@@ -11,9 +11,14 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/inferflow/inferflow/internal/logging"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/provider/openaitest"
 	"github.com/inferflow/inferflow/pkg/blob"
@@ -205,20 +210,77 @@ func TestConsensusJudgeTransientThenSuccess(t *testing.T) {
 	}
 }
 
+// maxCancelLatency is how late a cancellation may reach an HTTP call in
+// flight: from the ActivityTaskCancelRequested event to the fake server
+// seeing the client go away.
+const maxCancelLatency = 250 * time.Millisecond
+
 func TestConsensusEarlyCancelAbortsTheSlowCall(t *testing.T) {
 	e := newConsensusEnv(t)
 	e.fake.ForVision().Enqueue(openaitest.OK(10, 0.9), openaitest.OK(11, 0.9), openaitest.Hang())
-	res, err := e.run(t, "early-cancel", &wire.ConsensusOptions{EarlyCancel: true})
+	// A judge that takes a moment, as a real one does, so the run is still
+	// open when the cancelled call reports back.
+	e.fake.ForJudge().SetDefault(openaitest.Judged(10.5, 0.9, "two close valuations").WithDelay(time.Second))
+	ctx := ctxFor(t, 2*time.Minute)
+	run, err := e.client.StartConsensus(ctx, inferflow.ConsensusRequest{ItemID: "early-cancel", Image: itemImage(t),
+		Options: &wire.ConsensusOptions{EarlyCancel: true}})
 	if err != nil {
+		t.Fatal(err)
+	}
+	var res wire.ConsensusResult
+	if err := run.Get(ctx, &res); err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Valuations) != 2 || res.Degraded {
 		t.Fatalf("result = %+v", res)
 	}
 	// The cancel reaches the HTTP call through heartbeats; the fake server
-	// must see the hanging request's client go away.
+	// must see the hanging request's client go away, quickly.
 	if err := e.fake.WaitAborted(ctxFor(t, 30*time.Second), 1); err != nil {
 		t.Fatalf("the slow call was not aborted: %v", err)
+	}
+	requested := eventTimes(t, e, run.GetID(), run.GetRunID(), enumspb.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED)
+	if len(requested) != 1 {
+		t.Fatalf("%d cancel requests in the history, want 1", len(requested))
+	}
+	checkCancelLatency(t, requested[0], e.fake.Received())
+	// What the Web UI shows: the slow slot's activity is cancelled in the
+	// history (README, "In the Web UI").
+	if n := len(eventTimes(t, e, run.GetID(), run.GetRunID(), enumspb.EVENT_TYPE_ACTIVITY_TASK_CANCELED)); n != 1 {
+		t.Fatalf("%d ActivityTaskCanceled events, want 1", n)
+	}
+}
+
+// eventTimes are the times of a run's history events of one type.
+func eventTimes(t *testing.T, e *consensusEnv, id, runID string, typ enumspb.EventType) []time.Time {
+	t.Helper()
+	iter := e.client.Temporal.GetWorkflowHistory(ctxFor(t, 30*time.Second), id, runID, false, 0)
+	var out []time.Time
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetEventType() == typ {
+			out = append(out, ev.GetEventTime().AsTime())
+		}
+	}
+	return out
+}
+
+// checkCancelLatency: every aborted request ended within maxCancelLatency
+// of the cancel request.
+func checkCancelLatency(t *testing.T, requested time.Time, reqs []openaitest.Request) {
+	t.Helper()
+	for _, r := range reqs {
+		if !r.Aborted {
+			continue
+		}
+		if d := r.AbortedAt.Sub(requested); d > maxCancelLatency {
+			t.Errorf("request %s aborted %s after the cancel request, want at most %s", r.RequestID, d, maxCancelLatency)
+		} else {
+			t.Logf("request %s aborted %s after the cancel request", r.RequestID, d)
+		}
 	}
 }
 
@@ -244,6 +306,11 @@ func TestConsensusWorkflowCancelAbortsCalls(t *testing.T) {
 	if err := e.fake.WaitAborted(ctxFor(t, 30*time.Second), 3); err != nil {
 		t.Fatalf("cancelled calls still running: %d of 3 aborted (%v)", e.fake.Aborted(), err)
 	}
+	requested := eventTimes(t, e, run.GetID(), run.GetRunID(), enumspb.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED)
+	if len(requested) != 3 {
+		t.Fatalf("%d cancel requests in the history, want 3", len(requested))
+	}
+	checkCancelLatency(t, requested[0], e.fake.Received())
 }
 
 func TestConsensusSecondStartAttaches(t *testing.T) {
@@ -267,6 +334,43 @@ func TestConsensusSecondStartAttaches(t *testing.T) {
 	}
 	if !second.Attached || second.GetRunID() != first.GetRunID() || e.fake.Requests() != calls || res.ItemID != "twice" {
 		t.Fatalf("second start: attached=%v run %s vs %s, requests %d vs %d", second.Attached, second.GetRunID(), first.GetRunID(), e.fake.Requests(), calls)
+	}
+}
+
+// A failed evaluation may be started again under the same item id and runs
+// anew; once one succeeded, a further start attaches to it and calls nothing.
+func TestConsensusFailedEvaluationCanBeRetried(t *testing.T) {
+	e := newConsensusEnv(t)
+	e.fake.ForVision().SetDefault(openaitest.Status(503))
+	ctx := ctxFor(t, 2*time.Minute)
+	start := func() *inferflow.Run {
+		t.Helper()
+		run, err := e.client.StartConsensus(ctx, inferflow.ConsensusRequest{ItemID: "retry-me", Image: itemImage(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return run
+	}
+	failed := start()
+	wantFailure(t, failed.Get(ctx, nil), wire.CodeVisionAllFailed, wire.RetryWithBackoff)
+
+	e.fake.ForVision().SetDefault(openaitest.OK(100, 0.9))
+	retried := start()
+	if retried.Attached || retried.GetRunID() == failed.GetRunID() {
+		t.Fatalf("the retry attached to the failed run %s", failed.GetRunID())
+	}
+	if err := retried.Get(ctx, nil); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+
+	calls := e.fake.Requests()
+	again := start()
+	if err := again.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !again.Attached || again.GetRunID() != retried.GetRunID() || e.fake.Requests() != calls {
+		t.Fatalf("start after success: attached=%v run %s (want %s), requests %d (want %d)",
+			again.Attached, again.GetRunID(), retried.GetRunID(), e.fake.Requests(), calls)
 	}
 }
 
@@ -316,4 +420,45 @@ func noisyPNG(t *testing.T, n int) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// A 429 that succeeds on retry is expected: the SDK logs the failed attempt
+// below ERROR (a benign application error), and nothing is logged at ERROR.
+func TestConsensusRetriedRateLimitIsNotAnError(t *testing.T) {
+	skipShort(t)
+	core, logs := observer.New(zap.DebugLevel)
+	c, err := client.Dial(client.Options{HostPort: server.Address, Namespace: server.Namespace, Logger: logging.NewSDK(zap.New(core))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	fake := openaitest.New()
+	t.Cleanup(fake.Close)
+	models, err := provider.New(fake.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := uniqueQueue(t)
+	startWorker(t, c, queue, func(w worker.Worker) { registry.Register(w, registry.Deps{Models: models}) })
+	fake.ForVision().Enqueue(openaitest.RateLimited("0.1"))
+	ctx := ctxFor(t, time.Minute)
+	run, err := (&inferflow.Client{Temporal: c, TaskQueue: queue}).StartConsensus(ctx, inferflow.ConsensusRequest{ItemID: "benign", Image: itemImage(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	retried := 0
+	for _, e := range logs.All() {
+		if e.Level >= zap.ErrorLevel {
+			t.Errorf("logged at %s: %s %v", e.Level, e.Message, e.ContextMap())
+		}
+		if e.Message == "Activity error." {
+			retried++
+		}
+	}
+	if retried != 1 {
+		t.Errorf("%d SDK entries for the failed attempt, want 1 (at DEBUG)", retried)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/inferflow/inferflow/internal/logging"
 	"github.com/inferflow/inferflow/internal/payloadkeys"
 	"github.com/inferflow/inferflow/pkg/payloadcrypt"
+	"github.com/inferflow/inferflow/registry"
 )
 
 var (
@@ -127,7 +128,7 @@ func uniqueQueue(t *testing.T) string {
 // startWorker runs a worker on queue until the test ends.
 func startWorker(t *testing.T, c client.Client, queue string, register func(worker.Worker)) {
 	t.Helper()
-	w := worker.New(c, queue, worker.Options{})
+	w := worker.New(c, queue, registry.WorkerOptions(worker.Options{}))
 	register(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

@@ -32,6 +32,17 @@ type Deps struct {
 	Environment string
 }
 
+// WorkerOptions are o with what inferflow's activities need of a worker:
+// the SDK's heartbeat throttle capped at activities.HeartbeatEvery, so a
+// heartbeat, and with its answer a cancellation, is not held back for
+// 0.8 × the heartbeat timeout.
+func WorkerOptions(o worker.Options) worker.Options {
+	if o.MaxHeartbeatThrottleInterval == 0 || o.MaxHeartbeatThrottleInterval > activities.HeartbeatEvery {
+		o.MaxHeartbeatThrottleInterval = activities.HeartbeatEvery
+	}
+	return o
+}
+
 // Register registers every workflow and activity on r (a worker, or a test
 // environment).
 func Register(r worker.Registry, d Deps) {

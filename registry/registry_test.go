@@ -10,7 +10,9 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
+	"github.com/inferflow/inferflow/activities"
 	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/pkg/blob"
@@ -123,5 +125,16 @@ func TestRegisterRunsEveryWorkflow(t *testing.T) {
 	}
 	if got := WorkflowNames(); len(got) != len(names) {
 		t.Errorf("registered workflows %v, tested %v", got, names)
+	}
+}
+
+// Workers cap the SDK's heartbeat throttle at the activities' heartbeat
+// interval, or a cancellation waits for 0.8 × the heartbeat timeout.
+func TestWorkerOptionsCapTheHeartbeatThrottle(t *testing.T) {
+	for _, in := range []time.Duration{0, time.Minute, 10 * time.Millisecond} {
+		got := WorkerOptions(worker.Options{MaxHeartbeatThrottleInterval: in}).MaxHeartbeatThrottleInterval
+		if want := min(max(in, 0), activities.HeartbeatEvery); (in == 0 && got != activities.HeartbeatEvery) || (in != 0 && got != want) {
+			t.Errorf("WorkerOptions(throttle %s) = %s", in, got)
+		}
 	}
 }

@@ -84,13 +84,13 @@ func ledgerCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		return printJSON(stdout, holds)
+		return printList(stdout, holds)
 	case "dlq":
 		recs, err := l.ListDLQ(ctx, ledger.DLQStatus(status))
 		if err != nil {
 			return err
 		}
-		return printJSON(stdout, recs)
+		return printList(stdout, recs)
 	default: // audit
 		rep, err := l.Audit(ctx)
 		if err != nil {
@@ -104,4 +104,12 @@ func ledgerCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return nil
 	}
+}
+
+// printList prints a listing: no rows is [], never null.
+func printList[T any](w io.Writer, rows []T) error {
+	if rows == nil {
+		rows = []T{}
+	}
+	return printJSON(w, rows)
 }

@@ -64,3 +64,21 @@ func TestLedgerCommands(t *testing.T) {
 		t.Fatalf("audit: exit %d: %s %s", code, out.String(), errOut.String())
 	}
 }
+
+// A listing with no rows prints [], never null.
+func TestLedgerListingsOfNothing(t *testing.T) {
+	dsn := filepath.Join(t.TempDir(), "l.db")
+	for _, args := range [][]string{
+		{"ledger", "holds", "--user", "nobody", "--ledger-dsn", dsn},
+		{"ledger", "dlq", "--ledger-dsn", dsn},
+		{"ledger", "dlq", "--status", "open", "--ledger-dsn", dsn},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), args, &out, &errOut); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut.String())
+		}
+		if got := strings.TrimSpace(out.String()); got != "[]" {
+			t.Errorf("%v printed %q, want []", args, got)
+		}
+	}
+}

@@ -14,6 +14,8 @@ type InferenceInput struct {
 	JobID   string            `json:"jobId"`
 	Payload InferencePayload  `json:"payload"`
 	Options *InferenceOptions `json:"options,omitempty"`
+
+	undecodable FieldErrors // see UnmarshalJSON
 }
 
 // InferencePayload is what the model is asked.

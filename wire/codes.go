@@ -13,13 +13,20 @@ const (
 	CodeServerError   Code = "SERVER_ERROR"
 	CodeClientError   Code = "CLIENT_ERROR"
 	CodeInvalidOutput Code = "INVALID_OUTPUT"
-	// CodeInvalidInput: the judge was given malformed valuations.
+	// CodeInvalidInput: the judge was given malformed valuations, or a
+	// vision call an image its provider refuses.
 	CodeInvalidInput Code = "INVALID_INPUT"
+	// CodeStorageError: the image could not be read from the blob store
+	// (I/O); worth a retry.
+	CodeStorageError Code = "STORAGE_ERROR"
+	// CodeInternalError: the activity failed in a way no code describes (a
+	// panic, an unexpected error): a bug for a person to look at.
+	CodeInternalError Code = "INTERNAL_ERROR"
 )
 
 // Transient reports the model-call codes worth retrying.
 func (c Code) Transient() bool {
-	return c == CodeTimeout || c == CodeRateLimited || c == CodeServerError
+	return c == CodeTimeout || c == CodeRateLimited || c == CodeServerError || c == CodeStorageError
 }
 
 // Consensus evaluation failures.
@@ -30,6 +37,10 @@ const (
 	CodeJudgeFailed        Code = "JUDGE_FAILED"
 	CodeJudgeInvalidOutput Code = "JUDGE_INVALID_OUTPUT"
 	CodeJudgeInvalidInput  Code = "JUDGE_INVALID_INPUT"
+	// CodeImageUnavailable: the image's blob could not be read (an I/O
+	// failure after VerifyImage's retries), unlike a missing or mismatched
+	// blob, which is VALIDATION_FAILED.
+	CodeImageUnavailable Code = "IMAGE_UNAVAILABLE"
 )
 
 // Billed inference failures. CodeValidationFailed is shared.

@@ -11,6 +11,8 @@ type ConsensusInput struct {
 	ItemID  string            `json:"itemId"`
 	Image   Image             `json:"image"`
 	Options *ConsensusOptions `json:"options,omitempty"`
+
+	undecodable FieldErrors // see UnmarshalJSON
 }
 
 // ConsensusOptions are all optional; nil takes the default. Pointers keep
@@ -42,14 +44,19 @@ type ConsensusFailure struct {
 	FailureSummary *FailureSummary `json:"failureSummary,omitempty"`
 	JudgeErrorCode Code            `json:"judgeErrorCode,omitempty"`
 	Failures       []SlotFailure   `json:"failures,omitempty"`
+	// InvalidFields names each invalid input field of a VALIDATION_FAILED.
+	InvalidFields FieldErrors `json:"invalidFields,omitempty"`
 }
 
 // FailureSummary counts genuine vision failures by kind; cancelled calls are
-// not failures.
+// not failures. ClientErrorCount includes INVALID_INPUT (the request itself
+// was refused); TransientCount every transient code.
 type FailureSummary struct {
 	TransientCount     int `json:"transientCount"`
 	ClientErrorCount   int `json:"clientErrorCount"`
 	InvalidOutputCount int `json:"invalidOutputCount"`
+	// InternalErrorCount counts INTERNAL_ERROR: a bug, for a person.
+	InternalErrorCount int `json:"internalErrorCount,omitempty"`
 }
 
 // SlotFailure is one failed vision call.

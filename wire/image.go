@@ -31,32 +31,36 @@ type Image struct {
 // workflow runs it before any activity. Inline bytes are checked against
 // their magic bytes; a reference is checked for shape (its bytes are
 // verified by the VerifyImage activity and by every activity that reads them).
+// A failure is a *FieldError naming the field under "image".
 func (im Image) Check() error {
+	bad := func(field, format string, args ...any) error {
+		return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	}
 	if !SupportedMediaType(im.MediaType) {
-		return fmt.Errorf("image mediaType %q: want image/jpeg, image/png or image/webp", im.MediaType)
+		return bad("image.mediaType", "%q: want image/jpeg, image/png or image/webp", im.MediaType)
 	}
 	switch {
 	case im.Ref != nil && len(im.Data) > 0:
-		return errors.New("image: give either data or ref, not both")
+		return bad("image", "give either data or ref, not both")
 	case im.Ref != nil:
 		if err := im.Ref.Validate(); err != nil {
-			return fmt.Errorf("image ref: %w", err)
+			return bad("image.ref", "%v", err)
 		}
 		if im.Ref.MediaType != im.MediaType {
-			return fmt.Errorf("image ref media type %q differs from mediaType %q", im.Ref.MediaType, im.MediaType)
+			return bad("image.ref.mediaType", "%q differs from image.mediaType %q", im.Ref.MediaType, im.MediaType)
 		}
 		return nil
 	case len(im.Data) == 0:
-		return errors.New("image data must not be empty")
+		return bad("image.data", "must not be empty")
 	case len(im.Data) > MaxInlineImageBytes:
-		return fmt.Errorf("inline image is %d bytes, over the %d byte limit: store it in the blob store (the starter does) and pass a ref", len(im.Data), MaxInlineImageBytes)
+		return bad("image.data", "is %d bytes, over the %d byte inline limit: store it in the blob store (the starter does) and pass a ref", len(im.Data), MaxInlineImageBytes)
 	}
 	detected, err := DetectMediaType(im.Data)
 	if err != nil {
-		return err
+		return bad("image.data", "%v", err)
 	}
 	if detected != im.MediaType {
-		return fmt.Errorf("image mediaType: declared %s but the data is %s", im.MediaType, detected)
+		return bad("image.mediaType", "declared %s but the data is %s", im.MediaType, detected)
 	}
 	return nil
 }

@@ -50,8 +50,8 @@ func InferenceWorkflowID(jobID string) string { return "inference-" + jobID }
 // ReconcileWorkflowID is one reconciliation per job.
 func ReconcileWorkflowID(jobID string) string { return "reconcile-" + jobID }
 
-// HeartbeatEvery is how often a running model call heartbeats; workflows set
-// heartbeat timeouts as a multiple of it. Heartbeats are how a cancellation
-// (early cancel after quorum, or the workflow being cancelled) reaches a call
-// in flight.
+// HeartbeatEvery is the unit of model calls' heartbeat timeouts (a
+// multiple of it: a worker that stops heartbeating for that long is taken
+// for dead). The calls heartbeat far more often (activities.HeartbeatEvery),
+// which is how a cancellation reaches a call in flight quickly.
 const HeartbeatEvery = time.Second

@@ -89,7 +89,7 @@ func run(ctx context.Context, cfg config) error {
 		z.Warn("FAULT INJECTION: the next ledger captures/releases will fail", zap.Int("captures", cfg.faultCaptures), zap.Int("releases", cfg.faultReleases))
 		billed = ledgerfault.Wrap(led, cfg.faultCaptures, cfg.faultReleases)
 	}
-	w := worker.New(c, cfg.temporal.TaskQueue, worker.Options{})
+	w := worker.New(c, cfg.temporal.TaskQueue, registry.WorkerOptions(worker.Options{}))
 	registry.Register(w, registry.Deps{Models: models, Blobs: blob.Dir{Root: cfg.blobDir}, Ledger: billed, Environment: cfg.telemetry.Environment})
 
 	z.Info("worker starting", zap.String("address", cfg.temporal.Address), zap.String("namespace", cfg.temporal.Namespace),

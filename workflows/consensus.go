@@ -34,9 +34,9 @@ func ConsensusEvaluation(ctx workflow.Context, in wire.ConsensusInput) (*wire.Co
 	}
 
 	// 1. Validate: nothing is called for bad input.
-	s, err := consensusSettingsOf(in)
-	if err != nil {
-		return nil, end(invalidInput("Invalid input: "+err.Error(), nil))
+	s, bad := consensusSettingsOf(in)
+	if len(bad) > 0 {
+		return nil, end(invalidInput(bad))
 	}
 	rec.started(in.ItemID, s)
 	if err := verifyImage(ctx, in.Image); err != nil {
@@ -83,12 +83,17 @@ type consensusFailure struct {
 
 func (f *consensusFailure) Error() string { return string(f.code) + ": " + f.msg }
 
-func invalidInput(msg string, cause error) error {
-	return &consensusFailure{code: wire.CodeValidationFailed, msg: msg, details: wire.ConsensusFailure{RetryStrategy: wire.NoRetry}, cause: cause}
+// invalidInput fails the run for the named fields; the message names them
+// too, once each ("Invalid input: options.quorum: 4 must be 1..3").
+func invalidInput(bad wire.FieldErrors) error {
+	return &consensusFailure{code: wire.CodeValidationFailed, msg: "Invalid input: " + bad.Error(),
+		details: wire.ConsensusFailure{RetryStrategy: wire.NoRetry, InvalidFields: bad}}
 }
 
 // verifyImage reads a blob-stored image once, so a bad reference fails
 // before any model is called. Inline images were checked by the settings.
+// A blob that is missing, mismatched or no image is VALIDATION_FAILED; one
+// that could not be read after the retries is IMAGE_UNAVAILABLE.
 func verifyImage(ctx workflow.Context, im wire.Image) error {
 	if im.Ref == nil {
 		return nil
@@ -97,10 +102,22 @@ func verifyImage(ctx workflow.Context, im wire.Image) error {
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: codes(wire.CodeValidationFailed)},
 	})
-	if err := workflow.ExecuteActivity(vctx, wire.ActivityVerifyImage, im).Get(ctx, nil); err != nil {
-		return invalidInput("Invalid image input: "+rootMessage(err), err)
+	err := workflow.ExecuteActivity(vctx, wire.ActivityVerifyImage, im).Get(ctx, nil)
+	switch {
+	case err == nil:
+		return nil
+	case errorType(err) == wire.CodeValidationFailed:
+		return invalidInput(wire.FieldErrors{{Field: "image.ref", Reason: rootMessage(err)}})
+	case errors.Is(ctx.Err(), workflow.ErrCanceled):
+		return err
 	}
-	return nil
+	code := activityErrorCode(err)
+	strategy := wire.RetryWithBackoff
+	if !code.Transient() {
+		strategy = wire.DLQOnly
+	}
+	return &consensusFailure{code: wire.CodeImageUnavailable, msg: "Image unavailable: " + rootMessage(err),
+		details: wire.ConsensusFailure{RetryStrategy: strategy}}
 }
 
 // runVisionCalls starts every slot, collects outcomes as they settle, and
@@ -228,8 +245,10 @@ func summarize(failures []wire.SlotFailure) wire.FailureSummary {
 		switch {
 		case f.ErrorCode.Transient():
 			s.TransientCount++
-		case f.ErrorCode == wire.CodeClientError:
+		case f.ErrorCode == wire.CodeClientError, f.ErrorCode == wire.CodeInvalidInput:
 			s.ClientErrorCount++
+		case f.ErrorCode == wire.CodeInternalError:
+			s.InternalErrorCount++
 		case f.ErrorCode == wire.CodeInvalidOutput:
 			s.InvalidOutputCount++
 		}

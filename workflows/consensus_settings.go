@@ -31,23 +31,32 @@ type consensusSettings struct {
 }
 
 // consensusSettingsOf validates the input and applies defaults; it is pure, so it runs
-// in the workflow before any activity.
-func consensusSettingsOf(in wire.ConsensusInput) (consensusSettings, error) {
+// in the workflow before any activity. Every invalid field is reported, by
+// its JSON path; fields whose JSON had the wrong type are reported alone
+// (their zero values would only add noise).
+func consensusSettingsOf(in wire.ConsensusInput) (consensusSettings, wire.FieldErrors) {
 	s := consensusSettings{quorum: DefaultQuorum, visionTimeout: DefaultVisionTimeout, judgeTimeout: DefaultJudgeTimeout}
-	if err := wire.ValidateID("itemId", in.ItemID); err != nil {
-		return s, err
+	if bad := in.Undecodable(); len(bad) > 0 {
+		return s, bad
 	}
-	if err := in.Image.Check(); err != nil {
-		return s, fmt.Errorf("invalid image input: %w", err)
+	var errs wire.FieldErrors
+	invalid := func(field, format string, args ...any) {
+		errs = append(errs, wire.FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	if reason := wire.IDProblem(in.ItemID); reason != "" {
+		invalid("itemId", "%s", reason)
+	}
+	var imageErr *wire.FieldError
+	if errors.As(in.Image.Check(), &imageErr) {
+		errs = append(errs, *imageErr)
 	}
 	o := in.Options
 	if o == nil {
-		return s, nil
+		return s, errs
 	}
-	var errs []error
 	if o.Quorum != nil {
 		if *o.Quorum < 1 || *o.Quorum > VisionCallCount {
-			errs = append(errs, fmt.Errorf("quorum %d must be 1..%d", *o.Quorum, VisionCallCount))
+			invalid("options.quorum", "%d must be 1..%d", *o.Quorum, VisionCallCount)
 		}
 		s.quorum = *o.Quorum
 	}
@@ -57,7 +66,7 @@ func consensusSettingsOf(in wire.ConsensusInput) (consensusSettings, error) {
 		}
 		d := time.Duration(*v) * time.Millisecond
 		if d < MinCallTimeout || d > MaxCallTimeout {
-			errs = append(errs, fmt.Errorf("%s %d must be %d..%d", name, *v, MinCallTimeout.Milliseconds(), MaxCallTimeout.Milliseconds()))
+			invalid("options."+name, "%d must be %d..%d", *v, MinCallTimeout.Milliseconds(), MaxCallTimeout.Milliseconds())
 		}
 		*dst = d
 	}
@@ -66,16 +75,16 @@ func consensusSettingsOf(in wire.ConsensusInput) (consensusSettings, error) {
 	s.earlyCancel = o.EarlyCancel
 	if o.VisionModelIDs != nil {
 		if len(o.VisionModelIDs) != VisionCallCount {
-			errs = append(errs, fmt.Errorf("visionModelIds must have exactly %d entries, got %d", VisionCallCount, len(o.VisionModelIDs)))
+			invalid("options.visionModelIds", "must have exactly %d entries, got %d", VisionCallCount, len(o.VisionModelIDs))
 		}
 		for i, id := range o.VisionModelIDs {
 			if strings.TrimSpace(id) == "" {
-				errs = append(errs, fmt.Errorf("visionModelIds[%d] must not be empty", i))
+				invalid(fmt.Sprintf("options.visionModelIds[%d]", i), "must not be empty")
 			}
 		}
 		s.modelIDs = o.VisionModelIDs
 	}
-	return s, errors.Join(errs...)
+	return s, errs
 }
 
 func (s consensusSettings) modelID(i int) string {

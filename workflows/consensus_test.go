@@ -3,10 +3,12 @@ package workflows
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"image"
 	"image/color"
 	"image/png"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -401,6 +403,9 @@ func TestConsensusValidation(t *testing.T) {
 			if code != wire.CodeValidationFailed || d.RetryStrategy != wire.NoRetry {
 				t.Fatalf("got %s/%s", code, d.RetryStrategy)
 			}
+			if len(d.InvalidFields) == 0 || d.InvalidFields[0].Field == "" {
+				t.Fatalf("the details name no field: %+v", d)
+			}
 			if called.Load() != 0 {
 				t.Fatal("a model was called for invalid input")
 			}
@@ -424,9 +429,15 @@ func TestConsensusBlobRefVerifiedFirst(t *testing.T) {
 	env.RegisterWorkflow(ConsensusEvaluation)
 	env.RegisterActivity(&activities.Consensus{Blobs: blob.Dir{Root: t.TempDir()}})
 	env.ExecuteWorkflow(ConsensusEvaluation, wire.ConsensusInput{ItemID: "i", Image: wire.Image{MediaType: "image/png", Ref: &ref}})
-	code, _ := failure(t, env.GetWorkflowError())
-	if code != wire.CodeValidationFailed {
-		t.Fatalf("code = %s", code)
+	code, d := failure(t, env.GetWorkflowError())
+	if code != wire.CodeValidationFailed || len(d.InvalidFields) != 1 || d.InvalidFields[0].Field != "image.ref" {
+		t.Fatalf("code = %s, %+v", code, d)
+	}
+	// The message reads once, without stutter.
+	var appErr *temporal.ApplicationError
+	errors.As(env.GetWorkflowError(), &appErr)
+	if msg := appErr.Message(); !strings.HasPrefix(msg, "Invalid input: image.ref: blob get ") || strings.Count(strings.ToLower(msg), "invalid") != 1 {
+		t.Fatalf("message %q", msg)
 	}
 }
 
@@ -465,4 +476,91 @@ func TestActivityErrorCode(t *testing.T) {
 			t.Errorf("activityErrorCode(%v) = %s, want %s", tt.err, got, tt.want)
 		}
 	}
+}
+
+// Wrong JSON types in the input end the run as VALIDATION_FAILED naming the
+// field, with its metric, like any other invalid input (not as the SDK's
+// untyped decode error). The input travels as raw JSON, as from the CLI.
+func TestConsensusWrongJSONTypesAreValidationFailures(t *testing.T) {
+	tests := []struct{ name, input, field string }{
+		{"fractional quorum", `{"itemId":"i","image":{"mediaType":"image/png","data":"iVBORw0KGgo="},"options":{"quorum":2.5}}`, "options.quorum"},
+		{"item id a number", `{"itemId":7,"image":{"mediaType":"image/png","data":"iVBORw0KGgo="}}`, "itemId"},
+		{"quorum as a string", `{"itemId":"i","image":{"mediaType":"image/png","data":"iVBORw0KGgo="},"options":{"quorum":"2"}}`, "options.quorum"},
+		{"image not base64", `{"itemId":"i","image":{"mediaType":"image/png","data":"%%%"}}`, "image.data"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv(t)
+			env.ExecuteWorkflow(wire.WorkflowConsensusEvaluation, json.RawMessage(tt.input))
+			code, d := failure(t, env.GetWorkflowError())
+			if code != wire.CodeValidationFailed || d.RetryStrategy != wire.NoRetry || len(d.InvalidFields) != 1 || d.InvalidFields[0].Field != tt.field {
+				t.Fatalf("got %s %+v", code, d)
+			}
+			var appErr *temporal.ApplicationError
+			if errors.As(env.GetWorkflowError(), &appErr); appErr.Message() != "Invalid input: "+d.InvalidFields[0].Error() {
+				t.Fatalf("message %q", appErr.Message())
+			}
+		})
+	}
+}
+
+// Every activity failure maps to a defined code in a failure bucket.
+func TestActivityErrorCodeOfUntypedFailures(t *testing.T) {
+	tests := []struct {
+		err  error
+		want wire.Code
+	}{
+		{temporal.NewApplicationError("blob get: read: EIO", "wrapError"), wire.CodeServerError},
+		{temporal.NewApplicationError("panic", "PanicError"), wire.CodeInternalError},
+		{temporal.NewApplicationError("x", string(wire.CodeStorageError)), wire.CodeStorageError},
+		{temporal.NewApplicationError("x", string(wire.CodeValidationFailed)), wire.CodeInvalidInput},
+	}
+	for _, tt := range tests {
+		if got := activityErrorCode(tt.err); got != tt.want {
+			t.Errorf("activityErrorCode(%v) = %s, want %s", tt.err, got, tt.want)
+		}
+		s := summarize([]wire.SlotFailure{{ErrorCode: activityErrorCode(tt.err)}})
+		if s.TransientCount+s.ClientErrorCount+s.InvalidOutputCount+s.InternalErrorCount != 1 {
+			t.Errorf("%v is counted in no failure bucket: %+v", tt.err, s)
+		}
+	}
+	if got := visionRetryStrategy(wire.FailureSummary{InternalErrorCount: 1, TransientCount: 2}, 3); got != wire.DLQOnly {
+		t.Errorf("an internal error: strategy %s, want dlq_only", got)
+	}
+}
+
+// A panicking vision activity is INTERNAL_ERROR, not retried; an I/O error
+// reading the image is IMAGE_UNAVAILABLE / retry_with_backoff, not
+// VALIDATION_FAILED.
+func TestConsensusActivityFailuresEndTyped(t *testing.T) {
+	t.Run("panic", func(t *testing.T) {
+		env := newEnv(t)
+		var calls atomic.Int32
+		env.OnActivity(act.VisionCall, mock.Anything, mock.Anything).Return(
+			func(context.Context, wire.VisionInput) (wire.VisionResult, error) {
+				calls.Add(1)
+				panic("bug")
+			})
+		env.ExecuteWorkflow(ConsensusEvaluation, validInput(t))
+		code, d := failure(t, env.GetWorkflowError())
+		if code != wire.CodeVisionAllFailed || d.RetryStrategy != wire.DLQOnly || d.FailureSummary.InternalErrorCount != 3 {
+			t.Fatalf("got %s %+v %+v", code, d, d.FailureSummary)
+		}
+		for _, f := range d.Failures {
+			if f.ErrorCode != wire.CodeInternalError {
+				t.Errorf("slot %d: %s", f.CallIndex, f.ErrorCode)
+			}
+		}
+	})
+	t.Run("image I/O", func(t *testing.T) {
+		env := newEnv(t)
+		env.OnActivity(act.VerifyImage, mock.Anything, mock.Anything).Return(
+			temporal.NewApplicationError("read image: blob get: input/output error", string(wire.CodeStorageError)))
+		ref := &wire.BlobRef{Key: strings.Repeat("a", 64), SHA256: strings.Repeat("a", 64), Size: 10, MediaType: "image/png"}
+		env.ExecuteWorkflow(ConsensusEvaluation, wire.ConsensusInput{ItemID: "i", Image: wire.Image{MediaType: "image/png", Ref: ref}})
+		code, d := failure(t, env.GetWorkflowError())
+		if code != wire.CodeImageUnavailable || d.RetryStrategy != wire.RetryWithBackoff {
+			t.Fatalf("got %s %+v", code, d)
+		}
+	})
 }

@@ -8,12 +8,24 @@ import (
 	"github.com/inferflow/inferflow/wire"
 )
 
-// activityErrorCode reads the code from an activity failure: the application
-// error's type, TIMEOUT for a Temporal timeout (start-to-close or
-// heartbeat), SERVER_ERROR for anything else (the safe default: transient).
+// activityErrorCode reads the code from a consensus activity's failure: the
+// application error's type when it is one of the activity codes, TIMEOUT
+// for a Temporal timeout (start-to-close or heartbeat), INTERNAL_ERROR for a
+// panic, and SERVER_ERROR for anything else (the safe default: transient),
+// so every failure lands in a defined code and a failure bucket.
 func activityErrorCode(err error) wire.Code {
-	if t := errorType(err); t != "" {
+	var panicErr *temporal.PanicError
+	if errors.As(err, &panicErr) {
+		return wire.CodeInternalError
+	}
+	switch t := errorType(err); t {
+	case wire.CodeTimeout, wire.CodeRateLimited, wire.CodeServerError, wire.CodeClientError, wire.CodeInvalidOutput,
+		wire.CodeInvalidInput, wire.CodeStorageError, wire.CodeInternalError:
 		return t
+	case wire.CodeValidationFailed:
+		return wire.CodeInvalidInput // an older worker's name for an image a vision call refused
+	case "PanicError":
+		return wire.CodeInternalError
 	}
 	var timeoutErr *temporal.TimeoutError
 	if errors.As(err, &timeoutErr) {

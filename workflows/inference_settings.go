@@ -39,6 +39,9 @@ type inferenceSettings struct {
 // activity) and applies defaults.
 func inferenceSettingsOf(in wire.InferenceInput) (inferenceSettings, error) {
 	s := inferenceSettings{policy: wire.StrictBilling, timeout: DefaultJobTimeout}
+	if bad := in.Undecodable(); len(bad) > 0 { // JSON of the wrong type: named alone
+		return s, bad
+	}
 	var errs []error
 	if err := wire.ValidateID("userId", in.UserID); err != nil {
 		errs = append(errs, err)

@@ -45,19 +45,20 @@ func (e *ValidationError) Unwrap() error { return e.Err }
 // Run is a started (or attached) workflow run.
 type Run struct {
 	client.WorkflowRun
-	// Attached is true when the workflow already existed (running or closed)
-	// and no new run was started.
+	// Attached is true when the workflow already existed (running, or
+	// closed successfully) and no new run was started.
 	Attached bool
 }
 
-// startOrAttach starts the workflow with a policy that never runs a second
-// execution for the same id: the reuse policy REJECT_DUPLICATE refuses an id
-// whose run has closed, the conflict policy FAIL refuses one that is running,
-// and either way the caller is attached to the existing run and reads its
-// result. (A new evaluation of the same item needs a new item id.)
+// startOrAttach starts the workflow unless its id already has a run that
+// is running or succeeded, and then attaches the caller to that run, whose
+// result it reads. The reuse policy ALLOW_DUPLICATE_FAILED_ONLY starts a new
+// run after one that failed (or was cancelled, terminated or timed out), so
+// a failure can be retried under the same id, while a success is never run
+// twice; the conflict policy FAIL refuses an id whose run is still running.
 func (c *Client) startOrAttach(ctx context.Context, opts client.StartWorkflowOptions, wf any, args ...any) (*Run, error) {
 	opts.TaskQueue = c.TaskQueue
-	opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
+	opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
 	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
 	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
 	// A backend that runs a worker in the same process gets the first

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/mock"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/mocks"
 
@@ -74,6 +75,12 @@ func TestStartConsensus(t *testing.T) {
 			}
 			if got.workflow != wire.WorkflowConsensusEvaluation || got.opts.ID != wire.ConsensusWorkflowID(tt.req.ItemID) || got.opts.TaskQueue != "q" {
 				t.Fatalf("started %v as %s on %s", got.workflow, got.opts.ID, got.opts.TaskQueue)
+			}
+			// A failed evaluation may be started again; a running or
+			// successful one is attached to, never run twice.
+			if got.opts.WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY ||
+				got.opts.WorkflowIDConflictPolicy != enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL || !got.opts.WorkflowExecutionErrorWhenAlreadyStarted {
+				t.Fatalf("id policies: reuse %s, conflict %s", got.opts.WorkflowIDReusePolicy, got.opts.WorkflowIDConflictPolicy)
 			}
 			im := got.input.Image
 			if err := im.Check(); err != nil {

@@ -84,8 +84,10 @@ type Request struct {
 	MaxTokens  int
 	// Body is the raw request body.
 	Body []byte
-	// Aborted is set when the client went away before the answer.
-	Aborted bool
+	// Aborted is set when the client went away before the answer, at
+	// AbortedAt (when the server noticed).
+	Aborted   bool
+	AbortedAt time.Time
 	// Received is when the request arrived.
 	Received time.Time
 }
@@ -384,7 +386,7 @@ func (s *Server) markAborted(idx int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if idx < len(s.requests) { // Reset may have cleared the record
-		s.requests[idx].Aborted = true
+		s.requests[idx].Aborted, s.requests[idx].AbortedAt = true, time.Now()
 	}
 	s.aborted++
 	s.notifyLocked()
