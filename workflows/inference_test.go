@@ -31,6 +31,7 @@ type fakeBilling struct {
 	modelBlock   bool
 	releaseErr   func(attempt int) error
 	captureErr   func(attempt int) error
+	dlqErr       error
 	reserves     int
 	releases     int
 	captures     []wire.CaptureInput
@@ -111,7 +112,7 @@ func (f *fakeBilling) install(env *testsuite.TestWorkflowEnvironment) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.dlq = append(f.dlq, in)
-			return true, nil
+			return f.dlqErr == nil, f.dlqErr
 		})
 	env.OnWorkflow(Reconcile, mock.Anything, mock.Anything, mock.Anything).Return(
 		func(_ workflow.Context, in wire.ReconcileInput, _ wire.ReconcileOptions) error {

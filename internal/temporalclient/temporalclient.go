@@ -17,6 +17,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
 
 	"github.com/inferflow/inferflow/internal/envflag"
@@ -220,13 +221,15 @@ func (c Config) ClientOptions() (client.Options, error) {
 	return opts, nil
 }
 
-// Dial connects to Temporal, waiting up to DialTimeout for the server.
-func (c Config) Dial(ctx context.Context, logger log.Logger, metrics client.MetricsHandler) (client.Client, error) {
+// Dial connects to Temporal, waiting up to DialTimeout for the server. The
+// interceptors (tracing) also apply to the workers built on the client.
+func (c Config) Dial(ctx context.Context, logger log.Logger, metrics client.MetricsHandler, interceptors ...interceptor.ClientInterceptor) (client.Client, error) {
 	opts, err := c.ClientOptions()
 	if err != nil {
 		return nil, err
 	}
 	opts.Logger, opts.MetricsHandler = logger, metrics
+	opts.Interceptors = append(opts.Interceptors, interceptors...)
 	ctx, cancel := context.WithTimeout(ctx, c.DialTimeout)
 	defer cancel()
 	for {
