@@ -3,8 +3,13 @@ package telemetry
 import (
 	"context"
 	"io"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/inferflow/inferflow/gate/gateprom"
 	"github.com/inferflow/inferflow/internal/envflag"
 	"github.com/inferflow/inferflow/internal/tracing"
 )
@@ -75,5 +80,38 @@ func TestStartServesMetrics(t *testing.T) {
 	c.MetricsAddr = "256.0.0.1:1"
 	if _, _, err := c.Start(ctx); err == nil {
 		t.Fatal("want an error for an address that cannot be bound")
+	}
+}
+
+// The binary's own collectors (the realtime process's gate metrics) and the
+// SDK handler's metrics are served from the one /metrics endpoint.
+func TestStartServesCollectorsBesideTheHandler(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := Config{LogMode: "prod", LogLevel: "error", Environment: "test", MetricsAddr: addr}
+	_, mh, err := c.Start(ctx, gateprom.NewCollector("inferflow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mh.WithTags(map[string]string{"errorCode": "TIMEOUT"}).Timer("model.call.duration_ms").Record(time.Second)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		"inferflow_speech_gate_live_gates 0",
+		`model_call_duration_seconds_count{environment="test",errorCode="TIMEOUT"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
