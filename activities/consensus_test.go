@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/inferflow/inferflow/internal/metrics"
+	"github.com/inferflow/inferflow/internal/metrics/metricstest"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/pkg/blob"
 	"github.com/inferflow/inferflow/wire"
@@ -44,10 +45,10 @@ func pngBytes(t *testing.T) []byte {
 	return data
 }
 
-func activityEnv(reg *metrics.Handler) *testsuite.TestActivityEnvironment {
+func activityEnv(h client.MetricsHandler) *testsuite.TestActivityEnvironment {
 	var s testsuite.WorkflowTestSuite
-	if reg != nil {
-		s.SetMetricsHandler(reg)
+	if h != nil {
+		s.SetMetricsHandler(h)
 	}
 	return s.NewTestActivityEnvironment()
 }
@@ -95,8 +96,8 @@ func TestVisionCallClassifiesFailures(t *testing.T) {
 }
 
 func TestVisionCallSucceedsAndCounts(t *testing.T) {
-	reg := metrics.NewRegistry()
-	env := activityEnv(metrics.NewHandler(reg))
+	reg, h := metricstest.New(t)
+	env := activityEnv(h)
 	m := &scriptedModel{vision: provider.VisionOutput{Value: 12, Confidence: 0.7, ModelID: "model-x"}}
 	env.RegisterActivity(&Consensus{Vision: m, Judge: m})
 	v, err := env.ExecuteActivity((&Consensus{}).VisionCall, wire.VisionInput{ItemID: "item-9", CallIndex: 1, ModelID: "model-x", Image: wire.Image{MediaType: "image/png", Data: pngBytes(t)}})

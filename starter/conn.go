@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"go.temporal.io/sdk/client"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/inferflow/inferflow/internal/storeconfig"
 	"github.com/inferflow/inferflow/internal/telemetry"
 	"github.com/inferflow/inferflow/internal/temporalclient"
+	"github.com/inferflow/inferflow/internal/tracing"
 	"github.com/inferflow/inferflow/pkg/blob"
 	"github.com/inferflow/inferflow/pkg/inferflow"
 )
@@ -18,12 +20,14 @@ import (
 // blob store the worker reads images from.
 type connFlags struct {
 	temporal temporalclient.Config
+	tracing  tracing.Config
 	blobDir  string
 	logLevel string
 }
 
 func (f *connFlags) register(s *envflag.Set) {
 	f.temporal.Register(s)
+	f.tracing.Register(s)
 	envflag.Var(s, &f.blobDir, storeconfig.Settings.BlobDir)
 	envflag.Var(s, &f.logLevel, logLevel)
 }
@@ -44,9 +48,20 @@ func (f *connFlags) client(ctx context.Context) (*inferflow.Client, func(), erro
 	if err != nil {
 		return nil, nil, usageErr("%v", logLevel.Invalid(f.logLevel, "%w", err))
 	}
-	c, err := f.temporal.Dial(ctx, logging.NewSDK(z), client.MetricsNopHandler)
+	tr, err := f.tracing.Start(ctx, "inferflow-starter")
 	if err != nil {
 		return nil, nil, err
 	}
-	return &inferflow.Client{Temporal: c, TaskQueue: f.temporal.TaskQueue, Blobs: blob.Dir{Root: f.blobDir}}, c.Close, nil
+	// Closing flushes the start's span: the root of the workflow's trace.
+	shutdown := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tr.Shutdown(ctx)
+	}
+	c, err := f.temporal.Dial(ctx, logging.NewSDK(z), client.MetricsNopHandler, tr.Interceptors()...)
+	if err != nil {
+		shutdown()
+		return nil, nil, err
+	}
+	return &inferflow.Client{Temporal: c, TaskQueue: f.temporal.TaskQueue, Blobs: blob.Dir{Root: f.blobDir}}, func() { c.Close(); shutdown() }, nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
@@ -20,6 +21,7 @@ import (
 	"github.com/inferflow/inferflow/internal/logging"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/storeconfig"
+	"github.com/inferflow/inferflow/internal/tracing"
 	"github.com/inferflow/inferflow/pkg/blob"
 	"github.com/inferflow/inferflow/registry"
 )
@@ -54,7 +56,13 @@ func run(ctx context.Context, cfg config) error {
 	}
 	z.Info("model provider", zap.Stringer("config", cfg.provider))
 
-	c, err := cfg.temporal.Dial(ctx, logging.NewSDK(z), mh)
+	tr, err := cfg.telemetry.Tracing.Start(ctx, "inferflow-worker")
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(z, tr)
+
+	c, err := cfg.temporal.Dial(ctx, logging.NewSDK(z), mh, tr.Interceptors()...)
 	if err != nil {
 		return err
 	}
@@ -125,4 +133,13 @@ func serveCodec(cfg config, z *zap.Logger) (stop func(), err error) {
 	z.Info("codec server listening", zap.String("url", srv.URL()), zap.Strings("origins", cfg.codec.OriginList()),
 		zap.Bool("token", cfg.codec.Token != ""))
 	return srv.Close, nil
+}
+
+// shutdownTracing flushes the last spans, waiting a few seconds at most.
+func shutdownTracing(z *zap.Logger, tr *tracing.Tracing) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tr.Shutdown(ctx); err != nil {
+		z.Warn("tracing shutdown", zap.Error(err))
+	}
 }

@@ -37,6 +37,7 @@ type fakeBilling struct {
 	claims       map[string]string // jobId → the run that claimed it: the ledger's job claims
 	modelUsage   *wire.Usage       // the model's answer; nil = usage
 	modelInputs  []wire.ModelInput
+	dlqErr       error
 	reserves     int
 	releases     int
 	captures     []wire.CaptureInput
@@ -142,7 +143,7 @@ func (f *fakeBilling) install(env *testsuite.TestWorkflowEnvironment) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.dlq = append(f.dlq, in)
-			return true, nil
+			return f.dlqErr == nil, f.dlqErr
 		})
 	env.OnWorkflow(Reconcile, mock.Anything, mock.Anything, mock.Anything).Return(
 		func(_ workflow.Context, in wire.ReconcileInput, _ wire.ReconcileOptions) error {

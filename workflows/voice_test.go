@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/mock"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
@@ -23,7 +21,7 @@ import (
 	"github.com/inferflow/inferflow/activities"
 	"github.com/inferflow/inferflow/internal/devserver"
 	"github.com/inferflow/inferflow/internal/ledger"
-	"github.com/inferflow/inferflow/internal/metrics"
+	"github.com/inferflow/inferflow/internal/metrics/metricstest"
 	"github.com/inferflow/inferflow/wire"
 )
 
@@ -636,28 +634,18 @@ func TestVoiceSearchAttributesRegistered(t *testing.T) {
 }
 
 func TestVoiceSessionMetrics(t *testing.T) {
-	reg := metrics.NewRegistry()
-	var s testsuite.WorkflowTestSuite
-	s.SetMetricsHandler(metrics.NewHandler(reg))
+	reg, s := metricsSuite(t)
 	l := newVoiceLedger(t, 1_000_000)
-	run := newVoiceRunIn(t, l, &s)
+	run := newVoiceRunIn(t, l, s)
 	l.failRelease = 1000 // r2's hold, released at close, goes to the DLQ
 	run.play(reserve{ResponseID: "r1"}, done("r1", ResponseCompleted, 1000, 100), reserve{ResponseID: "r2"}, &SessionClosed{})
 	if sum := run.execute(t, voiceInput()); sum.Totals.Reconciling != 1 {
 		t.Fatalf("totals %+v", sum.Totals)
 	}
 	charged := voiceModel(t).Cost(1000, 100)
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(`
-# HELP voice_billing_charged_micro_credits_total inferflow metric voice_billing_charged_micro_credits_total
-# TYPE voice_billing_charged_micro_credits_total counter
-voice_billing_charged_micro_credits_total{modelId="offline-small"} %d
-# HELP voice_session_closed_total inferflow metric voice_session_closed_total
-# TYPE voice_session_closed_total counter
-voice_session_closed_total{modelId="offline-small",state="CLOSED"} 1
-`, charged)), "voice_billing_charged_micro_credits_total", "voice_session_closed_total"); err != nil {
-		t.Error(err)
-	}
-	if n, err := testutil.GatherAndCount(reg, "voice_billing_failure_total"); err != nil || n != 1 {
-		t.Errorf("voice_billing_failure_total: %d series, %v", n, err)
+	wantSum(t, reg, "voice_billing_charged_micro_credits_total", map[string]string{"modelId": "offline-small"}, float64(charged))
+	wantSum(t, reg, "voice_session_closed_total", map[string]string{"modelId": "offline-small", "state": "CLOSED"}, 1)
+	if n := len(metricstest.Get(t, reg, "voice_billing_failure_total")); n != 1 {
+		t.Errorf("voice_billing_failure_total: %d series", n)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 )
 
 // MaxResponseBytes caps how much of a response body is read; a chat
@@ -54,7 +56,9 @@ func NewOpenAI(cfg Config) (*OpenAI, error) {
 		visionModel:     cfg.VisionModel,
 		judgeModel:      cfg.judgeModel(),
 		completionModel: cfg.completionModel(),
-		client:          &http.Client{Timeout: cfg.httpTimeout(), Transport: tr},
+		// otelhttp: with tracing on, each request is a span under the
+		// activity's; with it off, the span is a no-op.
+		client: &http.Client{Timeout: cfg.httpTimeout(), Transport: otelhttp.NewTransport(tr)},
 	}, nil
 }
 

@@ -1,7 +1,7 @@
-// Package telemetry holds the logging and metrics settings a long-running
-// inferflow binary shares (log format and level, the environment label,
-// the Prometheus listen address) and builds the logger and metrics handler
-// from them.
+// Package telemetry holds the logging, metrics and tracing settings a
+// long-running inferflow binary shares (log format and level, the
+// environment label, the Prometheus listen address, the OTLP endpoint) and
+// builds the logger and metrics handler from them.
 package telemetry
 
 import (
@@ -18,6 +18,7 @@ import (
 	"github.com/inferflow/inferflow/internal/envflag"
 	"github.com/inferflow/inferflow/internal/logging"
 	"github.com/inferflow/inferflow/internal/metrics"
+	"github.com/inferflow/inferflow/internal/tracing"
 )
 
 // Settings are the telemetry settings, each declared once.
@@ -45,12 +46,13 @@ func Level(v string) error {
 	return nil
 }
 
-// Config is how a binary logs and exposes metrics.
+// Config is how a binary logs, exposes metrics and exports traces.
 type Config struct {
 	LogMode     string
 	LogLevel    string
 	Environment string
 	MetricsAddr string
+	Tracing     tracing.Config
 }
 
 // Register adds the telemetry flags to s.
@@ -59,6 +61,7 @@ func (c *Config) Register(s *envflag.Set) {
 	envflag.Var(s, &c.LogLevel, Settings.LogLevel)
 	envflag.Var(s, &c.Environment, Settings.Environment)
 	envflag.Var(s, &c.MetricsAddr, Settings.MetricsAddr)
+	c.Tracing.Register(s)
 }
 
 // Start builds the logger (labelled with the environment) and the metrics
@@ -76,7 +79,10 @@ func (c Config) Start(ctx context.Context, collectors ...prometheus.Collector) (
 			return nil, nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
-	mh := metrics.NewHandler(reg).WithTags(map[string]string{"environment": c.Environment})
+	mh, err := metrics.NewHandler(reg, map[string]string{"environment": c.Environment})
+	if err != nil {
+		return nil, nil, err
+	}
 	if c.MetricsAddr != "" {
 		addr, _, err := metrics.Serve(ctx, c.MetricsAddr, reg)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
 
 	"github.com/inferflow/inferflow/internal/envflag"
@@ -231,8 +232,9 @@ func (c Config) ClientOptions() (client.Options, error) {
 	return payloadcrypt.ClientOptions(opts, keys), nil
 }
 
-// Dial connects to Temporal, waiting up to DialTimeout for the server.
-func (c Config) Dial(ctx context.Context, logger log.Logger, metrics client.MetricsHandler) (client.Client, error) {
+// Dial connects to Temporal, waiting up to DialTimeout for the server. The
+// interceptors (tracing) also apply to the workers built on the client.
+func (c Config) Dial(ctx context.Context, logger log.Logger, metrics client.MetricsHandler, interceptors ...interceptor.ClientInterceptor) (client.Client, error) {
 	opts, err := c.ClientOptions()
 	if err != nil {
 		return nil, err
@@ -241,6 +243,7 @@ func (c Config) Dial(ctx context.Context, logger log.Logger, metrics client.Metr
 	if keys, _ := c.Payloads.Keyring(); keys != nil { // loaded by ClientOptions
 		opts = payloadcrypt.ClientOptions(opts, keys) // again, logging keys that fail
 	}
+	opts.Interceptors = append(opts.Interceptors, interceptors...)
 	ctx, cancel := context.WithTimeout(ctx, c.DialTimeout)
 	defer cancel()
 	for {

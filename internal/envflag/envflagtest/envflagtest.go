@@ -194,14 +194,14 @@ func Compare(rows []Row, binary string, declared []envflag.Setting) []string {
 	return problems
 }
 
-// Isolate clears the project's and Temporal's variables for the test and
+// Isolate clears the project's, Temporal's and OpenTelemetry's variables for the test and
 // points TEMPORAL_CONFIG_FILE at a missing file, so neither the developer's
 // shell nor ~/.config/temporalio/temporal.toml changes what a test parses.
 func Isolate(t testing.TB) {
 	t.Helper()
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "TEMPORAL_") || strings.HasPrefix(k, "INFERFLOW_") || k == "APP_ENV" {
+		if strings.HasPrefix(k, "TEMPORAL_") || strings.HasPrefix(k, "INFERFLOW_") || strings.HasPrefix(k, "OTEL_") || k == "APP_ENV" {
 			t.Setenv(k, "") // restores the value after the test
 			os.Unsetenv(k)
 		}
