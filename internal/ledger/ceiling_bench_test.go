@@ -99,6 +99,7 @@ func benchPostgresCeiling(b *testing.B) {
 	run := fundBenchUsers(b, l)
 
 	rounds, each := ceilingRounds()
+	runPairs(b, l, run+"-warm", time.Second) // connections, plans
 	var tpsSum, pairsSum float64
 	b.ResetTimer()
 	for range b.N {
@@ -169,6 +170,8 @@ func benchSQLiteCeiling(b *testing.B) {
 	runG, runP := fundBenchUsers(b, grouped), fundBenchUsers(b, plain)
 
 	rounds, each := ceilingRounds()
+	runPairs(b, plain, runP+"-warm", time.Second)
+	runPairs(b, grouped, runG+"-warm", time.Second)
 	var gSum, pSum float64
 	b.ResetTimer()
 	for range b.N {
