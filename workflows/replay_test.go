@@ -25,6 +25,11 @@ import (
 var histories = append(slices.Clone(legacyHistories),
 	"voice-session",   // a turn, a billed completed response, a close
 	"voice-cancelled", // a response cancelled by barge-in, then the session cancelled with a hold open
+	// The saga paths again on version 1 of billing-state-sparse (BillingState
+	// upserted only for CLAIMED, final states and RECONCILIATION_REQUIRED).
+	"saga-sparse-success",
+	"saga-sparse-model-failure",
+	"saga-sparse-capture-failure",
 )
 
 // legacyHistories are the paths recorded before package wire too
