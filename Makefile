@@ -13,7 +13,7 @@ TEMPORAL ?= $(or $(shell command -v temporal 2>/dev/null),$(CURDIR)/.tools/bin/t
 CORPUS ?= ../shared/corpus/speech-dev
 export TEMPORAL_CLI := $(TEMPORAL)
 
-.PHONY: all build run dev-server test test-short lint record-histories bench bench-voice eval-gate temporal deps clean
+.PHONY: all build run dev-server test test-short lint record-histories bench bench-ledger bench-voice eval-gate temporal deps clean
 
 all: build
 
@@ -65,14 +65,21 @@ $(WORKFLOWCHECK):
 	GOBIN=$(TOOLS)/tmp-workflowcheck $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
 	@mv $(TOOLS)/tmp-workflowcheck/workflowcheck $@ && rmdir $(TOOLS)/tmp-workflowcheck
 
-# Benchmarks: the gate, providers and ledgers (both backends), then whole
-# workflows on a dev server (a fixed 200 workflows per case), then the
-# realtime voice process under load. Figures go in BENCHMARKS.md with the
-# machine and this command.
+# Benchmarks: the gate, providers and ledgers (both backends; the ledgers
+# also as a ratio to pgbench -c 16 -j 2 -N and to one transaction per
+# operation, BenchmarkLedgerCeiling, also alone as `make bench-ledger`), then
+# whole workflows on a dev server (a fixed 200 workflows per case, each beside
+# its bare shape), then the realtime voice process under load. Figures go in
+# BENCHMARKS.md with the machine and this command.
 bench: deps temporal
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $$($(GO) list ./... | grep -v /integration)
 	$(GO) test -run '^$$' -bench . -benchtime 200x -count=1 -timeout 30m ./integration/
 	$(MAKE) bench-voice
+
+# The ledgers against their durable ceilings in one run (pgbench on a
+# scratch database; skipped without pgbench or PostgreSQL).
+bench-ledger:
+	$(GO) test -run '^$$' -bench LedgerCeiling -count=1 -timeout 10m ./internal/ledger/
 
 # The realtime process under N concurrent loopback calls streaming Opus in
 # real time (about 30 s per level): CPU, memory per call, arrival-to-decision

@@ -52,16 +52,30 @@ func bareSagaShape(ctx workflow.Context) error {
 // runLoad starts b.N workflows, at most inflight at once, and reports
 // throughput and latency percentiles.
 func runLoad(b *testing.B, inflight int, start func(ctx context.Context, i int) (client.WorkflowRun, error)) {
+	b.ResetTimer()
+	elapsed, lat, err := load(b.N, inflight, start)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "wf/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// load runs n workflows, at most inflight at once, and returns the time
+// they took and their latencies, sorted.
+func load(n, inflight int, start func(ctx context.Context, i int) (client.WorkflowRun, error)) (time.Duration, []time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	lat := make([]time.Duration, b.N)
+	lat := make([]time.Duration, n)
 	sem := make(chan struct{}, inflight)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	b.ResetTimer()
 	began := time.Now()
-	for i := range b.N {
+	for i := range n {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -84,14 +98,42 @@ func runLoad(b *testing.B, inflight int, start func(ctx context.Context, i int) 
 	}
 	wg.Wait()
 	elapsed := time.Since(began)
-	b.StopTimer()
-	if firstErr != nil {
-		b.Fatal(firstErr)
-	}
 	slices.Sort(lat)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "wf/s")
-	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-ms")
+	return elapsed, lat, firstErr
+}
+
+// runPaired runs b.N workflows of each of two kinds, at most inflight at
+// once, in 4 alternating rounds (a b, b a, a b, b a), and reports each
+// kind's throughput and b's as a fraction of a's: on a machine shared with
+// other work the ratio of two runs taken minutes apart says little.
+func runPaired(b *testing.B, inflight int, a, bb func(ctx context.Context, i int) (client.WorkflowRun, error)) {
+	const rounds = 4
+	var took [2]time.Duration
+	var done [2]int
+	b.ResetTimer()
+	for r := range rounds {
+		n := b.N / rounds
+		if r == rounds-1 {
+			n = b.N - n*(rounds-1)
+		}
+		order := []int{0, 1}
+		if r%2 == 1 {
+			order = []int{1, 0}
+		}
+		for _, k := range order {
+			elapsed, _, err := load(n, inflight, []func(context.Context, int) (client.WorkflowRun, error){a, bb}[k])
+			if err != nil {
+				b.Fatal(err)
+			}
+			took[k] += elapsed
+			done[k] += n
+		}
+	}
+	b.StopTimer()
+	rate := func(k int) float64 { return float64(done[k]) / took[k].Seconds() }
+	b.ReportMetric(rate(0), "bare-wf/s")
+	b.ReportMetric(rate(1), "wf/s")
+	b.ReportMetric(rate(1)/rate(0), "x-bare")
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -144,20 +186,20 @@ func BenchmarkInferenceSaga(b *testing.B) {
 		registry.Register(w, registry.Deps{Models: models, Ledger: l, Environment: "bench"})
 		w.RegisterWorkflow(bareSagaShape)
 	})
-	for _, inflight := range []int{1, 16} {
-		b.Run(fmt.Sprintf("bare/inflight=%d", inflight), func(b *testing.B) {
-			runLoad(b, inflight, func(ctx context.Context, i int) (client.WorkflowRun, error) {
-				return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: benchID("bare-saga", i), TaskQueue: queue, EnableEagerStart: true}, bareSagaShape)
-			})
-		})
-		b.Run(fmt.Sprintf("saga/inflight=%d", inflight), func(b *testing.B) {
-			starter := &inferflow.Client{Temporal: c, TaskQueue: queue}
-			runLoad(b, inflight, func(ctx context.Context, i int) (client.WorkflowRun, error) {
-				return starter.StartInference(ctx, wire.InferenceInput{UserID: "bench", JobID: benchID("job", i),
-					Payload: wire.InferencePayload{ModelID: "offline-small", PromptTokens: 100, Prompt: "benchmark"}})
-			})
-		})
+	bare := func(ctx context.Context, i int) (client.WorkflowRun, error) {
+		return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: benchID("bare-saga", i), TaskQueue: queue, EnableEagerStart: true}, bareSagaShape)
 	}
+	starter := &inferflow.Client{Temporal: c, TaskQueue: queue}
+	saga := func(ctx context.Context, i int) (client.WorkflowRun, error) {
+		return starter.StartInference(ctx, wire.InferenceInput{UserID: "bench", JobID: benchID("job", i),
+			Payload: wire.InferencePayload{ModelID: "offline-small", PromptTokens: 100, Prompt: "benchmark"}})
+	}
+	for _, inflight := range []int{1, 16} {
+		b.Run(fmt.Sprintf("bare/inflight=%d", inflight), func(b *testing.B) { runLoad(b, inflight, bare) })
+		b.Run(fmt.Sprintf("saga/inflight=%d", inflight), func(b *testing.B) { runLoad(b, inflight, saga) })
+	}
+	// The same at 16 in flight, alternating with the bare shape in one run.
+	b.Run("paired/inflight=16", func(b *testing.B) { runPaired(b, 16, bare, saga) })
 }
 
 // benchWorker runs a worker with the bare no-op activity plus what register

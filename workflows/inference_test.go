@@ -11,7 +11,9 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -507,35 +509,79 @@ func TestModelErrorCode(t *testing.T) {
 	}
 }
 
-// BillingState follows the job: one upsert per workflow task, the last one
-// the final state; a start that already carries CLAIMED needs no upsert for it.
+// BillingState shows CLAIMED from the start until the job reaches a state an
+// operator filters on (a final one, or RECONCILIATION_REQUIRED), which is
+// then upserted at once; transient steps are never upserted (a stuck job is
+// Running with CLAIMED). Runs of the default version (recorded before the
+// change) upsert every state, once per workflow task.
 func TestSagaBillingStateSearchAttribute(t *testing.T) {
-	for _, withStart := range []bool{false, true} {
-		t.Run(map[bool]string{false: "cli start", true: "starter"}[withStart], func(t *testing.T) {
+	tests := []struct {
+		name      string
+		cli       bool // started without JobId/BillingState (e.g. the CLI)
+		legacy    bool // the run took workflow.DefaultVersion of sparseStateChange
+		setup     func(f *fakeBilling)
+		want      []string
+		atModel   []string // upserts done when the model call starts
+		atDLQ     []string // upserts done when the DLQ record is written
+		wantError bool
+	}{
+		{name: "captured", want: []string{"CAPTURED"}, atModel: []string{}},
+		{name: "captured, started by the CLI", cli: true, want: []string{"CLAIMED", "CAPTURED"}, atModel: []string{"CLAIMED"}},
+		{name: "model failed, released", setup: func(f *fakeBilling) {
+			f.modelErr = temporal.NewNonRetryableApplicationError("model", string(wire.CodeModelServerError), nil)
+		}, want: []string{"RELEASED"}, atModel: []string{}, wantError: true},
+		{name: "reservation refused", setup: func(f *fakeBilling) {
+			f.reserveErr = func(int) error { return rejected(ledger.ReasonInsufficientCredits) }
+		}, want: []string{"RESERVATION_FAILED"}, wantError: true},
+		{name: "capture failed, stuck in reconciliation", setup: func(f *fakeBilling) {
+			f.captureErr = func(int) error { return errors.New("ledger down") }
+		}, want: []string{"RECONCILIATION_REQUIRED"}, atModel: []string{}, atDLQ: []string{"RECONCILIATION_REQUIRED"}, wantError: true},
+		{name: "default version: every state", legacy: true,
+			want: []string{"INFERENCE_RUNNING", "INFERENCE_SUCCEEDED", "CAPTURED"}, atModel: []string{"INFERENCE_RUNNING"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeBilling()
+			if tt.setup != nil {
+				tt.setup(f)
+			}
 			env := newSagaEnv(t, f)
-			if withStart {
+			if !tt.cli {
 				if err := env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(
 					JobIDKey.ValueSet("job-1"), BillingStateKey.ValueSet(string(wire.StateClaimed)))); err != nil {
 					t.Fatal(err)
 				}
 			}
-			var states []string
+			if tt.legacy {
+				env.OnGetVersion(sparseStateChange, workflow.DefaultVersion, sparseStateVersion).Return(workflow.DefaultVersion)
+			}
+			states := []string{}
 			env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 				if v, ok := args.Get(0).(temporal.SearchAttributes).GetKeyword(BillingStateKey); ok {
 					states = append(states, v)
 				}
 			}).Return(nil)
+			var atModel, atDLQ []string
+			env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+				switch info.ActivityType.Name {
+				case wire.ActivityCallModel:
+					atModel = slices.Clone(states)
+				case wire.ActivityEnqueueDLQ:
+					atDLQ = slices.Clone(states)
+				}
+			})
 			env.ExecuteWorkflow(InferenceJob, sagaInput(""))
-			if err := env.GetWorkflowError(); err != nil {
-				t.Fatal(err)
+			if err := env.GetWorkflowError(); (err != nil) != tt.wantError {
+				t.Fatalf("workflow error = %v, want error: %v", err, tt.wantError)
 			}
-			want := []string{"INFERENCE_RUNNING", "INFERENCE_SUCCEEDED", "CAPTURED"}
-			if !withStart {
-				want = append([]string{"CLAIMED"}, want...)
+			if !slices.Equal(states, tt.want) {
+				t.Errorf("BillingState upserts = %v, want %v", states, tt.want)
 			}
-			if !slices.Equal(states, want) {
-				t.Fatalf("BillingState upserts = %v, want %v", states, want)
+			if !slices.Equal(atModel, tt.atModel) {
+				t.Errorf("BillingState upserts when the model call started = %v, want %v", atModel, tt.atModel)
+			}
+			if !slices.Equal(atDLQ, tt.atDLQ) {
+				t.Errorf("BillingState upserts when the DLQ record was written = %v, want %v", atDLQ, tt.atDLQ)
 			}
 		})
 	}

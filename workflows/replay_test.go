@@ -31,6 +31,11 @@ var histories = append(slices.Clone(legacyHistories),
 	"saga-claimed",
 	"saga-duplicate",
 	"saga-overage",
+	// The saga paths again on version 1 of billing-state-sparse (BillingState
+	// upserted only for CLAIMED, final states and RECONCILIATION_REQUIRED).
+	"saga-sparse-success",
+	"saga-sparse-model-failure",
+	"saga-sparse-capture-failure",
 )
 
 // legacyHistories are the paths recorded before package wire too
