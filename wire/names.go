@@ -9,6 +9,7 @@ const (
 	WorkflowReconcile           = "Reconcile"
 	WorkflowExpireHolds         = "ExpireHolds"
 	WorkflowVoiceSession        = "VoiceSession"
+	WorkflowConsensusBatch      = "ConsensusBatch"
 )
 
 // Activity types, as registered on the worker and recorded in history.
@@ -30,11 +31,19 @@ const (
 	ActivityReconcileAttempt = "ReconcileAttempt"
 	ActivityEscalate         = "Escalate"
 	ActivityExpireHolds      = "ExpireHolds"
+
+	// Consensus batch.
+	ActivityCountBatchItems      = "CountBatchItems"
+	ActivityReadBatchItems       = "ReadBatchItems"
+	ActivityAwaitEvaluation      = "AwaitEvaluation"
+	ActivityWriteBatchResults    = "WriteBatchResults"
+	ActivityAssembleBatchResults = "AssembleBatchResults"
 )
 
 // Query types.
 const (
-	// QueryProgress returns a ConsensusProgress.
+	// QueryProgress returns a ConsensusProgress (a BatchProgress for a
+	// batch).
 	QueryProgress = "progress"
 	// QueryState returns a JobStatus.
 	QueryState = "state"

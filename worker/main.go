@@ -85,7 +85,7 @@ func run(ctx context.Context, cfg config) error {
 		billed = ledgerfault.Wrap(led, cfg.faultCaptures, cfg.faultReleases)
 	}
 	w := worker.New(c, cfg.temporal.TaskQueue, worker.Options{})
-	registry.Register(w, registry.Deps{Models: models, Blobs: blob.Dir{Root: cfg.blobDir}, Ledger: billed, Environment: cfg.telemetry.Environment})
+	registry.Register(w, registry.Deps{Models: models, Blobs: blob.Dir{Root: cfg.blobDir}, Ledger: billed, Temporal: c, Environment: cfg.telemetry.Environment})
 
 	z.Info("worker starting", zap.String("address", cfg.temporal.Address), zap.String("namespace", cfg.temporal.Namespace),
 		zap.String("taskQueue", cfg.temporal.TaskQueue), zap.String("ledger", redactDSN(cfg.ledgerDSN)))
