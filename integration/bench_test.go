@@ -179,6 +179,13 @@ func benchWorker(b *testing.B, register func(worker.Worker)) (client.Client, str
 		b.Fatal(err)
 	}
 	b.Cleanup(w.Stop)
+	// The model calls' queue (wire.ModelCallQueue), without limits.
+	mw := worker.New(c, wire.ModelCallQueue(queue), worker.Options{DisableWorkflowWorker: true})
+	register(mw)
+	if err := mw.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(mw.Stop)
 	return c, queue
 }
 

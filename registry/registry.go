@@ -72,7 +72,16 @@ func WorkflowNames() []string {
 	return names
 }
 
-// Activities registers every activity with its dependencies.
+// ModelActivities registers the model calls only: what a worker on
+// wire.ModelCallQueue runs, under the provider's limits.
+func ModelActivities(r worker.ActivityRegistry, d Deps) {
+	c := &activities.Consensus{Vision: d.Models.Vision, Judge: d.Models.Judge, Blobs: d.Blobs}
+	r.RegisterActivityWithOptions(c.VisionCall, activity.RegisterOptions{Name: wire.ActivityVisionCall})
+	r.RegisterActivityWithOptions(c.JudgeCall, activity.RegisterOptions{Name: wire.ActivityJudgeCall})
+}
+
+// Activities registers every activity with its dependencies (the model
+// calls too, for calls scheduled on the main queue by older runs).
 func Activities(r worker.ActivityRegistry, d Deps) {
 	c := &activities.Consensus{Vision: d.Models.Vision, Judge: d.Models.Judge, Blobs: d.Blobs}
 	cb := &activities.Batch{Blobs: d.Blobs, Temporal: d.Temporal}

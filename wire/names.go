@@ -58,6 +58,12 @@ func InferenceWorkflowID(jobID string) string { return "inference-" + jobID }
 // ReconcileWorkflowID is one reconciliation per job.
 func ReconcileWorkflowID(jobID string) string { return "reconcile-" + jobID }
 
+// ModelCallQueue is the task queue of the model calls (VisionCall,
+// JudgeCall) of workflows on taskQueue. Its workers carry the provider's
+// limits: Temporal's task-queue rate limit holds requests per second across
+// every worker polling it; each worker bounds its calls at once.
+func ModelCallQueue(taskQueue string) string { return taskQueue + "-models" }
+
 // HeartbeatEvery is how often a running model call heartbeats; workflows set
 // heartbeat timeouts as a multiple of it. Heartbeats are how a cancellation
 // (early cancel after quorum, or the workflow being cancelled) reaches a call

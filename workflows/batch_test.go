@@ -363,3 +363,34 @@ func TestBatchProgressQuery(t *testing.T) {
 }
 
 func activityName(name string) activity.RegisterOptions { return activity.RegisterOptions{Name: name} }
+
+// Model calls go to the model-call queue, where the provider's limits hold;
+// the rest stays on the workflow's queue.
+func TestModelCallsUseTheModelQueue(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(ConsensusEvaluation, workflow.RegisterOptions{Name: wire.WorkflowConsensusEvaluation})
+	var mu sync.Mutex
+	queues := map[string]string{}
+	record := func(ctx context.Context) {
+		mu.Lock()
+		defer mu.Unlock()
+		queues[activity.GetInfo(ctx).ActivityType.Name] = activity.GetInfo(ctx).TaskQueue
+	}
+	env.RegisterActivityWithOptions(func(ctx context.Context, in wire.VisionInput) (wire.VisionResult, error) {
+		record(ctx)
+		return wire.VisionResult{CallIndex: in.CallIndex, Value: 10, Confidence: 0.5}, nil
+	}, activityName(wire.ActivityVisionCall))
+	env.RegisterActivityWithOptions(func(ctx context.Context, in wire.JudgeInput) (wire.JudgeResult, error) {
+		record(ctx)
+		return wire.JudgeResult{ConsensusValue: 10, Confidence: 0.5}, nil
+	}, activityName(wire.ActivityJudgeCall))
+	env.ExecuteWorkflow(wire.WorkflowConsensusEvaluation, validInput(t))
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	want := wire.ModelCallQueue("default-test-taskqueue")
+	if queues[wire.ActivityVisionCall] != want || queues[wire.ActivityJudgeCall] != want {
+		t.Errorf("model calls ran on %v, want %s", queues, want)
+	}
+}
