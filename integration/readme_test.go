@@ -65,8 +65,9 @@ func TestReadmeCommands(t *testing.T) {
 	}
 	defer l.Close()
 	models, _ := provider.New(provider.Config{})
-	startWorker(t, dial(t), temporalclient.DefaultTaskQueue, func(w worker.Worker) {
-		registry.Register(w, registry.Deps{Models: models, Blobs: blob.Dir{Root: blobs}, Ledger: l, Environment: "readme"})
+	c := dial(t)
+	startWorker(t, c, temporalclient.DefaultTaskQueue, func(w worker.Worker) {
+		registry.Register(w, registry.Deps{Models: models, Blobs: blob.Dir{Root: blobs}, Ledger: l, Temporal: c, Environment: "readme"})
 	})
 
 	cli, err := devserver.FindCLI(root)

@@ -114,6 +114,9 @@ type BatchRequest struct {
 	Concurrency int
 	// RetryFailed re-runs the items whose evaluation failed retryably.
 	RetryFailed bool
+	// ItemsPerRun: children per run before the batch continues as new; 0
+	// takes the default.
+	ItemsPerRun int
 }
 
 // StartBatch starts the batch, or attaches to it while it runs. A batch
@@ -124,7 +127,7 @@ func (c *Client) StartBatch(ctx context.Context, req BatchRequest) (*Run, error)
 	if req.BatchID == "" && req.ItemsRef != nil {
 		req.BatchID = req.ItemsRef.Key[:16]
 	}
-	in := wire.BatchInput{BatchID: req.BatchID, ItemsRef: req.ItemsRef, Items: req.Items, Concurrency: req.Concurrency, RetryFailed: req.RetryFailed}
+	in := wire.BatchInput{BatchID: req.BatchID, ItemsRef: req.ItemsRef, Items: req.Items, Concurrency: req.Concurrency, RetryFailed: req.RetryFailed, ItemsPerRun: req.ItemsPerRun}
 	if err := in.Validate(); err != nil {
 		return nil, &ValidationError{Err: err}
 	}
