@@ -110,7 +110,7 @@ func uniqueQueue(t *testing.T) string {
 func startWorker(t *testing.T, c client.Client, queue string, register func(worker.Worker)) {
 	t.Helper()
 	startWorkerWith(t, c, queue, worker.Options{}, register)
-	startWorkerWith(t, c, wire.ModelCallQueue(queue), worker.Options{DisableWorkflowWorker: true}, register)
+	startWorkerWith(t, c, wire.ModelCallQueue(queue), worker.Options{}, register)
 }
 
 func startWorkerWith(t *testing.T, c client.Client, queue string, opts worker.Options, register func(worker.Worker)) {

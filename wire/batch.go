@@ -24,8 +24,8 @@ const (
 	MaxBatchLineBytes = 512 << 10
 	// BatchPageItems is how many items one ReadBatchItems call returns.
 	BatchPageItems = 200
-	// DefaultBatchItemsPerRun and MaxBatchItemsPerRun: a run starts about
-	// this many children (whole pages) and then continues as new.
+	// DefaultBatchItemsPerRun and MaxBatchItemsPerRun: a run reads at most
+	// this many items, evaluates them and then continues as new.
 	DefaultBatchItemsPerRun = 1000
 	MaxBatchItemsPerRun     = 4000
 )

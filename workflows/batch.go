@@ -20,7 +20,7 @@ const (
 
 // ConsensusBatch evaluates a list of items: one ConsensusEvaluation child
 // per item (id consensus-<itemId>), at most Concurrency in flight. A run
-// starts about ItemsPerRun children (whole pages), waits for them, writes
+// reads at most ItemsPerRun items and starts their children, waits for them, writes
 // their result lines to the blob store and continues as new with the
 // cursor, so history stays bounded however long the list.
 //
@@ -136,14 +136,14 @@ func (b *batchRun) fill() error {
 
 func (b *batchRun) readPage() error {
 	if b.in.ItemsRef == nil {
-		end := min(b.st.Next+wire.BatchPageItems, int64(len(b.in.Items)))
+		end := min(b.st.Next+int64(b.pageSize()), int64(len(b.in.Items)))
 		b.page = b.in.Items[b.st.Next:end]
 		b.started += len(b.page)
 		b.st.Next = end
 		return nil
 	}
 	var out wire.ReadBatchItemsOutput
-	in := wire.ReadBatchItemsInput{Ref: *b.in.ItemsRef, Offset: b.st.Next, Max: wire.BatchPageItems}
+	in := wire.ReadBatchItemsInput{Ref: *b.in.ItemsRef, Offset: b.st.Next, Max: b.pageSize()}
 	if err := workflow.ExecuteActivity(blobCtx(b.ctx), wire.ActivityReadBatchItems, in).Get(b.ctx, &out); err != nil {
 		return err
 	}
@@ -157,6 +157,9 @@ func (b *batchRun) readPage() error {
 	}
 	return nil
 }
+
+// pageSize: a page, or what is left of the run's items.
+func (b *batchRun) pageSize() int { return min(wire.BatchPageItems, b.perRun-b.started) }
 
 // start starts item's evaluation. The first attempt refuses an id used
 // before (REJECT_DUPLICATE), which sends the batch to the earlier outcome;

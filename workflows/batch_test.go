@@ -209,11 +209,11 @@ func TestBatchContinuesAsNew(t *testing.T) {
 	f, blobs := newFake(), blob.Dir{Root: t.TempDir()}
 	ids := numbered("ok", 450)
 	ref := storeItems(t, blobs, ids, true)
-	in := wire.BatchInput{BatchID: "b1", ItemsRef: &ref, Concurrency: 50, ItemsPerRun: 200}
+	in := wire.BatchInput{BatchID: "b1", ItemsRef: &ref, Concurrency: 50, ItemsPerRun: 150}
 	var res wire.BatchResult
 	for run := 1; ; run++ {
-		if run > 5 {
-			t.Fatal("the batch did not finish in 5 runs")
+		if run > 6 {
+			t.Fatal("the batch did not finish in 6 runs")
 		}
 		env := batchEnv(t, f, blobs)
 		env.ExecuteWorkflow(wire.WorkflowConsensusBatch, in)
@@ -234,8 +234,8 @@ func TestBatchContinuesAsNew(t *testing.T) {
 		if err := env.GetWorkflowResult(&res); err != nil {
 			t.Fatal(err)
 		}
-		if run != 3 {
-			t.Errorf("finished in %d runs, want 3 (200 items a run)", run)
+		if run != 4 {
+			t.Errorf("finished in %d runs, want 4 (150 items a run)", run)
 		}
 		break
 	}
