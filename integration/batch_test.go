@@ -167,11 +167,11 @@ func TestBatchCancelThenResume(t *testing.T) {
 		t.Errorf("judge called %d times (%d before the cancel), want 200 (+ at most %d cancelled in flight)", judged, judgedBefore, req.Concurrency)
 	}
 	// Each run stays within ItemsPerRun: the batch continued as new.
-	desc, err := c.DescribeWorkflowExecution(ctx, run.GetID(), "")
+	desc, err := c.DescribeWorkflow(ctx, run.GetID(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if events := desc.GetWorkflowExecutionInfo().GetHistoryLength(); events > 400 {
+	if events := desc.RawResponse.GetWorkflowExecutionInfo().GetHistoryLength(); events > 400 {
 		t.Errorf("last run's history has %d events; continue-as-new should bound it", events)
 	}
 

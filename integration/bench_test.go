@@ -323,11 +323,11 @@ func runBatchBench(b *testing.B) map[string]float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	desc, err := c.DescribeWorkflowExecution(ctx, run.GetID(), "")
+	desc, err := c.DescribeWorkflow(ctx, run.GetID(), "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	info := desc.GetWorkflowExecutionInfo()
+	info := desc.RawResponse.GetWorkflowExecutionInfo()
 	return map[string]float64{
 		"batch-items/s":        float64(items) / elapsed.Seconds(),
 		"single-items/s":       singleRate,
