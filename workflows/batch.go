@@ -60,7 +60,8 @@ func ConsensusBatch(ctx workflow.Context, in wire.BatchInput) (*wire.BatchResult
 
 	for {
 		if ctx.Err() == nil {
-			if err := b.fill(); err != nil {
+			// A read cut short by a cancel goes to the cancel path below.
+			if err := b.fill(); err != nil && ctx.Err() == nil {
 				return nil, batchInputFailure(err)
 			}
 		}
