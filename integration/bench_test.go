@@ -1,11 +1,17 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,6 +227,13 @@ func benchWorker(b *testing.B, register func(worker.Worker)) (client.Client, str
 		b.Fatal(err)
 	}
 	b.Cleanup(w.Stop)
+	// The model calls' queue (wire.ModelCallQueue), without limits.
+	mw := worker.New(c, wire.ModelCallQueue(queue), worker.Options{})
+	register(mw)
+	if err := mw.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(mw.Stop)
 	return c, queue
 }
 
@@ -231,3 +244,141 @@ func (quiet) Debug(string, ...any) {}
 func (quiet) Info(string, ...any)  {}
 func (quiet) Warn(string, ...any)  {}
 func (quiet) Error(string, ...any) {}
+
+// BenchmarkConsensusBatch evaluates one batch of 10,000 items
+// (INFERFLOW_BENCH_BATCH_ITEMS overrides) with the offline provider and,
+// first, on the same dev server and worker, single evaluations at the same
+// concurrency, so the two rates compare. It reports items per second for
+// both, the runs the batch took (continue-as-new) and the last run's
+// history, and the benchmark process's peak heap (the worker runs in it).
+// The figures are taken once, whatever -benchtime says.
+func BenchmarkConsensusBatch(b *testing.B) {
+	batchBench.Do(func() { batchBench.figures = runBatchBench(b) })
+	for unit, v := range batchBench.figures {
+		b.ReportMetric(v, unit)
+	}
+}
+
+var batchBench struct {
+	sync.Once
+	figures map[string]float64
+}
+
+func runBatchBench(b *testing.B) map[string]float64 {
+	const concurrency, singles = 50, 500
+	items := 10_000
+	if v, err := strconv.Atoi(os.Getenv("INFERFLOW_BENCH_BATCH_ITEMS")); err == nil && v > 0 {
+		items = v
+	}
+	models, _ := provider.New(provider.Config{})
+	blobs := blob.Dir{Root: b.TempDir(), MaxSize: wire.MaxBatchItemsBytes}
+	c, queue := benchWorker(b, func(w worker.Worker) {
+		registry.Register(w, registry.Deps{Models: models, Blobs: blobs})
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	ref, err := blobs.Put(ctx, itemImage(b), wire.MediaTypePNG)
+	if err != nil {
+		b.Fatal(err)
+	}
+	img := wire.Image{MediaType: wire.MediaTypePNG, Ref: &ref}
+	prefix := benchID("batch", 0)
+
+	// Single evaluations, concurrency at a time.
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	began := time.Now()
+	for i := range singles {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			item := fmt.Sprintf("%s-single-%d", prefix, i)
+			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wire.ConsensusWorkflowID(item), TaskQueue: queue, EnableEagerStart: true},
+				wire.WorkflowConsensusEvaluation, wire.ConsensusInput{ItemID: item, Image: img})
+			if err == nil {
+				err = run.Get(ctx, nil)
+			}
+			if err != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	singleRate := float64(singles) / time.Since(began).Seconds()
+	if failed.Load() > 0 {
+		b.Fatalf("%d single evaluations failed", failed.Load())
+	}
+
+	// The batch.
+	var lines bytes.Buffer
+	for i := range items {
+		line, _ := json.Marshal(wire.ConsensusInput{ItemID: fmt.Sprintf("%s-%d", prefix, i), Image: img})
+		lines.Write(append(line, '\n'))
+	}
+	itemsRef, err := blobs.Put(ctx, lines.Bytes(), inferflow.MediaTypeJSONL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fc := &inferflow.Client{Temporal: c, TaskQueue: queue, Blobs: blobs}
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() { // samples the heap until stop closes
+		defer close(sampled)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	began = time.Now()
+	run, err := fc.StartBatch(ctx, inferflow.BatchRequest{BatchID: prefix, ItemsRef: &itemsRef, Concurrency: concurrency})
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := fc.BatchResult(ctx, run)
+	elapsed := time.Since(began)
+	close(stop)
+	<-sampled
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.Counts.Succeeded+res.Counts.Degraded != items {
+		b.Fatalf("batch: %+v, want %d evaluated", res.Counts, items)
+	}
+	p, err := fc.BatchProgress(ctx, run)
+	if err != nil {
+		b.Fatal(err)
+	}
+	desc, err := c.DescribeWorkflow(ctx, run.GetID(), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	info := desc.RawResponse.GetWorkflowExecutionInfo()
+	return map[string]float64{
+		"batch-items/s":        float64(items) / elapsed.Seconds(),
+		"single-items/s":       singleRate,
+		"items":                float64(items),
+		"runs":                 float64(p.Runs),
+		"last-run-events":      float64(info.GetHistoryLength()),
+		"last-run-history-KiB": float64(info.GetHistorySizeBytes()) / 1024,
+		"peak-heap-MiB":        float64(peak.Load()) / (1 << 20),
+		"heap-before-MiB":      float64(before.HeapInuse) / (1 << 20),
+		"ns/op":                0,
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/inferflow/inferflow/internal/payloadkeys"
 	"github.com/inferflow/inferflow/pkg/payloadcrypt"
 	"github.com/inferflow/inferflow/registry"
+	"github.com/inferflow/inferflow/wire"
 )
 
 var (
@@ -125,10 +126,17 @@ func uniqueQueue(t *testing.T) string {
 	return fmt.Sprintf("%s-%d-%d", name, os.Getpid(), queueSeq.Add(1))
 }
 
-// startWorker runs a worker on queue until the test ends.
+// startWorker runs a worker on queue, and one on its model-call queue,
+// until the test ends.
 func startWorker(t *testing.T, c client.Client, queue string, register func(worker.Worker)) {
 	t.Helper()
-	w := worker.New(c, queue, registry.WorkerOptions(worker.Options{}))
+	startWorkerWith(t, c, queue, worker.Options{}, register)
+	startWorkerWith(t, c, wire.ModelCallQueue(queue), worker.Options{}, register)
+}
+
+func startWorkerWith(t *testing.T, c client.Client, queue string, opts worker.Options, register func(worker.Worker)) {
+	t.Helper()
+	w := worker.New(c, queue, registry.WorkerOptions(opts))
 	register(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

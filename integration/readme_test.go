@@ -93,8 +93,9 @@ func TestReadmeCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(codec.Close)
-	startWorker(t, dialKeys(t, keys), temporalclient.DefaultTaskQueue, func(w worker.Worker) {
-		registry.Register(w, registry.Deps{Models: models, Blobs: blob.Dir{Root: blobs}, Ledger: l, Environment: "readme"})
+	c := dialKeys(t, keys)
+	startWorker(t, c, temporalclient.DefaultTaskQueue, func(w worker.Worker) {
+		registry.Register(w, registry.Deps{Models: models, Blobs: blob.Dir{Root: blobs}, Ledger: l, Temporal: c, Environment: "readme"})
 	})
 
 	cli, err := devserver.FindCLI(root)

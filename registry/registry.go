@@ -10,6 +10,7 @@ package registry
 
 import (
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -28,6 +29,9 @@ type Deps struct {
 	// Blobs is the image store the starter writes (claim check).
 	Blobs  blob.Dir
 	Ledger ledger.Ledger
+	// Temporal is the worker's client: the batch reads the outcome of items
+	// evaluated before through it.
+	Temporal client.Client
 	// Environment labels DLQ records.
 	Environment string
 }
@@ -60,6 +64,7 @@ var workflowTypes = []struct {
 	{wire.WorkflowReconcile, workflows.Reconcile},
 	{wire.WorkflowExpireHolds, workflows.ExpireHolds},
 	{wire.WorkflowVoiceSession, workflows.VoiceSession},
+	{wire.WorkflowConsensusBatch, workflows.ConsensusBatch},
 }
 
 // Workflows registers the workflows only: what a replayer needs.
@@ -78,9 +83,19 @@ func WorkflowNames() []string {
 	return names
 }
 
-// Activities registers every activity with its dependencies.
+// ModelActivities registers the model calls only: what a worker on
+// wire.ModelCallQueue runs, under the provider's limits.
+func ModelActivities(r worker.ActivityRegistry, d Deps) {
+	c := &activities.Consensus{Vision: d.Models.Vision, Judge: d.Models.Judge, Blobs: d.Blobs}
+	r.RegisterActivityWithOptions(c.VisionCall, activity.RegisterOptions{Name: wire.ActivityVisionCall})
+	r.RegisterActivityWithOptions(c.JudgeCall, activity.RegisterOptions{Name: wire.ActivityJudgeCall})
+}
+
+// Activities registers every activity with its dependencies (the model
+// calls too, for calls scheduled on the main queue by older runs).
 func Activities(r worker.ActivityRegistry, d Deps) {
 	c := &activities.Consensus{Vision: d.Models.Vision, Judge: d.Models.Judge, Blobs: d.Blobs}
+	cb := &activities.Batch{Blobs: d.Blobs, Temporal: d.Temporal}
 	b := &activities.Billing{Ledger: d.Ledger, Models: d.Models.Completer, Environment: d.Environment}
 	for _, a := range []struct {
 		name string
@@ -100,6 +115,12 @@ func Activities(r worker.ActivityRegistry, d Deps) {
 		{wire.ActivityEscalate, b.Escalate},
 		{wire.ActivityExpireHolds, b.ExpireHolds},
 		{wire.ActivityClaimJob, b.ClaimJob},
+
+		{wire.ActivityCountBatchItems, cb.CountBatchItems},
+		{wire.ActivityReadBatchItems, cb.ReadBatchItems},
+		{wire.ActivityAwaitEvaluation, cb.AwaitEvaluation},
+		{wire.ActivityWriteBatchResults, cb.WriteBatchResults},
+		{wire.ActivityAssembleBatchResults, cb.AssembleBatchResults},
 	} {
 		r.RegisterActivityWithOptions(a.fn, activity.RegisterOptions{Name: a.name})
 	}

@@ -87,6 +87,18 @@ func TestRegisterRunsEveryWorkflow(t *testing.T) {
 					t.Fatalf("summary %+v: want CLOSED with one response captured", sum)
 				}
 			}},
+		// A batch of two items, one evaluated for real and one a bad id.
+		{wire.WorkflowConsensusBatch, []any{wire.BatchInput{BatchID: "b1", Concurrency: 2, Items: []wire.ConsensusInput{
+			{ItemID: "item-2", Image: wire.Image{MediaType: wire.MediaTypePNG, Ref: &ref}}, {ItemID: " "}}}}, nil,
+			func(t *testing.T, env *testsuite.TestWorkflowEnvironment) {
+				var res wire.BatchResult
+				if err := env.GetWorkflowResult(&res); err != nil {
+					t.Fatal(err)
+				}
+				if res.Counts.Succeeded != 1 || res.Counts.FailedByCode[wire.CodeValidationFailed] != 1 || res.Results == nil {
+					t.Fatalf("batch result %+v: want one item evaluated, one refused, and a results file", res)
+				}
+			}},
 	}
 	var names []string
 	for _, tt := range tests {

@@ -17,7 +17,7 @@ func TestREADMEListsEverySetting(t *testing.T) {
 	seen := map[string]bool{}
 	var declared []envflag.Setting
 	for _, cmd := range [][]string{
-		{"consensus"}, {"inference"},
+		{"consensus"}, {"inference"}, {"batch"},
 		{"ledger", "credit"}, {"ledger", "balance"}, {"ledger", "holds"}, {"ledger", "dlq"}, {"ledger", "audit"},
 	} {
 		var out, errOut bytes.Buffer

@@ -3,6 +3,7 @@
 //
 //	starter consensus --item ID --image FILE [--quorum N] [--early-cancel] [--vision-models a,b,c] [--wait]
 //	starter inference --user U --job J --model M --prompt-tokens N [--prompt TEXT] [--billing-policy P] [--wait]
+//	starter batch --items FILE.jsonl [--images DIR] [--concurrency N] [--out results.jsonl] [--retry-failed]
 //	starter ledger credit|balance|holds|dlq|audit ...
 //
 // It starts the evaluation (or attaches to the existing one for the same
@@ -26,6 +27,7 @@ const usage = `usage: starter <command> [flags]
 commands:
   consensus   evaluate an item image (consensus of vision models + judge)
   inference   run a billed inference job (reserve, model call, capture)
+  batch       evaluate a whole catalog (JSONL of items), a window at a time
   ledger      credit accounts, read balances, holds and the DLQ
 
 run "starter <command> -h" for the flags of a command.
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = consensusCmd(ctx, args[1:], stdout, stderr)
 	case "inference":
 		err = inferenceCmd(ctx, args[1:], stdout, stderr)
+	case "batch":
+		err = batchCmd(ctx, args[1:], stdout, stderr)
 	case "ledger":
 		err = ledgerCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":

@@ -43,6 +43,10 @@ const (
 	CodeImageUnavailable Code = "IMAGE_UNAVAILABLE"
 )
 
+// CodeNotEvaluated: a batch item whose evaluation ended without a result
+// (cancelled, terminated, timed out); running the batch again evaluates it.
+const CodeNotEvaluated Code = "NOT_EVALUATED"
+
 // Billed inference failures. CodeValidationFailed is shared.
 const (
 	CodeDuplicateJob            Code = "DUPLICATE_JOB"

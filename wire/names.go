@@ -9,6 +9,7 @@ const (
 	WorkflowReconcile           = "Reconcile"
 	WorkflowExpireHolds         = "ExpireHolds"
 	WorkflowVoiceSession        = "VoiceSession"
+	WorkflowConsensusBatch      = "ConsensusBatch"
 )
 
 // Activity types, as registered on the worker and recorded in history.
@@ -31,11 +32,19 @@ const (
 	ActivityEscalate         = "Escalate"
 	ActivityExpireHolds      = "ExpireHolds"
 	ActivityClaimJob         = "ClaimJob"
+
+	// Consensus batch.
+	ActivityCountBatchItems      = "CountBatchItems"
+	ActivityReadBatchItems       = "ReadBatchItems"
+	ActivityAwaitEvaluation      = "AwaitEvaluation"
+	ActivityWriteBatchResults    = "WriteBatchResults"
+	ActivityAssembleBatchResults = "AssembleBatchResults"
 )
 
 // Query types.
 const (
-	// QueryProgress returns a ConsensusProgress.
+	// QueryProgress returns a ConsensusProgress (a BatchProgress for a
+	// batch).
 	QueryProgress = "progress"
 	// QueryState returns a JobStatus.
 	QueryState = "state"
@@ -49,6 +58,12 @@ func InferenceWorkflowID(jobID string) string { return "inference-" + jobID }
 
 // ReconcileWorkflowID is one reconciliation per job.
 func ReconcileWorkflowID(jobID string) string { return "reconcile-" + jobID }
+
+// ModelCallQueue is the task queue of the model calls (VisionCall,
+// JudgeCall) of workflows on taskQueue. Its workers carry the provider's
+// limits: Temporal's task-queue rate limit holds requests per second across
+// every worker polling it; each worker bounds its calls at once.
+func ModelCallQueue(taskQueue string) string { return taskQueue + "-models" }
 
 // HeartbeatEvery is the unit of model calls' heartbeat timeouts (a
 // multiple of it: a worker that stops heartbeating for that long is taken

@@ -20,6 +20,8 @@ var settings = struct {
 	FaultCaptures envflag.Spec[int]
 	FaultReleases envflag.Spec[int]
 	Catalog       envflag.Spec[string]
+	ModelRPS      envflag.Spec[int]
+	ModelCalls    envflag.Spec[int]
 }{
 	SweepEvery: envflag.Spec[time.Duration]{Flag: "sweep-every", Env: "INFERFLOW_SWEEP_EVERY", Default: time.Minute,
 		Help: "how often the schedule expires holds past their TTL (when the worker creates it)", Check: envflag.AtLeast(time.Second)},
@@ -30,6 +32,10 @@ var settings = struct {
 	Catalog: envflag.Spec[string]{Flag: "models", Env: "INFERFLOW_MODELS",
 		Help:  "billable model catalog id:promptPer1K:completionPer1K:maxCompletion,... (micro-credits); empty = built-in",
 		Check: envflag.Optional(func(v string) error { _, err := ledger.ParseCatalog(v); return err })},
+	ModelRPS: envflag.Spec[int]{Flag: "model-rps", Env: "INFERFLOW_MODEL_RPS",
+		Help: "the provider's ceiling on model calls per second, held by the Temporal server across all workers (0 = none)", Check: envflag.AtLeast(0)},
+	ModelCalls: envflag.Spec[int]{Flag: "model-concurrency", Env: "INFERFLOW_MODEL_CONCURRENCY", Default: 64,
+		Help: "model calls at once in this worker (the provider's ceiling is this times the workers)", Check: envflag.AtLeast(1)},
 }
 
 // config is everything the worker needs; every field is a flag with an
@@ -43,6 +49,9 @@ type config struct {
 	ledgerDSN  string
 	catalog    string
 	sweepEvery time.Duration
+	// The provider's limits: calls per second (all workers), calls at once
+	// (per worker).
+	modelRPS, modelCalls int
 	// Failure drills: make the next N ledger captures / releases fail.
 	faultCaptures int
 	faultReleases int
@@ -59,6 +68,8 @@ func (c *config) register(s *envflag.Set) {
 	envflag.Var(s, &c.faultCaptures, settings.FaultCaptures)
 	envflag.Var(s, &c.faultReleases, settings.FaultReleases)
 	envflag.Var(s, &c.catalog, settings.Catalog)
+	envflag.Var(s, &c.modelRPS, settings.ModelRPS)
+	envflag.Var(s, &c.modelCalls, settings.ModelCalls)
 	c.provider.Register(s)
 }
 

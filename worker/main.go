@@ -24,6 +24,7 @@ import (
 	"github.com/inferflow/inferflow/internal/tracing"
 	"github.com/inferflow/inferflow/pkg/blob"
 	"github.com/inferflow/inferflow/registry"
+	"github.com/inferflow/inferflow/wire"
 )
 
 func main() {
@@ -97,11 +98,20 @@ func run(ctx context.Context, cfg config) error {
 		z.Warn("FAULT INJECTION: the next ledger captures/releases will fail", zap.Int("captures", cfg.faultCaptures), zap.Int("releases", cfg.faultReleases))
 		billed = ledgerfault.Wrap(led, cfg.faultCaptures, cfg.faultReleases)
 	}
+	deps := registry.Deps{Models: models, Blobs: blob.Dir{Root: cfg.blobDir}, Ledger: billed, Temporal: c, Environment: cfg.telemetry.Environment}
 	w := worker.New(c, cfg.temporal.TaskQueue, registry.WorkerOptions(worker.Options{}))
-	registry.Register(w, registry.Deps{Models: models, Blobs: blob.Dir{Root: cfg.blobDir}, Ledger: billed, Environment: cfg.telemetry.Environment})
+	registry.Register(w, deps)
+	mw := newModelWorker(c, cfg.temporal.TaskQueue, cfg.modelRPS, cfg.modelCalls, mh)
+	registry.ModelActivities(mw, deps)
 
 	z.Info("worker starting", zap.String("address", cfg.temporal.Address), zap.String("namespace", cfg.temporal.Namespace),
 		zap.String("taskQueue", cfg.temporal.TaskQueue), zap.String("ledger", redactDSN(cfg.ledgerDSN)))
+	z.Info("model calls", zap.String("taskQueue", wire.ModelCallQueue(cfg.temporal.TaskQueue)),
+		zap.Int("perSecondAllWorkers", cfg.modelRPS), zap.Int("atOnceThisWorker", cfg.modelCalls))
+	if err := mw.Start(); err != nil {
+		return fmt.Errorf("start model-call worker: %w", err)
+	}
+	defer mw.Stop()
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

@@ -126,7 +126,7 @@ func verifyImage(ctx workflow.Context, im wire.Image) error {
 func runVisionCalls(ctx workflow.Context, in wire.ConsensusInput, s consensusSettings, rec *consensusRecorder) (
 	[]wire.VisionResult, []wire.SlotFailure, error,
 ) {
-	visionCtx, cancelVision := workflow.WithCancel(workflow.WithActivityOptions(ctx, modelCallOptions(s.visionTimeout, MaxVisionRetries)))
+	visionCtx, cancelVision := workflow.WithCancel(workflow.WithActivityOptions(ctx, modelCallOptions(ctx, s.visionTimeout, MaxVisionRetries)))
 	defer cancelVision()
 
 	var (
@@ -205,7 +205,7 @@ func callJudge(ctx workflow.Context, itemID string, valuations []wire.VisionResu
 		return wire.JudgeResult{}, judgeFailure(wire.CodeJudgeInvalidInput, "Malformed valuations sent to judge: "+err.Error(), wire.CodeInvalidInput, nil)
 	}
 	var judge wire.JudgeResult
-	jctx := workflow.WithActivityOptions(ctx, modelCallOptions(timeout, MaxJudgeRetries))
+	jctx := workflow.WithActivityOptions(ctx, modelCallOptions(ctx, timeout, MaxJudgeRetries))
 	err := workflow.ExecuteActivity(jctx, wire.ActivityJudgeCall, in).Get(ctx, &judge)
 	if err == nil {
 		return judge, nil
@@ -225,9 +225,12 @@ func callJudge(ctx workflow.Context, itemID string, valuations []wire.VisionResu
 
 // modelCallOptions: one activity attempt per model call, the call's timeout
 // per attempt, maxRetries retries of transient codes. Heartbeats carry
-// cancellation to a running HTTP call.
-func modelCallOptions(timeout time.Duration, maxRetries int) workflow.ActivityOptions {
+// cancellation to a running HTTP call. Model calls go to the model-call
+// task queue, whose workers hold the provider's limits (requests per second
+// across all workers, calls at once per worker).
+func modelCallOptions(ctx workflow.Context, timeout time.Duration, maxRetries int) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
+		TaskQueue:           wire.ModelCallQueue(workflow.GetInfo(ctx).TaskQueueName),
 		StartToCloseTimeout: timeout,
 		HeartbeatTimeout:    min(timeout, 5*wire.HeartbeatEvery),
 		RetryPolicy: &temporal.RetryPolicy{

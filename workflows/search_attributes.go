@@ -14,8 +14,12 @@ var (
 	// open (its VoiceState).
 	VoiceUserKey  = temporal.NewSearchAttributeKeyKeyword("VoiceUser")
 	VoiceStateKey = temporal.NewSearchAttributeKeyKeyword("VoiceState")
+	// A batch's id (on the batch and on each evaluation it starts) and
+	// state (BatchState*).
+	BatchIDKey    = temporal.NewSearchAttributeKeyKeyword("BatchId")
+	BatchStateKey = temporal.NewSearchAttributeKeyKeyword("BatchState")
 )
 
 // SearchAttributes lists every custom attribute the project uses, for tests
 // and for registering them on a server.
-var SearchAttributes = []temporal.SearchAttributeKey{ItemIDKey, ConsensusOutcomeKey, JobIDKey, BillingStateKey, VoiceUserKey, VoiceStateKey}
+var SearchAttributes = []temporal.SearchAttributeKey{ItemIDKey, ConsensusOutcomeKey, JobIDKey, BillingStateKey, VoiceUserKey, VoiceStateKey, BatchIDKey, BatchStateKey}

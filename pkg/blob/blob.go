@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -120,4 +121,33 @@ func (d Dir) Get(ctx context.Context, ref Ref) ([]byte, error) {
 // path fans keys out over 256 folders so one folder never grows huge.
 func (d Dir) path(key string) string {
 	return filepath.Join(d.Root, key[:2], key)
+}
+
+// Section opens the blob ref points at for reading parts of it, checking
+// its size but not its hash: reading a large file page by page, a caller
+// verifies it once with Get and then reads sections of the same immutable,
+// content-addressed file. The caller closes the returned file.
+func (d Dir) Section(ctx context.Context, ref Ref) (*io.SectionReader, io.Closer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if err := ref.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("blob section: %w", err)
+	}
+	f, err := os.Open(d.path(ref.Key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("blob section %s: %w in %s", ref.Key, ErrNotFound, d.Root)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("blob section %s: %w", ref.Key, err)
+	}
+	st, err := f.Stat()
+	if err != nil || st.Size() != ref.Size {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%w (got %d bytes)", ErrMismatch, st.Size())
+		}
+		return nil, nil, fmt.Errorf("blob section %s: %w", ref.Key, err)
+	}
+	return io.NewSectionReader(f, 0, st.Size()), f, nil
 }

@@ -132,6 +132,11 @@ type Server struct {
 	requests []Request
 	aborted  int
 	changed  chan struct{} // closed and replaced on every recorded event
+	// LimitRate: at most rateLimit answers in any second (0: no limit);
+	// accepted holds the last second's accepted arrivals.
+	rateLimit   int
+	accepted    []time.Time
+	rateLimited int
 }
 
 // New starts a fake server on a loopback port.
@@ -317,7 +322,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	key := s.apiKey
 	authorized := key == "" || rec.Authorization == "Bearer "+key
 	var resp Response
-	if perr == nil && authorized { // a rejected request does not use up a scripted answer
+	limited := perr == nil && authorized && s.overRateLocked(rec.Received)
+	if perr == nil && authorized && !limited { // a rejected request does not use up a scripted answer
 		resp = s.nextLocked(rec.Kind)
 	}
 	s.notifyLocked()
@@ -329,6 +335,11 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	if !authorized {
 		writeError(w, http.StatusUnauthorized, "fake: invalid API key", "invalid_api_key")
+		return
+	}
+	if limited {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "fake: rate limit exceeded", "rate_limit_exceeded")
 		return
 	}
 
@@ -380,6 +391,56 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, status, answer(rec, resp))
+}
+
+// LimitRate makes the server enforce a rate limit as a provider does: a
+// request that would be the (perSecond+1)th answered within one second gets
+// 429 with Retry-After: 1 instead. 0 turns the limit off.
+func (s *Server) LimitRate(perSecond int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rateLimit, s.accepted = perSecond, nil
+}
+
+// RateLimited is the number of requests LimitRate answered with 429.
+func (s *Server) RateLimited() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rateLimited
+}
+
+// MaxPerSecond is the most requests (of any kind, answered or not) that
+// arrived within any one second.
+func (s *Server) MaxPerSecond() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	best, lo := 0, 0
+	for hi, r := range s.requests { // arrival order
+		for r.Received.Sub(s.requests[lo].Received) >= time.Second {
+			lo++
+		}
+		best = max(best, hi-lo+1)
+	}
+	return best
+}
+
+func (s *Server) overRateLocked(now time.Time) bool {
+	if s.rateLimit <= 0 {
+		return false
+	}
+	keep := s.accepted[:0]
+	for _, t := range s.accepted {
+		if now.Sub(t) < time.Second {
+			keep = append(keep, t)
+		}
+	}
+	s.accepted = keep
+	if len(s.accepted) >= s.rateLimit {
+		s.rateLimited++
+		return true
+	}
+	s.accepted = append(s.accepted, now)
+	return false
 }
 
 func (s *Server) markAborted(idx int) {

@@ -203,3 +203,29 @@ func TestDropAndStatusHeaders(t *testing.T) {
 		t.Errorf("503: %v", err)
 	}
 }
+
+// Past the limit within a second the server answers 429 with Retry-After,
+// as a provider does; a second later it answers again.
+func TestLimitRate(t *testing.T) {
+	srv, set := newSet(t)
+	srv.LimitRate(3)
+	var ok, limited int
+	for range 5 {
+		_, err := vision(set)
+		switch {
+		case err == nil:
+			ok++
+		case provider.CodeOf(err) == provider.CodeRateLimited && provider.RetryAfterOf(err) == time.Second:
+			limited++
+		default:
+			t.Fatalf("unexpected error %v", err)
+		}
+	}
+	if ok != 3 || limited != 2 || srv.RateLimited() != 2 || srv.MaxPerSecond() != 5 {
+		t.Errorf("ok %d, limited %d (server %d), max per second %d; want 3, 2, 2, 5", ok, limited, srv.RateLimited(), srv.MaxPerSecond())
+	}
+	time.Sleep(time.Second)
+	if _, err := vision(set); err != nil {
+		t.Errorf("a second later: %v", err)
+	}
+}
