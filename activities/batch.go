@@ -43,7 +43,7 @@ func (b *Batch) results() blob.Dir {
 func (b *Batch) CountBatchItems(ctx context.Context, ref wire.BlobRef) (int, error) {
 	data, err := b.items().Get(ctx, ref)
 	if err != nil {
-		return 0, imageError(err) // a missing or mismatched file is the caller's
+		return 0, imageError(ctx, err, wire.CodeValidationFailed) // a missing or mismatched file is the caller's
 	}
 	n, lineNo := 0, 0
 	for line := range bytes.Lines(data) {
@@ -74,7 +74,7 @@ func (b *Batch) ReadBatchItems(ctx context.Context, in wire.ReadBatchItemsInput)
 	limit := min(max(in.Max, 1), wire.BatchPageItems)
 	sec, closer, err := b.items().Section(ctx, in.Ref)
 	if err != nil {
-		return out, imageError(err)
+		return out, imageError(ctx, err, wire.CodeValidationFailed)
 	}
 	defer closer.Close()
 	r := bufio.NewReaderSize(io.NewSectionReader(sec, in.Offset, in.Ref.Size-in.Offset), 64<<10)
