@@ -94,6 +94,7 @@ func TestTimeoutsReachActivityOptions(t *testing.T) {
 						return wire.ModelResult{Text: "ok", ModelID: in.ModelID, Usage: usage}, nil
 					})
 				newFakeBilling().install(env) // after: the first matching mock answers
+				startAsJob(env, "job-1")
 				in := sagaInput("")
 				if tt.timeout != nil {
 					in.Options = &wire.InferenceOptions{TimeoutMs: tt.timeout}
