@@ -4,6 +4,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/inferflow/inferflow/registry"
 	"github.com/inferflow/inferflow/wire"
 )
 
@@ -29,5 +30,5 @@ func newModelWorker(c client.Client, taskQueue string, rps, calls int, mh client
 		g.Gauge("model_call_limit_per_second").Update(float64(rps))
 		g.Gauge("model_call_limit_concurrent").Update(float64(calls))
 	}
-	return worker.New(c, q, opts)
+	return worker.New(c, q, registry.WorkerOptions(opts))
 }
