@@ -40,7 +40,8 @@ func (b *Batch) results() blob.Dir {
 
 // CountBatchItems verifies the items file (size, hash, bounds) and counts
 // its items: the non-blank lines.
-func (b *Batch) CountBatchItems(ctx context.Context, ref wire.BlobRef) (int, error) {
+func (b *Batch) CountBatchItems(ctx context.Context, ref wire.BlobRef) (n int, err error) {
+	defer internalOnPanic(ctx, &err)
 	data, err := b.items().Get(ctx, ref)
 	if err != nil {
 		return 0, imageError(ctx, err, wire.CodeValidationFailed) // a missing or mismatched file is the caller's
@@ -66,8 +67,9 @@ func (b *Batch) CountBatchItems(ctx context.Context, ref wire.BlobRef) (int, err
 
 // ReadBatchItems reads up to in.Max items from byte in.Offset. A line that
 // is not an item becomes a rejected (failed) line, not a failed batch.
-func (b *Batch) ReadBatchItems(ctx context.Context, in wire.ReadBatchItemsInput) (wire.ReadBatchItemsOutput, error) {
-	out := wire.ReadBatchItemsOutput{Next: in.Offset}
+func (b *Batch) ReadBatchItems(ctx context.Context, in wire.ReadBatchItemsInput) (out wire.ReadBatchItemsOutput, err error) {
+	defer internalOnPanic(ctx, &err)
+	out = wire.ReadBatchItemsOutput{Next: in.Offset}
 	if in.Offset < 0 || in.Offset > in.Ref.Size {
 		return out, invalidItems("offset %d outside the %d byte file", in.Offset, in.Ref.Size)
 	}
@@ -80,8 +82,12 @@ func (b *Batch) ReadBatchItems(ctx context.Context, in wire.ReadBatchItemsInput)
 	r := bufio.NewReaderSize(io.NewSectionReader(sec, in.Offset, in.Ref.Size-in.Offset), 64<<10)
 	for len(out.Items)+len(out.Rejected) < limit {
 		line, err := readLine(r)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return out, err
+		var appErr *temporal.ApplicationError
+		switch {
+		case errors.As(err, &appErr):
+			return out, err // typed already (a line over the limit)
+		case err != nil && !errors.Is(err, io.EOF):
+			return out, codeError(ctx, wire.CodeStorageError, "read items file: "+err.Error(), 0)
 		}
 		if len(line) == 0 {
 			break // end of file
@@ -126,14 +132,15 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 
 // AwaitEvaluation reads the outcome of the item's existing evaluation,
 // waiting while it runs.
-func (b *Batch) AwaitEvaluation(ctx context.Context, itemID string) (wire.EvaluationOutcome, error) {
+func (b *Batch) AwaitEvaluation(ctx context.Context, itemID string) (_ wire.EvaluationOutcome, err error) {
+	defer internalOnPanic(ctx, &err)
 	if b.Temporal == nil {
-		return wire.EvaluationOutcome{}, errors.New("await evaluation: the worker has no Temporal client")
+		return wire.EvaluationOutcome{}, temporal.NewNonRetryableApplicationError("await evaluation: the worker has no Temporal client", string(wire.CodeInternalError), nil)
 	}
 	stop := heartbeatWhile(ctx)
 	defer stop()
 	var r wire.ConsensusResult
-	err := b.Temporal.GetWorkflow(ctx, wire.ConsensusWorkflowID(itemID), "").Get(ctx, &r)
+	err = b.Temporal.GetWorkflow(ctx, wire.ConsensusWorkflowID(itemID), "").Get(ctx, &r)
 	var (
 		wfErr    *temporal.WorkflowExecutionError
 		appErr   *temporal.ApplicationError
@@ -159,13 +166,14 @@ func (b *Batch) AwaitEvaluation(ctx context.Context, itemID string) (wire.Evalua
 	if ctx.Err() != nil {
 		return wire.EvaluationOutcome{}, ctx.Err()
 	}
-	return wire.EvaluationOutcome{}, fmt.Errorf("await evaluation of %s: %w", itemID, err)
+	return wire.EvaluationOutcome{}, codeError(ctx, wire.CodeInfraUnavailable, fmt.Sprintf("await evaluation of %s: %v", itemID, err), 0)
 }
 
 // WriteBatchResults stores lines as one JSONL file and returns its
 // reference; the same lines give the same file (content-addressed), so a
 // retried write is harmless.
-func (b *Batch) WriteBatchResults(ctx context.Context, lines []wire.BatchResultLine) (wire.BlobRef, error) {
+func (b *Batch) WriteBatchResults(ctx context.Context, lines []wire.BatchResultLine) (_ wire.BlobRef, err error) {
+	defer internalOnPanic(ctx, &err)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for _, l := range lines {
@@ -175,13 +183,14 @@ func (b *Batch) WriteBatchResults(ctx context.Context, lines []wire.BatchResultL
 	}
 	ref, err := b.results().Put(ctx, buf.Bytes(), MediaTypeJSONL)
 	if err != nil {
-		return wire.BlobRef{}, fmt.Errorf("write batch results: %w", err)
+		return wire.BlobRef{}, codeError(ctx, wire.CodeStorageError, "write batch results: "+err.Error(), 0)
 	}
 	return ref, nil
 }
 
 // AssembleBatchResults joins the parts, in order, into the results file.
-func (b *Batch) AssembleBatchResults(ctx context.Context, parts []wire.BlobRef) (wire.BlobRef, error) {
+func (b *Batch) AssembleBatchResults(ctx context.Context, parts []wire.BlobRef) (_ wire.BlobRef, err error) {
+	defer internalOnPanic(ctx, &err)
 	if len(parts) == 1 {
 		return parts[0], nil
 	}
@@ -189,13 +198,13 @@ func (b *Batch) AssembleBatchResults(ctx context.Context, parts []wire.BlobRef) 
 	for _, p := range parts {
 		data, err := b.results().Get(ctx, p)
 		if err != nil {
-			return wire.BlobRef{}, fmt.Errorf("assemble batch results: %w", err)
+			return wire.BlobRef{}, codeError(ctx, wire.CodeStorageError, "assemble batch results: "+err.Error(), 0)
 		}
 		buf.Write(data)
 	}
 	ref, err := b.results().Put(ctx, buf.Bytes(), MediaTypeJSONL)
 	if err != nil {
-		return wire.BlobRef{}, fmt.Errorf("assemble batch results: %w", err)
+		return wire.BlobRef{}, codeError(ctx, wire.CodeStorageError, "assemble batch results: "+err.Error(), 0)
 	}
 	return ref, nil
 }

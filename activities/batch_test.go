@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -69,5 +70,39 @@ func TestReadBatchItemsPages(t *testing.T) {
 	}
 	if got := strings.Join(ids, ","); got != "a,bb,ccc,rejected:VALIDATION_FAILED" || off != ref.Size {
 		t.Errorf("read %s ending at %d, want a,bb,ccc and one rejected ending at %d", got, off, ref.Size)
+	}
+}
+
+// Every failure of a batch activity carries a defined code (CONTRACT,
+// "Error codes"): storage failures are STORAGE_ERROR (retried), a worker
+// without a Temporal client is INTERNAL_ERROR.
+func TestBatchActivityFailuresAreTyped(t *testing.T) {
+	ctx := context.Background()
+	// A root that is a file: every write under it fails with an I/O error.
+	notDir := t.TempDir() + "/file"
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	broken := &Batch{Blobs: blob.Dir{Root: notDir}}
+	lines := []wire.BatchResultLine{{ItemID: "a", Status: "succeeded"}}
+	for _, tt := range []struct {
+		name string
+		run  func() error
+		want wire.Code
+	}{
+		{"write results to a broken store", func() error { _, err := broken.WriteBatchResults(ctx, lines); return err }, wire.CodeStorageError},
+		{"assemble from a broken store", func() error {
+			_, err := broken.AssembleBatchResults(ctx, []wire.BlobRef{{Key: "x"}, {Key: "y"}})
+			return err
+		}, wire.CodeStorageError},
+		{"await without a Temporal client", func() error { _, err := (&Batch{}).AwaitEvaluation(ctx, "a"); return err }, wire.CodeInternalError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.run()
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != string(tt.want) {
+				t.Fatalf("error = %v, want code %s", err, tt.want)
+			}
+		})
 	}
 }
