@@ -21,7 +21,6 @@ import (
 	"github.com/inferflow/inferflow/internal/logging"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/storeconfig"
-	"github.com/inferflow/inferflow/internal/tracing"
 	"github.com/inferflow/inferflow/pkg/blob"
 	"github.com/inferflow/inferflow/registry"
 )
@@ -60,7 +59,11 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	defer shutdownTracing(z, tr)
+	defer func() {
+		if err := tr.ShutdownWithin(5 * time.Second); err != nil {
+			z.Warn("tracing shutdown", zap.Error(err))
+		}
+	}()
 
 	c, err := cfg.temporal.Dial(ctx, logging.NewSDK(z), mh, tr.Interceptors()...)
 	if err != nil {
@@ -104,13 +107,4 @@ func run(ctx context.Context, cfg config) error {
 	z.Info("worker stopping")
 	w.Stop()
 	return nil
-}
-
-// shutdownTracing flushes the last spans, waiting a few seconds at most.
-func shutdownTracing(z *zap.Logger, tr *tracing.Tracing) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := tr.Shutdown(ctx); err != nil {
-		z.Warn("tracing shutdown", zap.Error(err))
-	}
 }
