@@ -137,6 +137,7 @@ func (c *config) register(s *envflag.Set) {
 	envflag.Var(s, &c.telemetry.LogLevel, telemetry.Settings.LogLevel)
 	envflag.Var(s, &c.telemetry.Environment, telemetry.Settings.Environment)
 	envflag.Var(s, &c.telemetry.MetricsAddr, settings.MetricsAddr)
+	c.telemetry.Tracing.Register(s)
 	envflag.Var(s, &c.listen, settings.Listen)
 	envflag.Var(s, &c.tokens, settings.Tokens)
 	envflag.Var(s, &c.maxSessions, settings.MaxSessions)

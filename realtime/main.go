@@ -72,7 +72,17 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	tr, err := cfg.telemetry.Tracing.Start(ctx, "inferflow-realtime")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := tr.ShutdownWithin(5 * time.Second); err != nil {
+			z.Warn("tracing shutdown", zap.Error(err))
+		}
+	}()
 	opts.Logger, opts.MetricsHandler = logging.NewSDK(z), mh
+	opts.Interceptors = append(opts.Interceptors, tr.Interceptors()...)
 	tc, err := client.NewLazyClient(opts)
 	if err != nil {
 		return fmt.Errorf("temporal client: %w", err)

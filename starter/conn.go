@@ -53,11 +53,7 @@ func (f *connFlags) client(ctx context.Context) (*inferflow.Client, func(), erro
 		return nil, nil, err
 	}
 	// Closing flushes the start's span: the root of the workflow's trace.
-	shutdown := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = tr.Shutdown(ctx)
-	}
+	shutdown := func() { _ = tr.ShutdownWithin(5 * time.Second) }
 	c, err := f.temporal.Dial(ctx, logging.NewSDK(z), client.MetricsNopHandler, tr.Interceptors()...)
 	if err != nil {
 		shutdown()

@@ -21,7 +21,6 @@ import (
 	"github.com/inferflow/inferflow/internal/logging"
 	"github.com/inferflow/inferflow/internal/provider"
 	"github.com/inferflow/inferflow/internal/storeconfig"
-	"github.com/inferflow/inferflow/internal/tracing"
 	"github.com/inferflow/inferflow/pkg/blob"
 	"github.com/inferflow/inferflow/registry"
 	"github.com/inferflow/inferflow/wire"
@@ -61,7 +60,11 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	defer shutdownTracing(z, tr)
+	defer func() {
+		if err := tr.ShutdownWithin(5 * time.Second); err != nil {
+			z.Warn("tracing shutdown", zap.Error(err))
+		}
+	}()
 
 	c, err := cfg.temporal.Dial(ctx, logging.NewSDK(z), mh, tr.Interceptors()...)
 	if err != nil {
@@ -143,13 +146,4 @@ func serveCodec(cfg config, z *zap.Logger) (stop func(), err error) {
 	z.Info("codec server listening", zap.String("url", srv.URL()), zap.Strings("origins", cfg.codec.OriginList()),
 		zap.Bool("token", cfg.codec.Token != ""))
 	return srv.Close, nil
-}
-
-// shutdownTracing flushes the last spans, waiting a few seconds at most.
-func shutdownTracing(z *zap.Logger, tr *tracing.Tracing) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := tr.Shutdown(ctx); err != nil {
-		z.Warn("tracing shutdown", zap.Error(err))
-	}
 }
