@@ -64,19 +64,11 @@ func batchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	c.Blobs = blob.Dir{Root: conn.blobDir, MaxSize: wire.MaxBatchItemsBytes}
 	ref, n, err := c.StoreCatalog(ctx, f, images)
 	if err != nil {
-		var invalid *inferflow.ValidationError
-		if errors.As(err, &invalid) {
-			return &exitError{code: exitFailure, err: err}
-		}
-		return err
+		return rejected(err)
 	}
 	run, err := c.StartBatch(ctx, inferflow.BatchRequest{BatchID: id, ItemsRef: &ref, Concurrency: concurrency, RetryFailed: retryFailed})
 	if err != nil {
-		var invalid *inferflow.ValidationError
-		if errors.As(err, &invalid) {
-			return &exitError{code: exitFailure, err: err}
-		}
-		return err
+		return rejected(err)
 	}
 	verb := "started"
 	if run.Attached {

@@ -69,11 +69,7 @@ func consensusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	defer closeFn()
 	run, err := c.StartConsensus(ctx, inferflow.ConsensusRequest{ItemID: item, Image: data, Options: opts})
 	if err != nil {
-		var invalid *inferflow.ValidationError
-		if errors.As(err, &invalid) {
-			return &exitError{code: exitFailure, err: err}
-		}
-		return err
+		return rejected(err)
 	}
 	verb := "started"
 	if run.Attached {

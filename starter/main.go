@@ -20,6 +20,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/inferflow/inferflow/pkg/inferflow"
 )
 
 const usage = `usage: starter <command> [flags]
@@ -90,6 +92,16 @@ type exitError struct {
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
+
+// rejected gives a request the client library refused as invalid
+// (inferflow.ValidationError) the failure exit status; other errors pass.
+func rejected(err error) error {
+	var invalid *inferflow.ValidationError
+	if errors.As(err, &invalid) {
+		return &exitError{code: exitFailure, err: err}
+	}
+	return err
+}
 
 func usageErr(format string, a ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}

@@ -50,15 +50,7 @@ func benchReserveCapture(b *testing.B, be backend) {
 				if i >= int64(b.N) {
 					return
 				}
-				job := fmt.Sprint(run, "-", i)
-				r, err := l.Reserve(ctx, ReserveRequest{UserID: fmt.Sprint("bu", i%users), ModelID: "gpt-4o",
-					PromptTokens: 500, IdempotencyKey: "res_" + job})
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if _, err := l.Capture(ctx, CaptureRequest{ReservationID: r.ID, IdempotencyKey: "cap_" + job,
-					Usage: Usage{PromptTokens: 480, CompletionTokens: 300, TotalTokens: 780}}); err != nil {
+				if err := reserveCapture(ctx, l, run, i, users); err != nil {
 					b.Error(err)
 					return
 				}
@@ -89,4 +81,18 @@ func benchConns(def int) int {
 		return n
 	}
 	return def
+}
+
+// reserveCapture is one benchmark pair: job i of run reserves for one of
+// users' accounts, then captures slightly less than it reserved.
+func reserveCapture(ctx context.Context, l Ledger, run string, i int64, users int) error {
+	job := fmt.Sprint(run, "-", i)
+	r, err := l.Reserve(ctx, ReserveRequest{UserID: fmt.Sprint("bu", i%int64(users)), ModelID: "gpt-4o",
+		PromptTokens: 500, IdempotencyKey: "res_" + job})
+	if err != nil {
+		return err
+	}
+	_, err = l.Capture(ctx, CaptureRequest{ReservationID: r.ID, IdempotencyKey: "cap_" + job,
+		Usage: Usage{PromptTokens: 480, CompletionTokens: 300, TotalTokens: 780}})
+	return err
 }

@@ -237,15 +237,7 @@ func runPairs(b *testing.B, l Ledger, run string, d time.Duration) float64 {
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
 				i := next.Add(1) - 1
-				job := fmt.Sprint(run, "-", i)
-				r, err := l.Reserve(ctx, ReserveRequest{UserID: fmt.Sprint("bu", i%ceilingUsers), ModelID: "gpt-4o",
-					PromptTokens: 500, IdempotencyKey: "res_" + job})
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if _, err := l.Capture(ctx, CaptureRequest{ReservationID: r.ID, IdempotencyKey: "cap_" + job,
-					Usage: Usage{PromptTokens: 480, CompletionTokens: 300, TotalTokens: 780}}); err != nil {
+				if err := reserveCapture(ctx, l, run, i, ceilingUsers); err != nil {
 					b.Error(err)
 					return
 				}
