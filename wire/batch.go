@@ -119,18 +119,21 @@ type BatchProgress struct {
 	Cancelled            bool    `json:"cancelled,omitempty"`
 }
 
+// ItemStatus is an item's status on its result line.
+type ItemStatus string
+
 // Item statuses of a result line.
 const (
-	ItemSucceeded = "succeeded"
-	ItemDegraded  = "degraded"
-	ItemFailed    = "failed"
+	ItemSucceeded ItemStatus = "succeeded"
+	ItemDegraded  ItemStatus = "degraded"
+	ItemFailed    ItemStatus = "failed"
 )
 
 // BatchResultLine is one line of a batch's results file: an item's result,
 // or its error with code and retry strategy.
 type BatchResultLine struct {
 	ItemID string           `json:"itemId"`
-	Status string           `json:"status"`
+	Status ItemStatus       `json:"status"`
 	Result *ConsensusResult `json:"result,omitempty"`
 	Error  *BatchItemError  `json:"error,omitempty"`
 }
