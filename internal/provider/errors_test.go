@@ -102,6 +102,10 @@ func TestParseRetryAfter(t *testing.T) {
 		{"ms beats seconds", h("Retry-After", "9", "Retry-After-Ms", "1200"), 1200 * time.Millisecond},
 		{"bad ms falls back to seconds", h("Retry-After", "9", "Retry-After-Ms", "x"), 9 * time.Second},
 		{"absurd seconds ignored", h("Retry-After", "1e300"), 0},
+		{"at the cap", h("Retry-After", "300"), MaxRetryAfter},
+		{"days capped", h("Retry-After", "86400000"), MaxRetryAfter},
+		{"ms capped", h("Retry-After-Ms", "999999999"), MaxRetryAfter},
+		{"far date capped", h("Retry-After", now.Add(24*365*time.Hour).Format(http.TimeFormat)), MaxRetryAfter},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -77,10 +77,20 @@ func (r redactedError) Error() string {
 
 func (r redactedError) Unwrap() error { return r.err }
 
+// MaxRetryAfter caps a server's requested wait: a broken or hostile header
+// ("Retry-After: 86400000", a date years ahead) must not park a billed call
+// and its hold for longer than the hold lives. Longer requests wait this long.
+const MaxRetryAfter = 5 * time.Minute
+
 // parseRetryAfter reads retry-after-ms (OpenAI's precise form) or
-// Retry-After in delta-seconds or HTTP-date form. Unparsable or past values
-// give 0, which leaves the delay to the retry policy.
+// Retry-After in delta-seconds or HTTP-date form, capped at MaxRetryAfter.
+// Unparsable or past values give 0, which leaves the delay to the retry
+// policy.
 func parseRetryAfter(h http.Header, now time.Time) time.Duration {
+	return min(rawRetryAfter(h, now), MaxRetryAfter)
+}
+
+func rawRetryAfter(h http.Header, now time.Time) time.Duration {
 	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
 		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && !math.IsInf(ms, 0) && ms < 1e12 {
 			return time.Duration(ms * float64(time.Millisecond))
