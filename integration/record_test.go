@@ -253,3 +253,58 @@ func TestRecordHistoriesClaim(t *testing.T) {
 	}
 	saveHistory(t, be.client.Temporal, wire.InferenceWorkflowID("rec-overage"), filepath.Join(dir, "saga-overage.json"))
 }
+
+// TestRecordHistoriesSagaV3 records the saga on version 1 of `saga-v3` (the
+// ledger steps as local activities, the claim and the sparse BillingState
+// upserts implied) beside the older histories: a job claimed and captured
+// (saga-v3-success), a model failure and the hold released
+// (saga-v3-model-failure), a capture that fails its 5 attempts and is
+// reconciled (saga-v3-capture-failure), and a second run of the first job
+// refused (saga-v3-duplicate).
+//
+//	go test ./integration -run RecordHistoriesSagaV3 -record
+func TestRecordHistoriesSagaV3(t *testing.T) {
+	if !*record {
+		t.Skip("re-records workflows/testdata/histories only with -record")
+	}
+	if suiteKeys != nil {
+		t.Fatal("record without payload keys: the replay tests read the histories without them")
+	}
+	dir := filepath.Join(root, "workflows", "testdata", "histories")
+	be := newBillingEnv(t, "sqlite")
+	be.credit(t, "rec", 10_000_000)
+	be.fake.ForCompletion().SetDefault(openaitest.Text("hello").WithUsage(provider.Usage{PromptTokens: 180, CompletionTokens: 20, TotalTokens: 200}))
+	save := func(jobID, name string) {
+		saveHistory(t, be.client.Temporal, wire.InferenceWorkflowID(jobID), filepath.Join(dir, name+".json"))
+	}
+
+	in := job("rec", "rec-v3-ok", "")
+	if _, err := be.run(t, in); err != nil {
+		t.Fatal(err)
+	}
+	save(in.JobID, "saga-v3-success")
+
+	ctx := ctxFor(t, time.Minute)
+	run, err := be.client.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wire.InferenceWorkflowID(in.JobID),
+		TaskQueue: be.client.TaskQueue, WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE}, wire.WorkflowInferenceJob, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantInferenceFailure(t, run.Get(ctx, nil), wire.CodeDuplicateJob)
+	save(in.JobID, "saga-v3-duplicate")
+
+	be.fake.ForCompletion().Enqueue(openaitest.Status(500))
+	if _, err := be.run(t, job("rec", "rec-v3-model-failure", "")); err == nil {
+		t.Fatal("model failure: the job succeeded")
+	}
+	save("rec-v3-model-failure", "saga-v3-model-failure")
+
+	be.faults(6, 0) // the saga's 5 capture attempts and the first reconciliation
+	if _, err := be.run(t, job("rec", "rec-v3-capture-failure", "")); err == nil {
+		t.Fatal("capture failure: the strict job succeeded")
+	}
+	if state := be.waitReconciled(t, "rec-v3-capture-failure"); state != string(wire.StateCaptured) {
+		t.Fatalf("capture failure: reconciled to %q", state)
+	}
+	save("rec-v3-capture-failure", "saga-v3-capture-failure")
+}

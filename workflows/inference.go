@@ -22,6 +22,10 @@ import (
 // recorder's (inference_recorder.go).
 func InferenceJob(ctx workflow.Context, in wire.InferenceInput) (*wire.InferenceResult, error) {
 	j := &job{in: in, machine: newJobMachine(), rec: newSagaRecorder(ctx)}
+	// Runs started before saga-v3 replay without its marker (DefaultVersion)
+	// and take the older gates below, as they did when recorded.
+	j.v3 = workflow.GetVersion(ctx, changeSagaV3, workflow.DefaultVersion, versionSagaV3) >= versionSagaV3
+	j.rec.sparseAlways = j.v3
 	if err := workflow.SetQueryHandler(ctx, wire.QueryState, func() (wire.JobStatus, error) {
 		return wire.JobStatus{State: j.machine.state, History: j.machine.history, ReservationID: j.reservation.ID}, nil
 	}); err != nil {
@@ -41,8 +45,13 @@ func InferenceJob(ctx workflow.Context, in wire.InferenceInput) (*wire.Inference
 	j.rec.validated(ctx, in.Payload.ModelID, s.policy)
 
 	// 3. Claim the job for this run; a refused run has changed nothing.
-	// Runs started before the claim existed replay without it.
-	j.version = workflow.GetVersion(ctx, changeClaimJob, workflow.DefaultVersion, versionClaimJob)
+	// Runs started before the claim existed replay without it; saga-v3
+	// includes it.
+	if j.v3 {
+		j.version = versionClaimJob
+	} else {
+		j.version = workflow.GetVersion(ctx, changeClaimJob, workflow.DefaultVersion, versionClaimJob)
+	}
 	if j.version >= versionClaimJob {
 		if err := j.claim(ctx); err != nil {
 			return nil, err
@@ -75,6 +84,17 @@ const (
 	versionClaimJob = workflow.Version(1)
 )
 
+// The change that runs the ledger steps (ClaimJob, Reserve, Capture,
+// Release) as local activities, in the workflow task that asks for them:
+// each was a scheduled activity, with its own task round trip, for a local
+// SQLite or Postgres transaction. Version 1 implies claim-job and
+// billing-state-sparse, whose own markers it no longer writes. The model call
+// and the DLQ record stay regular activities.
+const (
+	changeSagaV3  = "saga-v3"
+	versionSagaV3 = workflow.Version(1)
+)
+
 // job is one saga run: its input, state machine and what it has reserved.
 type job struct {
 	in          wire.InferenceInput
@@ -82,7 +102,19 @@ type job struct {
 	machine     *jobMachine
 	reservation wire.Reservation
 	rec         *sagaRecorder
-	version     workflow.Version // of changeClaimJob
+	version     workflow.Version // of changeClaimJob (versionClaimJob under saga-v3)
+	v3          bool             // saga-v3: ledger steps as local activities
+}
+
+// ledgerCall runs one ledger step (activity by its registered name) with the
+// billing retry policy: under saga-v3 as a local activity, before that as a
+// regular one. Either way a business rejection is final and an
+// infrastructure failure is retried 5 times with backoff.
+func (j *job) ledgerCall(ctx workflow.Context, activity string, arg any) workflow.Future {
+	if j.v3 {
+		return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, billingLocalActivityOptions()), activity, arg)
+	}
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingActivityOptions()), activity, arg)
 }
 
 // await makes the search attributes current, then waits for f: upserts are
@@ -123,8 +155,7 @@ func (j *job) claim(ctx workflow.Context) error {
 		runID = info.WorkflowExecution.RunID
 	}
 	step := j.rec.begin(ctx, "billing.claim")
-	actx := workflow.WithActivityOptions(ctx, billingActivityOptions())
-	err := workflow.ExecuteActivity(actx, wire.ActivityClaimJob, wire.ClaimInput{JobID: j.in.JobID, RunID: runID}).Get(ctx, nil)
+	err := j.ledgerCall(ctx, wire.ActivityClaimJob, wire.ClaimInput{JobID: j.in.JobID, RunID: runID}).Get(ctx, nil)
 	switch {
 	case err == nil:
 		step.succeeded("JOB_CLAIMED", "Job claimed", "jobId", j.in.JobID, "runId", runID)
@@ -158,8 +189,7 @@ func (j *job) reserveInput() wire.ReserveInput {
 
 func (j *job) reserve(ctx workflow.Context) error {
 	step := j.rec.begin(ctx, "billing.reserve")
-	actx := workflow.WithActivityOptions(ctx, billingActivityOptions())
-	err := j.await(ctx, workflow.ExecuteActivity(actx, wire.ActivityReserve, j.reserveInput()), &j.reservation)
+	err := j.await(ctx, j.ledgerCall(ctx, wire.ActivityReserve, j.reserveInput()), &j.reservation)
 	if err == nil {
 		if err := j.transition(ctx, wire.StateClaimed, wire.StateReserved); err != nil {
 			return err
@@ -190,12 +220,11 @@ func (j *job) reserve(ctx workflow.Context) error {
 // that hold (or makes one), and releasing it leaves the account as before.
 func (j *job) compensateCancelledReserve(ctx workflow.Context) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	actx := workflow.WithActivityOptions(dctx, billingActivityOptions())
 	var r wire.Reservation
-	if err := workflow.ExecuteActivity(actx, wire.ActivityReserve, j.reserveInput()).Get(dctx, &r); err != nil {
+	if err := j.ledgerCall(dctx, wire.ActivityReserve, j.reserveInput()).Get(dctx, &r); err != nil {
 		return // nothing could be held
 	}
-	_ = workflow.ExecuteActivity(actx, wire.ActivityRelease, wire.ReleaseInput{JobID: j.in.JobID, ReservationID: r.ID}).Get(dctx, nil)
+	_ = j.ledgerCall(dctx, wire.ActivityRelease, wire.ReleaseInput{JobID: j.in.JobID, ReservationID: r.ID}).Get(dctx, nil)
 }
 
 func (j *job) callModel(ctx workflow.Context) (wire.ModelResult, error) {
@@ -243,8 +272,7 @@ func (j *job) modelInput() wire.ModelInput {
 // billing is unresolved. It never fails the saga itself.
 func (j *job) release(ctx workflow.Context, modelCode wire.Code) (unresolved bool) {
 	step := j.rec.begin(ctx, "billing.release")
-	err := j.await(ctx, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingActivityOptions()), wire.ActivityRelease,
-		wire.ReleaseInput{JobID: j.in.JobID, ReservationID: j.reservation.ID}), nil)
+	err := j.await(ctx, j.ledgerCall(ctx, wire.ActivityRelease, wire.ReleaseInput{JobID: j.in.JobID, ReservationID: j.reservation.ID}), nil)
 	if err == nil {
 		_ = j.transition(ctx, wire.StateInferenceRunning, wire.StateReleased)
 		step.succeeded("CREDITS_RELEASED", "Reservation released", "reservationId", j.reservation.ID)
@@ -289,7 +317,7 @@ func (j *job) capture(ctx workflow.Context, result wire.ModelResult) (*wire.Infe
 	// Capture must happen even if the caller cancels now: the model ran.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	billed, over := j.billedUsage(result.Usage)
-	err := j.await(dctx, workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, billingActivityOptions()), wire.ActivityCapture,
+	err := j.await(dctx, j.ledgerCall(dctx, wire.ActivityCapture,
 		wire.CaptureInput{JobID: j.in.JobID, ReservationID: j.reservation.ID, Usage: billed}), nil)
 	if over {
 		j.recordOverage(dctx, result.Usage, billed)

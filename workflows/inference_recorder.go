@@ -23,6 +23,9 @@ type sagaRecorder struct {
 	// issued once per workflow task, before the workflow blocks, so
 	// transitions within one task cost one search-attribute update.
 	stateDirty bool
+	// sparseAlways: the run is on saga-v3, which implies the sparse
+	// upserts without asking for sparseStateChange.
+	sparseAlways bool
 }
 
 func newSagaRecorder(ctx workflow.Context) *sagaRecorder {
@@ -80,6 +83,9 @@ var transientStates = map[wire.JobState]bool{
 // asked for only where the old code upserted a transient state, so recorded
 // histories of that code replay unchanged.
 func (r *sagaRecorder) sparse(ctx workflow.Context) bool {
+	if r.sparseAlways {
+		return true
+	}
 	return workflow.GetVersion(ctx, sparseStateChange, workflow.DefaultVersion, sparseStateVersion) == sparseStateVersion
 }
 

@@ -518,7 +518,7 @@ func TestSagaBillingStateSearchAttribute(t *testing.T) {
 	tests := []struct {
 		name      string
 		cli       bool // started without JobId/BillingState (e.g. the CLI)
-		legacy    bool // the run took workflow.DefaultVersion of sparseStateChange
+		legacy    bool // the run took workflow.DefaultVersion of saga-v3 and sparseStateChange
 		setup     func(f *fakeBilling)
 		want      []string
 		atModel   []string // upserts done when the model call starts
@@ -553,6 +553,7 @@ func TestSagaBillingStateSearchAttribute(t *testing.T) {
 				}
 			}
 			if tt.legacy {
+				env.OnGetVersion(changeSagaV3, workflow.DefaultVersion, versionSagaV3).Return(workflow.DefaultVersion)
 				env.OnGetVersion(sparseStateChange, workflow.DefaultVersion, sparseStateVersion).Return(workflow.DefaultVersion)
 			}
 			states := []string{}

@@ -83,3 +83,12 @@ func billingActivityOptions() workflow.ActivityOptions {
 		},
 	}
 }
+
+// billingLocalActivityOptions are billingActivityOptions for a ledger step
+// run as a local activity (saga-v3): the same timeout, attempts, backoff and
+// final error types. The worker retries it itself, within the workflow
+// task's heartbeats, so its attempts are not ActivityTask events.
+func billingLocalActivityOptions() workflow.LocalActivityOptions {
+	o := billingActivityOptions()
+	return workflow.LocalActivityOptions{StartToCloseTimeout: o.StartToCloseTimeout, RetryPolicy: o.RetryPolicy}
+}

@@ -36,6 +36,13 @@ var histories = append(slices.Clone(legacyHistories),
 	"saga-sparse-success",
 	"saga-sparse-model-failure",
 	"saga-sparse-capture-failure",
+	// The saga on version 1 of saga-v3: the ledger steps as local
+	// activities (LocalActivity markers), the claim and sparse upserts
+	// implied by its one marker.
+	"saga-v3-success",
+	"saga-v3-model-failure",
+	"saga-v3-capture-failure",
+	"saga-v3-duplicate",
 )
 
 // legacyHistories are the paths recorded before package wire too
@@ -57,6 +64,11 @@ var replayIDs = map[string]string{
 	"saga-claimed":   wire.InferenceWorkflowID("rec-claimed"),
 	"saga-duplicate": wire.InferenceWorkflowID("rec-claimed"),
 	"saga-overage":   wire.InferenceWorkflowID("rec-overage"),
+
+	"saga-v3-success":         wire.InferenceWorkflowID("rec-v3-ok"),
+	"saga-v3-duplicate":       wire.InferenceWorkflowID("rec-v3-ok"),
+	"saga-v3-model-failure":   wire.InferenceWorkflowID("rec-v3-model-failure"),
+	"saga-v3-capture-failure": wire.InferenceWorkflowID("rec-v3-capture-failure"),
 }
 
 // replay replays a JSON history, as workflow id when it is not "".
@@ -123,4 +135,40 @@ func TestReplayDetectsNonDeterminism(t *testing.T) {
 		t.Fatal("a workflow that issues different commands replayed the recorded history")
 	}
 	t.Logf("caught: %v", err)
+}
+
+// The saga-v3 histories hold what the change is for: no ledger step is a
+// scheduled activity (each is a LocalActivity marker), and the run wrote
+// one version marker, saga-v3's.
+func TestSagaV3HistoriesRunLedgerLocally(t *testing.T) {
+	ledger := []string{wire.ActivityClaimJob, wire.ActivityReserve, wire.ActivityCapture, wire.ActivityRelease}
+	for _, name := range []string{"saga-v3-success", "saga-v3-model-failure", "saga-v3-capture-failure", "saga-v3-duplicate"} {
+		t.Run(name, func(t *testing.T) {
+			f, err := os.Open(filepath.Join("testdata", "histories", name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var local, versions int
+			for _, e := range h.GetEvents() {
+				if a := e.GetActivityTaskScheduledEventAttributes(); a != nil && slices.Contains(ledger, a.GetActivityType().GetName()) {
+					t.Errorf("event %d schedules %s as a regular activity", e.GetEventId(), a.GetActivityType().GetName())
+				}
+				switch e.GetMarkerRecordedEventAttributes().GetMarkerName() {
+				case "LocalActivity":
+					local++
+				case "Version":
+					versions++
+				}
+			}
+			// CheckModel and at least the claim.
+			if local < 2 || versions != 1 {
+				t.Errorf("%d LocalActivity markers (want at least 2), %d version markers (want 1)", local, versions)
+			}
+		})
+	}
 }
