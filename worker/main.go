@@ -108,7 +108,7 @@ func run(ctx context.Context, cfg config) error {
 	registry.ModelActivities(mw, deps)
 
 	z.Info("worker starting", zap.String("address", cfg.temporal.Address), zap.String("namespace", cfg.temporal.Namespace),
-		zap.String("taskQueue", cfg.temporal.TaskQueue), zap.String("ledger", redactDSN(cfg.ledgerDSN)))
+		zap.String("taskQueue", cfg.temporal.TaskQueue), zap.String("ledger", ledger.RedactDSN(cfg.ledgerDSN)))
 	z.Info("model calls", zap.String("taskQueue", wire.ModelCallQueue(cfg.temporal.TaskQueue)),
 		zap.Int("perSecondAllWorkers", cfg.modelRPS), zap.Int("atOnceThisWorker", cfg.modelCalls))
 	if err := mw.Start(); err != nil {
