@@ -10,12 +10,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -363,6 +365,35 @@ func TestSecretsNeverLeak(t *testing.T) {
 			resp.Body.Close()
 			r.add("whip answer ("+c.name+")", body)
 		}
+	}
+
+	// A realtime model service that refuses the key, echoing it: the call
+	// fails, its error goes to the log and the caller.
+	var keySent atomic.Bool
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		keySent.Store(keySent.Load() || r.Header.Get("Authorization") == "Bearer "+secrets["realtime model API key"])
+		http.Error(w, `{"error":{"message":"invalid key `+r.Header.Get("Authorization")+`"}}`, http.StatusUnauthorized)
+	}))
+	t.Cleanup(echo.Close)
+	listen2 := freeAddr(t)
+	rt2 := r.start("realtime (upstream refuses the key)", realtime, env, "--listen", listen2, "--metrics-addr", "",
+		"--upstream", "websocket", "--model-url", "ws"+strings.TrimPrefix(echo.URL, "http")+"/v1/realtime", "--model", "m")
+	waitHTTP(t, rt2, "http://"+listen2+"/")
+	res2, err := caller.Run(ctx, caller.Options{URL: "http://" + listen2 + "/whip", Token: secrets["realtime token"],
+		Packets: callPackets(t, 0, 0)[:50], MinTail: time.Second, MaxTail: 3 * time.Second,
+		OnRaw: func(raw []byte) { r.add("data channel (upstream refuses)", raw) }})
+	r.add("caller error (upstream refuses)", []byte(fmt.Sprint(err)))
+	for _, m := range res2.Messages {
+		if m.Type == voice.MsgSessionStarted && m.WorkflowID != "" {
+			ids = append(ids, m.WorkflowID)
+		}
+	}
+	r.stop(rt2)
+	if !keySent.Load() {
+		t.Error("the realtime process never sent its model API key: the path was not exercised")
+	}
+	if !strings.Contains(string(r.outputs["realtime (upstream refuses the key) stderr"]), "401") {
+		t.Errorf("the refused upstream left no trace in the log:\n%s", r.outputs["realtime (upstream refuses the key) stderr"])
 	}
 
 	// Metrics, after the work.
