@@ -72,7 +72,8 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer c.Close()
 
-	if err := ensureSearchAttributes(ctx, c, cfg.temporal.Namespace); err != nil {
+	warn := func(msg string, err error) { z.Warn(msg, zap.Error(err)) }
+	if err := ensureSearchAttributes(ctx, c.OperatorService(), cfg.temporal.Namespace, warn); err != nil {
 		return err
 	}
 	stopCodec, err := serveCodec(cfg, z)
