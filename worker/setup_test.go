@@ -17,9 +17,9 @@ import (
 // fakeOps answers the two calls ensureSearchAttributes makes.
 type fakeOps struct {
 	operatorservice.OperatorServiceClient // other methods: not called
-	listErr, addErr                        error
-	have                                   []string
-	added                                  map[string]enumspb.IndexedValueType
+	listErr, addErr                       error
+	have                                  []string
+	added                                 map[string]enumspb.IndexedValueType
 }
 
 func (f *fakeOps) ListSearchAttributes(context.Context, *operatorservice.ListSearchAttributesRequest, ...grpc.CallOption) (*operatorservice.ListSearchAttributesResponse, error) {
