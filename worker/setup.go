@@ -33,7 +33,7 @@ func ensureSearchAttributes(ctx context.Context, ops operatorservice.OperatorSer
 			names = append(names, key.GetName())
 		}
 		warn(fmt.Sprintf("cannot list the namespace's search attributes; starting anyway: the workflows need %v (Keyword) in namespace %s "+
-			"(Temporal Cloud: add them in the namespace's settings or with tcld; self-hosted: "+
+			"(Temporal Cloud: in the namespace's settings or with tcld; self-hosted: "+
 			"`temporal operator search-attribute create --name NAME --type Keyword`)", names, namespace), err)
 		return nil
 	}
