@@ -26,6 +26,9 @@ var settings = struct {
 	Tokens        envflag.Spec[string]
 	MaxSessions   envflag.Spec[int]
 	PerToken      envflag.Spec[int]
+	MaxOffer      envflag.Spec[int]
+	ReqBurst      envflag.Spec[int]
+	ReqPerMinute  envflag.Spec[int]
 	IdleTimeout   envflag.Spec[time.Duration]
 	JitterDelay   envflag.Spec[time.Duration]
 	PublicIPs     envflag.Spec[string]
@@ -56,6 +59,12 @@ var settings = struct {
 		Help: "calls at once in total (more get 429)", Check: envflag.AtLeast(1)},
 	PerToken: envflag.Spec[int]{Flag: "max-sessions-per-token", Env: "INFERFLOW_REALTIME_MAX_SESSIONS_PER_TOKEN", Default: rtc.DefaultMaxSessionsPerToken,
 		Help: "calls at once per token (more get 429)", Check: envflag.AtLeast(1)},
+	MaxOffer: envflag.Spec[int]{Flag: "max-offer-bytes", Env: "INFERFLOW_REALTIME_MAX_OFFER_BYTES", Default: rtc.DefaultMaxOfferBytes,
+		Help: "largest SDP offer accepted, in bytes (more get 413)", Check: between(1024, rtc.MaxOfferBytesCeiling)},
+	ReqBurst: envflag.Spec[int]{Flag: "request-burst", Env: "INFERFLOW_REALTIME_REQUEST_BURST", Default: rtc.DefaultRequestBurst,
+		Help: "requests a token may make at once on /whip (more get 429 with Retry-After)", Check: between(1, 1_000_000)},
+	ReqPerMinute: envflag.Spec[int]{Flag: "requests-per-minute", Env: "INFERFLOW_REALTIME_REQUESTS_PER_MINUTE", Default: rtc.DefaultRequestsPerMinute,
+		Help: "sustained requests per minute per token on /whip, refilling the burst", Check: between(1, 1_000_000)},
 	IdleTimeout: envflag.Spec[time.Duration]{Flag: "idle-timeout", Env: "INFERFLOW_REALTIME_IDLE_TIMEOUT", Default: rtc.DefaultIdleTimeout,
 		Help: "end a call that sends no audio for this long", Check: envflag.AtLeast(time.Second)},
 	JitterDelay: envflag.Spec[time.Duration]{Flag: "jitter-delay", Env: "INFERFLOW_REALTIME_JITTER_DELAY", Default: 60 * time.Millisecond,
@@ -109,6 +118,9 @@ type config struct {
 	tokens       string
 	maxSessions  int
 	perToken     int
+	maxOffer     int
+	reqBurst     int
+	reqPerMinute int
 	idle         time.Duration
 	jitter       time.Duration
 	publicIPs    string
@@ -142,6 +154,9 @@ func (c *config) register(s *envflag.Set) {
 	envflag.Var(s, &c.tokens, settings.Tokens)
 	envflag.Var(s, &c.maxSessions, settings.MaxSessions)
 	envflag.Var(s, &c.perToken, settings.PerToken)
+	envflag.Var(s, &c.maxOffer, settings.MaxOffer)
+	envflag.Var(s, &c.reqBurst, settings.ReqBurst)
+	envflag.Var(s, &c.reqPerMinute, settings.ReqPerMinute)
 	envflag.Var(s, &c.idle, settings.IdleTimeout)
 	envflag.Var(s, &c.jitter, settings.JitterDelay)
 	envflag.Var(s, &c.publicIPs, settings.PublicIPs)
@@ -218,6 +233,15 @@ func checkWS(v string) error {
 	return nil
 }
 
+func between(lo, hi int) func(int) error {
+	return func(v int) error {
+		if v < lo || v > hi {
+			return fmt.Errorf("want %d..%d", lo, hi)
+		}
+		return nil
+	}
+}
+
 func checkTokens(v string) error { _, err := parseTokens(v); return err }
 
 func portRange(v string) (uint16, uint16, error) {
@@ -246,7 +270,8 @@ func (c config) rtcConfig() (rtc.Config, error) {
 	if err != nil {
 		return rtc.Config{}, settings.Tokens.Errorf("%v", err)
 	}
-	rc := rtc.Config{Tokens: tokens, MaxSessions: c.maxSessions, MaxSessionsPerToken: min(c.perToken, c.maxSessions), IdleTimeout: c.idle}
+	rc := rtc.Config{Tokens: tokens, MaxSessions: c.maxSessions, MaxSessionsPerToken: min(c.perToken, c.maxSessions), IdleTimeout: c.idle,
+		MaxOfferBytes: c.maxOffer, RequestBurst: c.reqBurst, RequestsPerMinute: c.reqPerMinute}
 	rc.PublicIPs = splitList(c.publicIPs)
 	if c.udpPorts != "" {
 		rc.UDPPortMin, rc.UDPPortMax, _ = portRange(c.udpPorts)

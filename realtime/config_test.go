@@ -26,6 +26,10 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{nil, []string{"--udp-ports", "9000-9100", "--udp-mux", ":8443"}, "--udp-mux"},
 		{nil, []string{"--max-sessions", "0"}, "--max-sessions (INFERFLOW_REALTIME_MAX_SESSIONS)"},
 		{nil, []string{"--jitter-delay", "2s"}, "--jitter-delay"},
+		{nil, []string{"--max-offer-bytes", "100"}, "--max-offer-bytes (INFERFLOW_REALTIME_MAX_OFFER_BYTES)"},
+		{nil, []string{"--max-offer-bytes", "2000000"}, "--max-offer-bytes"},
+		{nil, []string{"--request-burst", "0"}, "--request-burst (INFERFLOW_REALTIME_REQUEST_BURST)"},
+		{map[string]string{"INFERFLOW_REALTIME_REQUESTS_PER_MINUTE": "0"}, nil, "--requests-per-minute (INFERFLOW_REALTIME_REQUESTS_PER_MINUTE)"},
 		{map[string]string{"INFERFLOW_REALTIME_UPSTREAM": "websocket"}, nil, "--model-url (INFERFLOW_REALTIME_MODEL_URL)"},
 		{nil, []string{"--model-url", "https://api.example.com/v1/realtime"}, "--model-url"},
 		{nil, []string{"--upstream", "grpc"}, "--upstream (INFERFLOW_REALTIME_UPSTREAM)"},
@@ -54,7 +58,8 @@ func TestDefaultsGiveAWorkingConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc.Tokens["inferflow-dev-token"] != "alice" || !rc.IncludeLoopback || rc.MaxSessionsPerToken != 4 {
+	if rc.Tokens["inferflow-dev-token"] != "alice" || !rc.IncludeLoopback || rc.MaxSessionsPerToken != 4 ||
+		rc.MaxOfferBytes != 64<<10 || rc.RequestBurst != 20 || rc.RequestsPerMinute != 120 {
 		t.Errorf("rtc config = %+v", rc)
 	}
 }

@@ -31,6 +31,7 @@ func batchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	s := envflag.New("starter batch")
 	s.SetOutput(stderr)
 	conn.register(s)
+	conn.registerImageLimit(s)
 	s.StringVar(&items, "items", "", "catalog: JSONL, one {\"itemId\", \"image\", \"options\"} per line (required)")
 	s.StringVar(&images, "images", "", "folder the catalog's image paths are relative to (default: the catalog's folder)")
 	s.IntVar(&concurrency, "concurrency", 10, fmt.Sprintf("evaluations in flight at most, 1..%d", wire.MaxBatchConcurrency))

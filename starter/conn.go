@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -23,6 +24,41 @@ type connFlags struct {
 	tracing  tracing.Config
 	blobDir  string
 	logLevel string
+	limits   inferflow.Limits
+}
+
+// The request size limits, checked before anything is stored or started.
+// Each may only be lowered: the worker reads images with the blob store's
+// 20 MiB bound, and the workflow refuses prompts over 256 KiB.
+var limitSettings = struct {
+	MaxImage  envflag.Spec[int64]
+	MaxPrompt envflag.Spec[int]
+}{
+	MaxImage: envflag.Spec[int64]{Flag: "max-image-bytes", Env: "INFERFLOW_MAX_IMAGE_BYTES", Default: inferflow.DefaultMaxImageBytes,
+		Help: "largest image accepted, in bytes (more: VALIDATION_FAILED before anything is stored)", Check: between[int64](1, inferflow.DefaultMaxImageBytes)},
+	MaxPrompt: envflag.Spec[int]{Flag: "max-prompt-bytes", Env: "INFERFLOW_MAX_PROMPT_BYTES", Default: inferflow.DefaultMaxPromptBytes,
+		Help: "largest prompt accepted, in bytes (more: VALIDATION_FAILED before anything is started)", Check: between(1, inferflow.DefaultMaxPromptBytes)},
+}
+
+func between[T int | int64](lo, hi T) func(T) error {
+	return func(v T) error {
+		if v < lo || v > hi {
+			return fmt.Errorf("want %d..%d", lo, hi)
+		}
+		return nil
+	}
+}
+
+// registerImageLimit and registerPromptLimit add the limit of the commands
+// that take images or prompts.
+func (f *connFlags) registerImageLimit(s *envflag.Set) {
+	envflag.Var(s, &f.limits.MaxImageBytes, limitSettings.MaxImage)
+	f.limits.ImageSetting = limitSettings.MaxImage.Name()
+}
+
+func (f *connFlags) registerPromptLimit(s *envflag.Set) {
+	envflag.Var(s, &f.limits.MaxPromptBytes, limitSettings.MaxPrompt)
+	f.limits.PromptSetting = limitSettings.MaxPrompt.Name()
 }
 
 func (f *connFlags) register(s *envflag.Set) {
@@ -59,5 +95,6 @@ func (f *connFlags) client(ctx context.Context) (*inferflow.Client, func(), erro
 		shutdown()
 		return nil, nil, err
 	}
-	return &inferflow.Client{Temporal: c, TaskQueue: f.temporal.TaskQueue, Blobs: blob.Dir{Root: f.blobDir}}, func() { c.Close(); shutdown() }, nil
+	return &inferflow.Client{Temporal: c, TaskQueue: f.temporal.TaskQueue, Blobs: blob.Dir{Root: f.blobDir}, Limits: f.limits},
+		func() { c.Close(); shutdown() }, nil
 }

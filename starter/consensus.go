@@ -30,6 +30,7 @@ func consensusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	s := envflag.New("starter consensus")
 	s.SetOutput(stderr)
 	conn.register(s)
+	conn.registerImageLimit(s)
 	s.StringVar(&item, "item", "", "item id (required); the workflow id is consensus-<item>")
 	s.StringVar(&image, "image", "", "image file: jpeg, png or webp (required)")
 	s.IntVar(&quorum, "quorum", 0, "successful vision calls needed, 1..3 (default 2)")
@@ -43,6 +44,14 @@ func consensusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if item == "" || image == "" {
 		return usageErr("consensus: --item and --image are required")
+	}
+	// The size first: an over-size file is refused without being read.
+	st, err := os.Stat(image)
+	if err != nil {
+		return usageErr("consensus: --image: %v", err)
+	}
+	if err := conn.limits.CheckImageSize("image", st.Size()); err != nil {
+		return rejected(err)
 	}
 	data, err := os.ReadFile(image)
 	if err != nil {

@@ -27,6 +27,7 @@ func inferenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	s := envflag.New("starter inference")
 	s.SetOutput(stderr)
 	conn.register(s)
+	conn.registerPromptLimit(s)
 	s.StringVar(&in.UserID, "user", "", "user id whose credits pay (required)")
 	s.StringVar(&in.JobID, "job", "", "job id (required); a job id runs at most once")
 	s.StringVar(&in.Payload.ModelID, "model", "offline-small", "allowlisted model id")
@@ -52,6 +53,9 @@ func inferenceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		opts.Reconcile = &reconOpt
 	}
 	in.Options = &opts
+	if err := conn.limits.CheckPromptSize(in.Payload.Prompt); err != nil {
+		return &exitError{code: exitFailure, err: err} // before connecting: nothing to start
+	}
 
 	c, closeFn, err := conn.client(ctx)
 	if err != nil {

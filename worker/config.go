@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net/url"
 	"time"
 
 	"github.com/inferflow/inferflow/internal/envflag"
@@ -81,16 +80,4 @@ func parseConfig(args []string) (config, error) {
 	c.register(s)
 	err := s.Parse(args)
 	return c, err
-}
-
-// redactDSN hides a PostgreSQL password before the DSN is logged.
-func redactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }

@@ -72,7 +72,8 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer c.Close()
 
-	if err := ensureSearchAttributes(ctx, c, cfg.temporal.Namespace); err != nil {
+	warn := func(msg string, err error) { z.Warn(msg, zap.Error(err)) }
+	if err := ensureSearchAttributes(ctx, c.OperatorService(), cfg.temporal.Namespace, warn); err != nil {
 		return err
 	}
 	stopCodec, err := serveCodec(cfg, z)
@@ -108,7 +109,7 @@ func run(ctx context.Context, cfg config) error {
 	registry.ModelActivities(mw, deps)
 
 	z.Info("worker starting", zap.String("address", cfg.temporal.Address), zap.String("namespace", cfg.temporal.Namespace),
-		zap.String("taskQueue", cfg.temporal.TaskQueue), zap.String("ledger", redactDSN(cfg.ledgerDSN)))
+		zap.String("taskQueue", cfg.temporal.TaskQueue), zap.String("ledger", ledger.RedactDSN(cfg.ledgerDSN)))
 	z.Info("model calls", zap.String("taskQueue", wire.ModelCallQueue(cfg.temporal.TaskQueue)),
 		zap.Int("perSecondAllWorkers", cfg.modelRPS), zap.Int("atOnceThisWorker", cfg.modelCalls))
 	if err := mw.Start(); err != nil {

@@ -18,11 +18,24 @@ import (
 // ensureSearchAttributes registers the project's search attributes when the
 // server lacks them (the dev server gets them from temporal-dev.yaml). A
 // workflow that upserts an unknown attribute would fail its tasks forever, so
-// the worker refuses to start without them.
-func ensureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
-	list, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+// the worker refuses to start when they are known to be missing. When they
+// cannot even be listed — a Temporal Cloud API key or a self-hosted role
+// without operator rights — the worker cannot tell, so it warns, naming
+// them, and starts: the namespace's owner has usually added them.
+func ensureSearchAttributes(ctx context.Context, ops operatorservice.OperatorServiceClient, namespace string, warn func(msg string, err error)) error {
+	list, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
 	if err != nil {
-		return fmt.Errorf("list search attributes: %w", err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("list search attributes: %w", err)
+		}
+		var names []string
+		for _, key := range workflows.SearchAttributes {
+			names = append(names, key.GetName())
+		}
+		warn(fmt.Sprintf("cannot list the namespace's search attributes; starting anyway: the workflows need %v (Keyword) in namespace %s "+
+			"(Temporal Cloud: in the namespace's settings or with tcld; self-hosted: "+
+			"`temporal operator search-attribute create --name NAME --type Keyword`)", names, namespace), err)
+		return nil
 	}
 	missing := map[string]enumspb.IndexedValueType{}
 	for _, key := range workflows.SearchAttributes {
@@ -33,7 +46,7 @@ func ensureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	if len(missing) == 0 {
 		return nil
 	}
-	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	_, err = ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
 	if err != nil {
 		return fmt.Errorf("search attributes %v are missing and could not be added (%w); add them with "+
 			"`temporal operator search-attribute create --name NAME --type Keyword`", keys(missing), err)

@@ -31,6 +31,9 @@ type Options struct {
 	MinTail, MaxTail time.Duration
 	// OnMessage sees every event as it arrives; optional.
 	OnMessage func(m voice.Message)
+	// OnRaw sees every data-channel message's bytes as they arrive, even
+	// one that is not an event (tests that read the channel as it is sent).
+	OnRaw func(raw []byte)
 	// RTC tunes the peer (loss, reordering, network); optional.
 	RTC rtc.ClientOptions
 	// Vanish ends the call by going silent without hanging up.
@@ -124,6 +127,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			case <-readCtx.Done():
 				return
 			case raw := <-c.Events():
+				if o.OnRaw != nil {
+					o.OnRaw(raw)
+				}
 				var m voice.Message
 				if json.Unmarshal(raw, &m) != nil {
 					continue

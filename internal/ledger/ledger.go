@@ -177,7 +177,8 @@ type AuditReport struct {
 // Config selects and configures a backend.
 type Config struct {
 	// Driver is "sqlite" or "postgres"; empty picks by DSN: a postgres:// or
-	// postgresql:// URL is PostgreSQL, anything else a SQLite file path.
+	// postgresql:// URL, or PostgreSQL's key=value form (host=... dbname=...),
+	// is PostgreSQL, anything else a SQLite file path.
 	Driver string
 	// DSN is the SQLite file path or the PostgreSQL connection string.
 	// (SQLite ":memory:" is refused: every connection would get its own db.)
@@ -204,7 +205,7 @@ func Open(ctx context.Context, cfg Config) (Ledger, error) {
 	}
 	driver := cfg.Driver
 	if driver == "" {
-		if strings.HasPrefix(cfg.DSN, "postgres://") || strings.HasPrefix(cfg.DSN, "postgresql://") {
+		if isPostgresURL(cfg.DSN) || isPostgresKeyValue(cfg.DSN) {
 			driver = "postgres"
 		} else {
 			driver = "sqlite"

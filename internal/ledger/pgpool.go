@@ -23,12 +23,14 @@ type pgPool struct {
 
 	mu     sync.Mutex
 	closed bool
+	// scrub keeps the DSN's password out of connection errors.
+	scrub secretScrubber
 }
 
 var errPoolClosed = errors.New("ledger: postgres pool is closed")
 
-func newPGPool(cfg *pgx.ConnConfig, size int) *pgPool {
-	return &pgPool{cfg: cfg, slots: make(chan struct{}, size), idle: make(chan *pgx.Conn, size)}
+func newPGPool(cfg *pgx.ConnConfig, size int, scrub secretScrubber) *pgPool {
+	return &pgPool{cfg: cfg, slots: make(chan struct{}, size), idle: make(chan *pgx.Conn, size), scrub: scrub}
 }
 
 func (p *pgPool) acquire(ctx context.Context) (*pgx.Conn, error) {
@@ -54,7 +56,7 @@ func (p *pgPool) acquire(ctx context.Context) (*pgx.Conn, error) {
 	c, err := pgx.ConnectConfig(ctx, p.cfg)
 	if err != nil {
 		<-p.slots
-		return nil, fmt.Errorf("ledger: connect to postgres: %w", err)
+		return nil, p.scrub.scrub(fmt.Errorf("ledger: connect to postgres: %w", err))
 	}
 	return c, nil
 }

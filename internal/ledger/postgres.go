@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,20 +56,47 @@ type pgOutcome struct{ outcome, body, msg string }
 const pgOpTimeout = 30 * time.Second
 
 func openPostgres(ctx context.Context, cfg Config, cat catalog) (Ledger, error) {
+	scrub := newScrubber(cfg.DSN)
 	cc, err := pgx.ParseConfig(cfg.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: postgres DSN: %w", err)
+		return nil, scrub.scrub(parseError(cfg.DSN, err))
 	}
-	l := &pgLedger{pool: newPGPool(cc, cfg.MaxConns), cat: cat, now: cfg.Now}
+	l := &pgLedger{pool: newPGPool(cc, cfg.MaxConns, scrub), cat: cat, now: cfg.Now}
 	for i := range l.lanes {
 		l.lanes[i] = newBatcher(maxBatch, 1, l.runBatch)
 	}
 	if err := l.migrate(ctx); err != nil {
 		l.pool.close()
-		return nil, err
+		return nil, scrub.scrub(err)
 	}
 	return l, nil
 }
+
+// parseError words a DSN pgx cannot parse without pgx's copy of the DSN:
+// its redaction is best effort (an escaped quote in a key=value password
+// ends it early), so the DSN is shown as RedactDSN has it, followed by
+// pgx's reason.
+func parseError(dsn string, err error) error {
+	var pce *pgconn.ParseConfigError
+	if !errors.As(err, &pce) {
+		return fmt.Errorf("ledger: postgres DSN %s: %w", RedactDSN(dsn), err)
+	}
+	reason := "cannot parse"
+	if _, after, ok := strings.Cut(pce.Error(), "`: "); ok && !strings.Contains(after, "`") {
+		reason = after
+	}
+	return &dsnError{msg: fmt.Sprintf("ledger: postgres DSN %s: %s", RedactDSN(dsn), reason), err: err}
+}
+
+// dsnError shows its own text; errors.As still finds pgx's error (whose
+// ConnString field holds the DSN: never print it).
+type dsnError struct {
+	msg string
+	err error
+}
+
+func (e *dsnError) Error() string { return e.msg }
+func (e *dsnError) Unwrap() error { return e.err }
 
 func (l *pgLedger) Close() error {
 	l.pool.close()

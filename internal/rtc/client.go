@@ -284,6 +284,10 @@ func (e *HTTPError) Error() string {
 	return fmt.Sprintf("rtc: WHIP answered %d %s: %s", e.Status, e.Code, e.Message)
 }
 
+// maxAnswerBytes bounds the answer the client reads: the most any server
+// would accept as an offer.
+const maxAnswerBytes = MaxOfferBytesCeiling
+
 func (c *Client) post(ctx context.Context, whipURL, offer string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, whipURL, bytes.NewBufferString(offer))
 	if err != nil {
@@ -296,14 +300,14 @@ func (c *Client) post(ctx context.Context, whipURL, offer string) (string, error
 		return "", fmt.Errorf("rtc: post offer: %w", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxOfferBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 	if err != nil {
 		return "", fmt.Errorf("rtc: read answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusCreated {
 		return "", decodeHTTPError(resp, body)
 	}
-	if len(body) > MaxOfferBytes {
+	if len(body) > maxAnswerBytes {
 		return "", errors.New("rtc: answer too large")
 	}
 	loc, err := resp.Location()

@@ -28,8 +28,20 @@ const (
 
 	// maxDrainBytes bounds what is read of an over-size offer before the 413.
 	maxDrainBytes = 1 << 20
-	// MaxOfferBytes bounds the SDP offer a caller may POST.
-	MaxOfferBytes = 64 << 10
+	// DefaultMaxOfferBytes bounds the SDP offer a caller may POST. A browser
+	// offer with audio and a data channel is 2..6 KiB; 64 KiB leaves room
+	// for many candidates without letting a caller make the server parse
+	// megabytes.
+	DefaultMaxOfferBytes = 64 << 10
+	// MaxOfferBytesCeiling is the most Config.MaxOfferBytes may be set to.
+	MaxOfferBytesCeiling = maxDrainBytes
+	// DefaultRequestBurst and DefaultRequestsPerMinute bound each token's
+	// requests on the signalling endpoint (offers, snapshots, deletes): a
+	// burst of 20, refilled at 2 a second. A caller makes 2..3 requests per
+	// call, so this never touches honest use and stops a token hammering
+	// Pion's SDP parsing and ICE gathering.
+	DefaultRequestBurst      = 20
+	DefaultRequestsPerMinute = 120
 	// maxEventBytes bounds one data-channel message (SCTP's usual safe size).
 	maxEventBytes = 64 << 10
 	// maxBufferedEventBytes bounds what may sit unsent in the events channel
@@ -108,8 +120,16 @@ type Config struct {
 	// EventsChannelWait is how long, once connected, the server waits for the
 	// caller to open an "events" data channel before opening one itself.
 	EventsChannelWait time.Duration
-	// RetryAfter is advertised with 429 and 503 answers.
+	// RetryAfter is advertised with 429 (too many sessions) and 503 answers;
+	// a rate-limited request gets the limiter's own wait instead.
 	RetryAfter time.Duration
+	// MaxOfferBytes bounds the SDP offer's size (over it: 413).
+	MaxOfferBytes int
+	// RequestsPerMinute and RequestBurst are each token's request rate on
+	// the signalling endpoint (a token bucket; over it: 429 rate_limited
+	// with Retry-After).
+	RequestsPerMinute int
+	RequestBurst      int
 	// EventQueue bounds queued outbound events per session; PacketQueue
 	// bounds received RTP packets not yet read by ReadPacket.
 	EventQueue  int
@@ -147,6 +167,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryAfter == 0 {
 		c.RetryAfter = DefaultRetryAfter
+	}
+	if c.MaxOfferBytes == 0 {
+		c.MaxOfferBytes = DefaultMaxOfferBytes
+	}
+	if c.RequestsPerMinute == 0 {
+		c.RequestsPerMinute = DefaultRequestsPerMinute
+	}
+	if c.RequestBurst == 0 {
+		c.RequestBurst = DefaultRequestBurst
 	}
 	if c.EventQueue == 0 {
 		c.EventQueue = DefaultEventQueue
@@ -192,6 +221,15 @@ func (c Config) validate() error {
 		if d.v < d.lo || d.v > d.hi {
 			return &ConfigError{d.field, fmt.Sprintf("%s: want %s..%s", d.v, d.lo, d.hi)}
 		}
+	}
+	if c.MaxOfferBytes < 1024 || c.MaxOfferBytes > MaxOfferBytesCeiling {
+		return &ConfigError{"MaxOfferBytes", fmt.Sprintf("%d: want 1024..%d", c.MaxOfferBytes, MaxOfferBytesCeiling)}
+	}
+	if c.RequestsPerMinute < 1 || c.RequestsPerMinute > 1_000_000 {
+		return &ConfigError{"RequestsPerMinute", fmt.Sprintf("%d: want 1..1000000", c.RequestsPerMinute)}
+	}
+	if c.RequestBurst < 1 || c.RequestBurst > 1_000_000 {
+		return &ConfigError{"RequestBurst", fmt.Sprintf("%d: want 1..1000000", c.RequestBurst)}
 	}
 	if c.EventQueue < 1 || c.EventQueue > 1<<16 {
 		return &ConfigError{"EventQueue", fmt.Sprintf("%d: want 1..65536", c.EventQueue)}

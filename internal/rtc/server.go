@@ -40,6 +40,7 @@ type Server struct {
 	onSession func(ctx context.Context, s *Session)
 
 	muxOnce sync.Once
+	limits  *tokenLimits
 
 	mu       sync.Mutex
 	closed   bool
@@ -72,6 +73,7 @@ func NewServer(cfg Config, onSession func(ctx context.Context, s *Session)) (*Se
 	return &Server{
 		cfg: cfg, log: cfg.Logger, api: api, closeMux: closeMux, onSession: onSession,
 		sessions: map[string]*Session{}, perToken: map[string]int{},
+		limits: newTokenLimits(tokens, cfg.RequestsPerMinute, cfg.RequestBurst),
 	}, nil
 }
 
@@ -181,6 +183,13 @@ func (srv *Server) authenticate(w http.ResponseWriter, r *http.Request) (token, 
 		writeError(w, http.StatusUnauthorized, "unauthorized", "unknown bearer token")
 		return "", "", false
 	}
+	if wait, ok := srv.limits.allow(token); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+		writeError(w, http.StatusTooManyRequests, "rate_limited",
+			fmt.Sprintf("this token is over its request rate on the signalling endpoint (%d a minute, bursts of %d)",
+				srv.cfg.RequestsPerMinute, srv.cfg.RequestBurst))
+		return "", "", false
+	}
 	return token, user, true
 }
 
@@ -229,19 +238,21 @@ func (srv *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "the offer must be Content-Type: application/sdp")
 		return
 	}
-	tooBig := func() {
+	limit := int64(srv.cfg.MaxOfferBytes)
+	tooBig := func(size string) {
 		// Read what a modest over-size offer still sends, so the caller
 		// gets the 413 instead of a connection reset mid-upload.
 		_, _ = io.CopyN(io.Discard, r.Body, maxDrainBytes)
-		writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("the offer exceeds %d bytes", MaxOfferBytes))
+		writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large",
+			fmt.Sprintf("the SDP offer is %s bytes, over this server's limit of %d bytes", size, limit))
 	}
-	if r.ContentLength > MaxOfferBytes {
-		tooBig()
+	if r.ContentLength > limit {
+		tooBig(strconv.FormatInt(r.ContentLength, 10))
 		return
 	}
-	offer, err := io.ReadAll(io.LimitReader(r.Body, MaxOfferBytes+1))
-	if err == nil && len(offer) > MaxOfferBytes {
-		tooBig()
+	offer, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err == nil && int64(len(offer)) > limit {
+		tooBig("more than " + strconv.FormatInt(limit, 10))
 		return
 	}
 	if err != nil {

@@ -69,6 +69,12 @@ func (c *Client) StoreCatalog(ctx context.Context, catalog io.Reader, imagesDir 
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(imagesDir, path)
 		}
+		// The size first, so an over-size file is never read into memory.
+		if st, err := os.Stat(path); err == nil {
+			if err := c.Limits.CheckImageSize(fmt.Sprintf("catalog line %d: image %s", lineNo, it.Image), st.Size()); err != nil {
+				return wire.BlobRef{}, 0, err
+			}
+		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return wire.BlobRef{}, 0, &ValidationError{Err: fmt.Errorf("catalog line %d: %w", lineNo, err)}

@@ -25,6 +25,8 @@ type Client struct {
 	// folder store the worker reads. Nil refuses images over
 	// InlineImageLimit.
 	Blobs BlobStore
+	// Limits bound what a request may carry (zero: the defaults).
+	Limits Limits
 }
 
 // BlobStore keeps an image and returns the reference that travels in

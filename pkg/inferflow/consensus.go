@@ -31,6 +31,9 @@ func (c *Client) StartConsensus(ctx context.Context, req ConsensusRequest) (*Run
 	if err := wire.ValidateID("itemId", req.ItemID); err != nil {
 		return nil, &ValidationError{Err: err}
 	}
+	if err := c.Limits.CheckImageSize("image", int64(len(req.Image))); err != nil {
+		return nil, err
+	}
 	mt, err := wire.DetectMediaType(req.Image)
 	if err != nil {
 		return nil, &ValidationError{Err: err}

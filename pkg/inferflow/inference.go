@@ -31,6 +31,9 @@ func (c *Client) StartInference(ctx context.Context, in wire.InferenceInput) (cl
 	if err := wire.ValidateID("jobId", in.JobID); err != nil {
 		return nil, &ValidationError{Err: err}
 	}
+	if err := c.Limits.CheckPromptSize(in.Payload.Prompt); err != nil {
+		return nil, err
+	}
 	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       wire.InferenceWorkflowID(in.JobID),
 		TaskQueue:                                c.TaskQueue,
