@@ -102,6 +102,11 @@ func TestParseRetryAfter(t *testing.T) {
 		{"ms beats seconds", h("Retry-After", "9", "Retry-After-Ms", "1200"), 1200 * time.Millisecond},
 		{"bad ms falls back to seconds", h("Retry-After", "9", "Retry-After-Ms", "x"), 9 * time.Second},
 		{"absurd seconds ignored", h("Retry-After", "1e300"), 0},
+		// A server cannot park a retry for days: capped at MaxRetryAfter.
+		{"a day in seconds capped", h("Retry-After", "86400"), MaxRetryAfter},
+		{"date years ahead capped", h("Retry-After", now.AddDate(30, 0, 0).Format(http.TimeFormat)), MaxRetryAfter},
+		{"huge ms capped", h("Retry-After-Ms", "99999999999"), MaxRetryAfter},
+		{"just under the cap kept", h("Retry-After", "299"), 299 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

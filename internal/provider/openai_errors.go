@@ -77,10 +77,21 @@ func (r redactedError) Error() string {
 
 func (r redactedError) Unwrap() error { return r.err }
 
+// MaxRetryAfter caps a server's requested wait: a misconfigured or hostile
+// server asking for days (an HTTP date years ahead, retry-after-ms 1e11)
+// would otherwise hold an activity retry, and the workflow behind it, that
+// long. Past the cap the retry policy's own backoff is as good as the hint.
+const MaxRetryAfter = 5 * time.Minute
+
 // parseRetryAfter reads retry-after-ms (OpenAI's precise form) or
-// Retry-After in delta-seconds or HTTP-date form. Unparsable or past values
-// give 0, which leaves the delay to the retry policy.
+// Retry-After in delta-seconds or HTTP-date form, capped at MaxRetryAfter.
+// Unparsable or past values give 0, which leaves the delay to the retry
+// policy.
 func parseRetryAfter(h http.Header, now time.Time) time.Duration {
+	return min(parseRetryAfterUncapped(h, now), MaxRetryAfter)
+}
+
+func parseRetryAfterUncapped(h http.Header, now time.Time) time.Duration {
 	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
 		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && !math.IsInf(ms, 0) && ms < 1e12 {
 			return time.Duration(ms * float64(time.Millisecond))
