@@ -47,6 +47,17 @@ func FuzzConsensusInput(f *testing.F) {
 			return
 		}
 		checkConsensusSettings(t, s)
+		// The settings are the given values, not values wrapped into range.
+		if o := in.Options; o != nil {
+			for _, c := range []struct {
+				ms  *int
+				got time.Duration
+			}{{o.VisionTimeoutMs, s.visionTimeout}, {o.JudgeTimeoutMs, s.judgeTimeout}} {
+				if c.ms != nil && (*c.ms < 1000 || *c.ms > 120_000 || c.got != time.Duration(*c.ms)*time.Millisecond) {
+					t.Fatalf("accepted timeout %d ms as %v", *c.ms, c.got)
+				}
+			}
+		}
 		again, err := json.Marshal(in)
 		if err != nil {
 			t.Fatalf("accepted input does not encode: %v", err)
@@ -94,6 +105,10 @@ func FuzzInferenceInput(f *testing.F) {
 			in.Payload.PromptTokens < 1 || in.Payload.PromptTokens > MaxPromptTokens ||
 			wire.IDProblem(in.UserID) != "" || wire.IDProblem(in.JobID) != "" || wire.IDProblem(in.Payload.ModelID) != "" {
 			t.Fatalf("accepted out of bounds: %+v %+v", in, s)
+		}
+		if o := in.Options; o != nil && o.TimeoutMs != nil &&
+			(*o.TimeoutMs < 1000 || *o.TimeoutMs > 120_000 || s.timeout != time.Duration(*o.TimeoutMs)*time.Millisecond) {
+			t.Fatalf("accepted timeout %d ms as %v", *o.TimeoutMs, s.timeout)
 		}
 		again, err := json.Marshal(in)
 		if err != nil {
