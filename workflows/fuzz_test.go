@@ -106,6 +106,9 @@ func FuzzInferenceInput(f *testing.F) {
 			wire.IDProblem(in.UserID) != "" || wire.IDProblem(in.JobID) != "" || wire.IDProblem(in.Payload.ModelID) != "" {
 			t.Fatalf("accepted out of bounds: %+v %+v", in, s)
 		}
+		if init, maxB, horizon := reconcileDurations(s.reconcile); init <= 0 || maxB < init || horizon <= 0 {
+			t.Fatalf("accepted reconcile options %+v as %v, %v, %v", s.reconcile, init, maxB, horizon)
+		}
 		if o := in.Options; o != nil && o.TimeoutMs != nil &&
 			(*o.TimeoutMs < 1000 || *o.TimeoutMs > 120_000 || s.timeout != time.Duration(*o.TimeoutMs)*time.Millisecond) {
 			t.Fatalf("accepted timeout %d ms as %v", *o.TimeoutMs, s.timeout)

@@ -14,6 +14,8 @@ const (
 	DefaultJobTimeout = 30 * time.Second
 	MaxPromptTokens   = 200_000
 	MaxPromptBytes    = 256 << 10 // prompts travel in history; keep them small
+	// MaxReconcileMs bounds each reconciliation option (backoffs, horizon).
+	MaxReconcileMs = 365 * 24 * 3600 * 1000
 )
 
 // RetryStrategyFor is what a caller should do with a failed job.
@@ -77,8 +79,19 @@ func inferenceSettingsOf(in wire.InferenceInput) (inferenceSettings, wire.FieldE
 				s.timeout = time.Duration(ms) * time.Millisecond
 			}
 		}
-		if o.Reconcile != nil {
-			s.reconcile = *o.Reconcile
+		if r := o.Reconcile; r != nil {
+			// Bounded so that none overflows time.Duration once in
+			// milliseconds (a wrapped horizon would escalate at once, a
+			// wrapped backoff would spin); ≤ 0 takes the default.
+			for _, f := range []struct {
+				name string
+				ms   int
+			}{{"initialBackoffMs", r.InitialBackoffMs}, {"maxBackoffMs", r.MaxBackoffMs}, {"horizonMs", r.HorizonMs}} {
+				if f.ms > MaxReconcileMs {
+					invalid("options.reconcile."+f.name, "%d is over %d (a year); 0 or less takes the default", f.ms, MaxReconcileMs)
+				}
+			}
+			s.reconcile = *r
 		}
 	}
 	return s, errs

@@ -247,6 +247,10 @@ func TestSagaValidation(t *testing.T) {
 		{"timeout overflowing a duration", "options.timeoutMs", func(in *wire.InferenceInput) {
 			in.Options = &wire.InferenceOptions{TimeoutMs: intp(1<<58 + 30_000)}
 		}},
+		// 9223372036855 ms is just past what a time.Duration holds: the horizon wrapped negative.
+		{"reconcile horizon overflowing a duration", "options.reconcile.horizonMs", func(in *wire.InferenceInput) {
+			in.Options = &wire.InferenceOptions{Reconcile: &wire.ReconcileOptions{HorizonMs: 9223372036855}}
+		}},
 		{"unknown policy", "options.billingPolicy", func(in *wire.InferenceInput) { in.Options = &wire.InferenceOptions{BillingPolicy: "free"} }},
 	}
 	for _, tt := range tests {
