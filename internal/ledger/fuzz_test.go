@@ -73,7 +73,7 @@ func FuzzLedgerCommands(f *testing.F) {
 		users := []string{"u0", "u1"}
 		models := []string{"offline-small", "gpt-4o", "claude-3-5-sonnet", "no-such-model", "retired", "prompt-heavy", ""}
 		ttls := []time.Duration{0, time.Millisecond, time.Millisecond - 1, time.Nanosecond, -time.Second, MaxHoldTTL, MaxHoldTTL + 1, time.Minute}
-		credited := map[string]int64{}
+		credited, creditKeys := map[string]int64{}, map[string]bool{}
 		var holds []string
 		holdID := func(i uint32) string {
 			if len(holds) == 0 || i == 0xffffffff {
@@ -91,8 +91,9 @@ func FuzzLedgerCommands(f *testing.F) {
 			case 0:
 				amount := int64(arg) << (c[2] % 24) // up to past MaxCreditAmount
 				what = fmt.Sprintf("credit %s %d %s", user, amount, key)
-				if err = l.Credit(ctx, user, amount, key); err == nil {
-					credited[user] += amount
+				if err = l.Credit(ctx, user, amount, key); err == nil && !creditKeys[key] {
+					credited[user] += amount // a repeated key is a replay: no second effect
+					creditKeys[key] = true
 				}
 			case 1:
 				req := ReserveRequest{UserID: user, ModelID: model, IdempotencyKey: key, TTL: ttls[int(c[4]&0x7f)%len(ttls)],
