@@ -13,7 +13,7 @@ TEMPORAL ?= $(or $(shell command -v temporal 2>/dev/null),$(CURDIR)/.tools/bin/t
 CORPUS ?= ../shared/corpus/speech-dev
 export TEMPORAL_CLI := $(TEMPORAL)
 
-.PHONY: all build run dev-server test test-short lint record-histories bench bench-ledger bench-voice eval-gate temporal deps clean
+.PHONY: all build run dev-server test test-short lint fuzz record-histories bench bench-ledger bench-voice eval-gate temporal deps clean
 
 all: build
 
@@ -47,6 +47,50 @@ lint: deps $(STATICCHECK) $(WORKFLOWCHECK)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	$(WORKFLOWCHECK) ./workflows/...
+
+# Fuzz targets (go test -fuzz), each for FUZZTIME, one after another (a
+# target uses every core). FUZZ_TARGETS picks a subset by name, e.g.
+# `make fuzz FUZZ_TARGETS="FuzzBatchInput FuzzCheckOffer" FUZZTIME=10s`.
+# Seeds live in each package's testdata/fuzz/<Name>/ and run with plain
+# `go test` (so in `make test`); a failing input is written there too, which
+# makes it a regression seed once the bug is fixed. Logs: .data/fuzz/.
+FUZZTIME ?= 30s
+# Minimizing each new input may take this long (go's default, 60s, would eat
+# a short run: the ledger target's coverage varies run to run with SQLite's
+# internals, so nearly every input looks new and is minimized in vain).
+FUZZMINIMIZETIME ?= 2s
+FUZZ_TARGETS ?=
+FUZZ_ALL := \
+	./wire:FuzzBatchInput \
+	./workflows:FuzzConsensusInput \
+	./workflows:FuzzInferenceInput \
+	./internal/provider:FuzzOpenAIResponse \
+	./internal/realtimemodel:FuzzParseServerEvent \
+	./gate:FuzzValidateFrame \
+	./gate:FuzzHandleServerEvent \
+	./internal/rtc:FuzzCheckOffer \
+	./internal/rtc:FuzzWHIPRequest \
+	./internal/ledger:FuzzLedgerCommands \
+	./internal/codec:FuzzReceiver
+fuzz: deps
+	@mkdir -p .data/fuzz
+	@set -o pipefail; \
+	  for want in $(FUZZ_TARGETS); do \
+	    case " $(FUZZ_ALL) " in *":$$want "*) ;; *) echo "fuzz: unknown target $$want; known: $(notdir $(subst :,/,$(FUZZ_ALL)))"; exit 2;; esac; \
+	  done; \
+	  run=""; for t in $(FUZZ_ALL); do \
+	    case " $(or $(FUZZ_TARGETS),$(notdir $(subst :,/,$(FUZZ_ALL)))) " in *" $${t##*:} "*) run="$$run $$t";; esac; \
+	  done; \
+	  total=$$(echo $$run | wc -w); n=0; failed=""; \
+	  for t in $$run; do \
+	    pkg=$${t%%:*}; name=$${t##*:}; n=$$((n+1)); log=.data/fuzz/$$name.log; \
+	    printf 'fuzz [%d/%d] %-22s %-26s %s ... ' $$n $$total $$name $$pkg $(FUZZTIME); \
+	    if $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg >$$log 2>&1; then res=ok; else res=FAIL; failed="$$failed $$name"; fi; \
+	    last=$$(grep -E '^fuzz: elapsed' $$log | tail -n 1 | sed -E 's/^fuzz: //; s/ \([0-9]+\/sec\)//'); \
+	    echo "$$res ($$last; load $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null))"; \
+	    if [ $$res = FAIL ]; then tail -n 25 $$log | sed 's/^/    /'; fi; \
+	  done; \
+	  if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed (failing inputs are in each package's testdata/fuzz/)"; exit 1; fi
 
 # Re-record the replay tests' histories from a dev server. On purpose only:
 # they stand for runs in flight (see workflows/doc.go).

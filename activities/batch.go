@@ -108,6 +108,18 @@ func (b *Batch) ReadBatchItems(ctx context.Context, in wire.ReadBatchItemsInput)
 				fmt.Sprintf("Invalid input: items file at byte %d: %v", at, uerr), wire.NoRetry, nil))
 			continue
 		}
+		// A field of the wrong JSON type would otherwise reach the
+		// evaluation at its default (the record of it is not encoded).
+		if bad := item.Undecodable(); len(bad) > 0 {
+			id := item.ItemID
+			if wire.IDProblem(id) != "" {
+				id = fmt.Sprintf("@%d", at)
+			}
+			out.Rejected = append(out.Rejected, wire.FailedLine(id, wire.CodeValidationFailed,
+				fmt.Sprintf("Invalid input: items file at byte %d: %v", at, bad), wire.NoRetry,
+				&wire.ConsensusFailure{ItemID: id, RetryStrategy: wire.NoRetry, InvalidFields: bad}))
+			continue
+		}
 		out.Items = append(out.Items, item)
 	}
 	return out, nil

@@ -45,7 +45,7 @@ func TestCountBatchItemsBounds(t *testing.T) {
 // line that is not an item is a rejected line, not an error.
 func TestReadBatchItemsPages(t *testing.T) {
 	b := &Batch{Blobs: blob.Dir{Root: t.TempDir()}}
-	file := "{\"itemId\":\"a\"}\n\n{\"itemId\":\"bb\"}\nnot json\n{\"itemId\":\"ccc\"}"
+	file := "{\"itemId\":\"a\"}\n\n{\"itemId\":\"bb\"}\nnot json\n{\"itemId\":\"ccc\"}\n{\"itemId\":\"dd\",\"options\":{\"quorum\":\"2\"}}"
 	ref, err := b.items().Put(context.Background(), []byte(file), MediaTypeJSONL)
 	if err != nil {
 		t.Fatal(err)
@@ -65,11 +65,16 @@ func TestReadBatchItemsPages(t *testing.T) {
 		}
 		for _, l := range out.Rejected {
 			ids = append(ids, "rejected:"+string(l.Error.Code))
+			// A field of the wrong JSON type is named, not defaulted.
+			if l.ItemID == "dd" && (l.Error.Details == nil || len(l.Error.Details.InvalidFields) != 1 ||
+				l.Error.Details.InvalidFields[0].Field != "options.quorum") {
+				t.Errorf("wrong-typed quorum: %+v", l.Error)
+			}
 		}
 		off = out.Next
 	}
-	if got := strings.Join(ids, ","); got != "a,bb,ccc,rejected:VALIDATION_FAILED" || off != ref.Size {
-		t.Errorf("read %s ending at %d, want a,bb,ccc and one rejected ending at %d", got, off, ref.Size)
+	if got := strings.Join(ids, ","); got != "a,bb,ccc,rejected:VALIDATION_FAILED,rejected:VALIDATION_FAILED" || off != ref.Size {
+		t.Errorf("read %s ending at %d, want a,bb,ccc and two rejected ending at %d", got, off, ref.Size)
 	}
 }
 

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
@@ -52,34 +51,62 @@ type BatchInput struct {
 	ItemsPerRun int `json:"itemsPerRun,omitempty"`
 	// State is carried from one run to the next; nil on the first run.
 	State *BatchState `json:"state,omitempty"`
+
+	undecodable FieldErrors // see UnmarshalJSON
 }
 
-// Validate checks what can be checked without I/O.
+// Validate checks what can be checked without I/O. A refusal is a
+// *FieldError naming the field by its JSON path, or the FieldErrors of
+// fields whose JSON had the wrong type (see UnmarshalJSON).
 func (in BatchInput) Validate() error {
+	if len(in.undecodable) > 0 {
+		return in.undecodable
+	}
+	bad := func(field, format string, args ...any) error {
+		return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	}
 	if err := ValidateID("batchId", in.BatchID); err != nil {
 		return err
 	}
 	switch {
 	case in.ItemsRef != nil && len(in.Items) > 0:
-		return errors.New("give either items or itemsRef, not both")
+		return bad("items", "give either items or itemsRef, not both")
 	case in.ItemsRef == nil && len(in.Items) == 0:
-		return errors.New("items: at least one item is required")
+		return bad("items", "at least one item is required")
 	case len(in.Items) > MaxInlineBatchItems:
-		return fmt.Errorf("items: %d inline items, over the %d limit: store them as a JSONL file in the blob store and pass itemsRef", len(in.Items), MaxInlineBatchItems)
+		return bad("items", "%d inline items, over the %d limit: store them as a JSONL file in the blob store and pass itemsRef", len(in.Items), MaxInlineBatchItems)
 	case in.Concurrency < 1 || in.Concurrency > MaxBatchConcurrency:
-		return fmt.Errorf("concurrency %d: must be in 1..%d", in.Concurrency, MaxBatchConcurrency)
+		return bad("concurrency", "%d: must be in 1..%d", in.Concurrency, MaxBatchConcurrency)
 	case in.ItemsPerRun < 0 || in.ItemsPerRun > MaxBatchItemsPerRun:
-		return fmt.Errorf("itemsPerRun %d: must be in 0..%d", in.ItemsPerRun, MaxBatchItemsPerRun)
+		return bad("itemsPerRun", "%d: must be in 0..%d", in.ItemsPerRun, MaxBatchItemsPerRun)
 	}
 	if in.ItemsRef != nil {
 		if err := in.ItemsRef.Validate(); err != nil {
-			return fmt.Errorf("itemsRef: %w", err)
+			return bad("itemsRef", "%v", err)
 		}
 		if in.ItemsRef.Size > MaxBatchItemsBytes {
-			return fmt.Errorf("itemsRef: %d bytes, over the %d byte limit", in.ItemsRef.Size, MaxBatchItemsBytes)
+			return bad("itemsRef.size", "%d bytes, over the %d byte limit", in.ItemsRef.Size, MaxBatchItemsBytes)
 		}
 	}
 	return nil
+}
+
+// UndecodableItems lists the fields of inline items whose JSON had the
+// wrong type, by path ("items[3].options.quorum"). Such an item would
+// otherwise reach its evaluation with the field at its default: the
+// unexported record does not survive the child's input encoding.
+func (in BatchInput) UndecodableItems() FieldErrors {
+	var bad FieldErrors
+	for i, item := range in.Items {
+		for _, fe := range item.Undecodable() {
+			field := fmt.Sprintf("items[%d]", i)
+			if fe.Field != "input" {
+				field += "." + fe.Field
+			}
+			bad = append(bad, FieldError{Field: field, Reason: fe.Reason})
+		}
+	}
+	return bad
 }
 
 // BatchState is what one run of a batch hands the next.

@@ -60,6 +60,8 @@ type InferenceFailure struct {
 	BillingUnresolved bool     `json:"billingUnresolved"`
 	State             JobState `json:"state,omitempty"`
 	Reason            string   `json:"reason,omitempty"`
+	// InvalidFields names each invalid input field of a VALIDATION_FAILED.
+	InvalidFields FieldErrors `json:"invalidFields,omitempty"`
 }
 
 // JobState is a billed job's state.

@@ -60,6 +60,18 @@ func (in *InferenceInput) UnmarshalJSON(data []byte) error {
 // Undecodable lists the fields whose JSON had the wrong type (left at zero).
 func (in InferenceInput) Undecodable() FieldErrors { return in.undecodable }
 
+// UnmarshalJSON decodes tolerantly, as ConsensusInput.UnmarshalJSON does;
+// Validate returns the fields that had the wrong type. Inline items decode
+// as ConsensusInput (see UndecodableItems).
+func (in *BatchInput) UnmarshalJSON(data []byte) error {
+	type plain BatchInput
+	var p plain
+	bad := decodeTolerant(data, &p)
+	*in = BatchInput(p)
+	in.undecodable = bad
+	return nil
+}
+
 // decodeTolerant decodes data into v (a pointer to a struct). A clean
 // document decodes exactly as json.Unmarshal decodes it; otherwise field by
 // field, recursing into objects, and the fields that cannot be decoded are

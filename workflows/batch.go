@@ -18,6 +18,12 @@ const (
 	BatchCancelled = "CANCELLED"
 )
 
+// Batch workflow changes (see workflows/doc.go).
+const (
+	changeBatchItemTypes  = "batch-item-types"
+	versionBatchItemTypes = 1
+)
+
 // ConsensusBatch evaluates a list of items: one ConsensusEvaluation child
 // per item (id consensus-<itemId>), at most Concurrency in flight. A run
 // reads at most ItemsPerRun items and starts their children, waits for them, writes
@@ -32,6 +38,14 @@ const (
 func ConsensusBatch(ctx workflow.Context, in wire.BatchInput) (*wire.BatchResult, error) {
 	if err := in.Validate(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("Invalid batch input: "+err.Error(), string(wire.CodeValidationFailed), nil)
+	}
+	// An inline item with a field of the wrong JSON type used to start its
+	// evaluation with that field at its default; refused now, as the whole
+	// input is for its own fields. GetVersion only on that path, so runs
+	// with clean input record no marker.
+	if bad := in.UndecodableItems(); len(bad) > 0 &&
+		workflow.GetVersion(ctx, changeBatchItemTypes, workflow.DefaultVersion, versionBatchItemTypes) >= versionBatchItemTypes {
+		return nil, temporal.NewNonRetryableApplicationError("Invalid batch input: "+bad.Error(), string(wire.CodeValidationFailed), nil)
 	}
 	b := &batchRun{ctx: ctx, in: in, sel: workflow.NewSelector(ctx), perRun: in.ItemsPerRun}
 	if b.perRun == 0 {

@@ -184,6 +184,29 @@ func TestBatchRejectsBadInput(t *testing.T) {
 	}
 }
 
+// JSON of the wrong type is refused naming the field: the batch's own (the
+// SDK would otherwise fail every workflow task on the decode) and an inline
+// item's (which would otherwise be evaluated with the field at its default).
+func TestBatchRejectsWrongJSONTypes(t *testing.T) {
+	for _, tt := range []struct{ name, input, field string }{
+		{"concurrency as a string", `{"batchId":"b","items":[{"itemId":"a"}],"concurrency":"5"}`, "concurrency"},
+		{"item quorum as a string", `{"batchId":"b","items":[{"itemId":"a","options":{"quorum":"2"}}],"concurrency":1}`, "items[0].options.quorum"},
+		{"item not an object", `{"batchId":"b","items":[{"itemId":"a"},7],"concurrency":1}`, "items[1]"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			env := batchEnv(t, f, blob.Dir{Root: t.TempDir()})
+			env.ExecuteWorkflow(wire.WorkflowConsensusBatch, json.RawMessage(tt.input))
+			var appErr *temporal.ApplicationError
+			err := env.GetWorkflowError()
+			if !errors.As(err, &appErr) || appErr.Type() != string(wire.CodeValidationFailed) || !appErr.NonRetryable() ||
+				!strings.Contains(appErr.Message(), tt.field+":") {
+				t.Fatalf("error %v, want VALIDATION_FAILED naming %s", err, tt.field)
+			}
+		})
+	}
+}
+
 // storeItems writes ids as an items file; one line is not an item.
 func storeItems(t *testing.T, blobs blob.Dir, ids []string, junk bool) wire.BlobRef {
 	t.Helper()

@@ -64,11 +64,13 @@ func consensusSettingsOf(in wire.ConsensusInput) (consensusSettings, wire.FieldE
 		if v == nil {
 			return
 		}
-		d := time.Duration(*v) * time.Millisecond
-		if d < MinCallTimeout || d > MaxCallTimeout {
+		// Compared in milliseconds: a huge value times time.Millisecond
+		// would overflow time.Duration and could wrap into range.
+		if *v < int(MinCallTimeout.Milliseconds()) || *v > int(MaxCallTimeout.Milliseconds()) {
 			invalid("options."+name, "%d must be %d..%d", *v, MinCallTimeout.Milliseconds(), MaxCallTimeout.Milliseconds())
+			return
 		}
-		*dst = d
+		*dst = time.Duration(*v) * time.Millisecond
 	}
 	timeout("visionTimeoutMs", o.VisionTimeoutMs, &s.visionTimeout)
 	timeout("judgeTimeoutMs", o.JudgeTimeoutMs, &s.judgeTimeout)

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -33,13 +34,16 @@ func InferenceJob(ctx workflow.Context, in wire.InferenceInput) (*wire.Inference
 	}
 
 	// 1–2. Validate identity, payload and options: nothing is reserved for bad input.
-	s, err := inferenceSettingsOf(in)
-	if err == nil {
+	s, bad := inferenceSettingsOf(in)
+	var err error
+	if len(bad) > 0 {
+		err = bad
+	} else {
 		err = j.checkAllowlisted(ctx)
 	}
 	if err != nil {
 		j.rec.invalid(err)
-		return nil, j.fail(wire.CodeValidationFailed, "Validation failed: "+err.Error(), false)
+		return nil, j.failInvalid(err)
 	}
 	j.settings = s
 	j.rec.validated(ctx, in.Payload.ModelID, s.policy)
@@ -133,7 +137,7 @@ func (j *job) checkAllowlisted(ctx workflow.Context) error {
 		return err
 	}
 	if !check.Allowlisted {
-		return errors.New("modelId " + j.in.Payload.ModelID + " is not allowlisted")
+		return wire.FieldErrors{{Field: "payload.modelId", Reason: fmt.Sprintf("%q is not allowlisted", j.in.Payload.ModelID)}}
 	}
 	return nil
 }
@@ -394,6 +398,19 @@ func (j *job) enqueueDLQ(ctx workflow.Context, p wire.DLQPayload, reconcile *wir
 		}
 	}
 	return true
+}
+
+// failInvalid ends a job whose input was refused before anything was
+// reserved: VALIDATION_FAILED, never retried, naming each invalid field in
+// the message and, typed, in the details.
+func (j *job) failInvalid(err error) error {
+	details := wire.InferenceFailure{JobID: j.in.JobID, RetryStrategy: RetryStrategyFor(wire.CodeValidationFailed), State: j.machine.state}
+	var bad wire.FieldErrors
+	if errors.As(err, &bad) {
+		details.InvalidFields = bad
+	}
+	return temporal.NewApplicationErrorWithOptions("Validation failed: "+err.Error(), string(wire.CodeValidationFailed),
+		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{details}})
 }
 
 func (j *job) fail(code wire.Code, msg string, billingUnresolved bool) error {

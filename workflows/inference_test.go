@@ -232,17 +232,26 @@ func TestSagaHappyPathCapturesActualUsage(t *testing.T) {
 
 func TestSagaValidation(t *testing.T) {
 	tests := []struct {
-		name string
-		edit func(*wire.InferenceInput)
+		name, field string
+		edit        func(*wire.InferenceInput)
 	}{
-		{"missing user", func(in *wire.InferenceInput) { in.UserID = " " }},
-		{"missing job", func(in *wire.InferenceInput) { in.JobID = "" }},
-		{"model not allowlisted", func(in *wire.InferenceInput) { in.Payload.ModelID = "gpt-2" }},
-		{"zero prompt tokens", func(in *wire.InferenceInput) { in.Payload.PromptTokens = 0 }},
-		{"too many prompt tokens", func(in *wire.InferenceInput) { in.Payload.PromptTokens = 200_001 }},
-		{"timeout too short", func(in *wire.InferenceInput) { in.Options = &wire.InferenceOptions{TimeoutMs: intp(999)} }},
-		{"timeout too long", func(in *wire.InferenceInput) { in.Options = &wire.InferenceOptions{TimeoutMs: intp(120_001)} }},
-		{"unknown policy", func(in *wire.InferenceInput) { in.Options = &wire.InferenceOptions{BillingPolicy: "free"} }},
+		{"missing user", "userId", func(in *wire.InferenceInput) { in.UserID = " " }},
+		{"missing job", "jobId", func(in *wire.InferenceInput) { in.JobID = "" }},
+		{"model not allowlisted", "payload.modelId", func(in *wire.InferenceInput) { in.Payload.ModelID = "gpt-2" }},
+		{"zero prompt tokens", "payload.promptTokens", func(in *wire.InferenceInput) { in.Payload.PromptTokens = 0 }},
+		{"too many prompt tokens", "payload.promptTokens", func(in *wire.InferenceInput) { in.Payload.PromptTokens = 200_001 }},
+		{"timeout too short", "options.timeoutMs", func(in *wire.InferenceInput) { in.Options = &wire.InferenceOptions{TimeoutMs: intp(999)} }},
+		{"timeout too long", "options.timeoutMs", func(in *wire.InferenceInput) { in.Options = &wire.InferenceOptions{TimeoutMs: intp(120_001)} }},
+		// (1<<58 + 30000) ms times a millisecond wraps time.Duration to
+		// exactly 30 s: refused only because it is compared in milliseconds.
+		{"timeout overflowing a duration", "options.timeoutMs", func(in *wire.InferenceInput) {
+			in.Options = &wire.InferenceOptions{TimeoutMs: intp(1<<58 + 30_000)}
+		}},
+		// 9223372036855 ms is just past what a time.Duration holds: the horizon wrapped negative.
+		{"reconcile horizon overflowing a duration", "options.reconcile.horizonMs", func(in *wire.InferenceInput) {
+			in.Options = &wire.InferenceOptions{Reconcile: &wire.ReconcileOptions{HorizonMs: 9223372036855}}
+		}},
+		{"unknown policy", "options.billingPolicy", func(in *wire.InferenceInput) { in.Options = &wire.InferenceOptions{BillingPolicy: "free"} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,6 +263,9 @@ func TestSagaValidation(t *testing.T) {
 			code, d := inferenceFailure(t, env.GetWorkflowError())
 			if code != wire.CodeValidationFailed || d.RetryStrategy != wire.NoRetry || f.reserves != 0 || f.models != 0 {
 				t.Fatalf("got %s/%s, reserves %d, models %d", code, d.RetryStrategy, f.reserves, f.models)
+			}
+			if len(d.InvalidFields) != 1 || d.InvalidFields[0].Field != tt.field || d.InvalidFields[0].Reason == "" {
+				t.Fatalf("invalid fields %v, want one naming %s", d.InvalidFields, tt.field)
 			}
 		})
 	}

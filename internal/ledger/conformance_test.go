@@ -202,6 +202,10 @@ func runConformance(t *testing.T, b backend) {
 				_, err := l.Reserve(ctx, ReserveRequest{UserID: "u", ModelID: "gpt-4o", PromptTokens: 1, IdempotencyKey: "k", TTL: -time.Second})
 				return err
 			}, ReasonInvalidArgument},
+			{"reserve ttl under a millisecond", func() error {
+				_, err := l.Reserve(ctx, ReserveRequest{UserID: "u", ModelID: "gpt-4o", PromptTokens: 1, IdempotencyKey: "k", TTL: time.Millisecond - 1})
+				return err
+			}, ReasonInvalidArgument},
 			{"capture empty id", func() error {
 				_, err := l.Capture(ctx, CaptureRequest{IdempotencyKey: "k"})
 				return err

@@ -28,6 +28,11 @@ const DefaultHoldTTL = 10 * time.Minute
 // MaxHoldTTL bounds a hold so a typo cannot lock credits for years.
 const MaxHoldTTL = 7 * 24 * time.Hour
 
+// MinHoldTTL is the shortest hold: the store keeps times in microseconds, so
+// a TTL of a few nanoseconds would make a hold that expires as it is made
+// (or, rounded, at its own creation instant).
+const MinHoldTTL = time.Millisecond
+
 // MaxCreditAmount bounds a single Credit so balances cannot overflow int64.
 const MaxCreditAmount = int64(1) << 50
 
@@ -248,8 +253,8 @@ func validateReserve(req *ReserveRequest) error {
 	if req.PromptTokens <= 0 || req.PromptTokens > MaxTokens {
 		return reject(ReasonInvalidArgument, "promptTokens %d out of range [1, %d]", req.PromptTokens, MaxTokens)
 	}
-	if req.TTL < 0 || req.TTL > MaxHoldTTL {
-		return reject(ReasonInvalidArgument, "TTL %v out of range [0, %v]", req.TTL, MaxHoldTTL)
+	if req.TTL != 0 && (req.TTL < MinHoldTTL || req.TTL > MaxHoldTTL) {
+		return reject(ReasonInvalidArgument, "TTL %v out of range [%v, %v] (0 = %v)", req.TTL, MinHoldTTL, MaxHoldTTL, DefaultHoldTTL)
 	}
 	if req.TTL == 0 {
 		req.TTL = DefaultHoldTTL

@@ -106,6 +106,11 @@ func TestParseRetryAfter(t *testing.T) {
 		{"days capped", h("Retry-After", "86400000"), MaxRetryAfter},
 		{"ms capped", h("Retry-After-Ms", "999999999"), MaxRetryAfter},
 		{"far date capped", h("Retry-After", now.Add(24*365*time.Hour).Format(http.TimeFormat)), MaxRetryAfter},
+		// A server cannot park a retry for days: capped at MaxRetryAfter.
+		{"a day in seconds capped", h("Retry-After", "86400"), MaxRetryAfter},
+		{"date years ahead capped", h("Retry-After", now.AddDate(30, 0, 0).Format(http.TimeFormat)), MaxRetryAfter},
+		{"huge ms capped", h("Retry-After-Ms", "99999999999"), MaxRetryAfter},
+		{"just under the cap kept", h("Retry-After", "299"), 299 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -77,9 +77,10 @@ func (r redactedError) Error() string {
 
 func (r redactedError) Unwrap() error { return r.err }
 
-// MaxRetryAfter caps a server's requested wait: a broken or hostile header
-// ("Retry-After: 86400000", a date years ahead) must not park a billed call
-// and its hold for longer than the hold lives. Longer requests wait this long.
+// MaxRetryAfter caps a server's requested wait: a misconfigured or hostile
+// server asking for days (an HTTP date years ahead, retry-after-ms 1e11)
+// would otherwise hold an activity retry, and the workflow behind it, that
+// long. Past the cap the retry policy's own backoff is as good as the hint.
 const MaxRetryAfter = 5 * time.Minute
 
 // parseRetryAfter reads retry-after-ms (OpenAI's precise form) or
@@ -87,10 +88,10 @@ const MaxRetryAfter = 5 * time.Minute
 // Unparsable or past values give 0, which leaves the delay to the retry
 // policy.
 func parseRetryAfter(h http.Header, now time.Time) time.Duration {
-	return min(rawRetryAfter(h, now), MaxRetryAfter)
+	return min(parseRetryAfterUncapped(h, now), MaxRetryAfter)
 }
 
-func rawRetryAfter(h http.Header, now time.Time) time.Duration {
+func parseRetryAfterUncapped(h http.Header, now time.Time) time.Duration {
 	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
 		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && !math.IsInf(ms, 0) && ms < 1e12 {
 			return time.Duration(ms * float64(time.Millisecond))

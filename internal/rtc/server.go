@@ -289,13 +289,29 @@ func (srv *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, answer)
 }
 
+// OfferError is an SDP offer refused before any peer connection is built
+// (answered 400 bad_offer); Err is the parser's error, if any.
+type OfferError struct {
+	Reason string
+	Err    error
+}
+
+func (e *OfferError) Error() string {
+	if e.Err != nil {
+		return e.Reason + ": " + e.Err.Error()
+	}
+	return e.Reason
+}
+
+func (e *OfferError) Unwrap() error { return e.Err }
+
 // checkOffer parses the SDP and insists on an active audio section offering
 // Opus (the outbound track is always Opus). It reports whether the offer has
-// a data-channel section.
+// a data-channel section. A refusal is an *OfferError.
 func checkOffer(offer []byte) (hasApp bool, err error) {
 	var sd sdp.SessionDescription
 	if err := sd.UnmarshalString(string(offer)); err != nil {
-		return false, fmt.Errorf("unparsable SDP offer: %w", err)
+		return false, &OfferError{Reason: "unparsable SDP offer", Err: err}
 	}
 	audio, opus := false, false
 	for _, m := range sd.MediaDescriptions {
@@ -315,10 +331,10 @@ func checkOffer(offer []byte) (hasApp bool, err error) {
 		}
 	}
 	if !audio {
-		return false, errors.New("the offer has no audio m-line")
+		return false, &OfferError{Reason: "the offer has no audio m-line"}
 	}
 	if !opus {
-		return false, errors.New("the offer's audio does not include opus/48000")
+		return false, &OfferError{Reason: "the offer's audio does not include opus/48000"}
 	}
 	return hasApp, nil
 }
