@@ -1,18 +1,22 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,34 +95,61 @@ func benchPostgresCeiling(b *testing.B) {
 		b.Fatalf("pgbench -i: %v\n%s", err, out)
 	}
 
-	l, err := Open(ctx, Config{DSN: ledgertest.PostgresDSN(b), MaxConns: benchConns(ceilingCallers)})
+	// The ledger's connections carry an application name, so the CPU of
+	// their server processes can be found and counted (see cpuMeter).
+	app := "inferflow-ceiling-" + hex.EncodeToString(tag[:])
+	dsn, err := url.Parse(ledgertest.PostgresDSN(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	dq := dsn.Query()
+	dq.Set("application_name", app)
+	dsn.RawQuery = dq.Encode()
+	l, err := Open(ctx, Config{DSN: dsn.String(), MaxConns: benchConns(ceilingCallers)})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer l.Close()
 	run := fundBenchUsers(b, l)
+	meter := &cpuMeter{admin: admin}
 
 	rounds, each := ceilingRounds()
 	runPairs(b, l, run+"-warm", time.Second) // connections, plans
-	var tpsSum, pairsSum float64
+	var tpsSum, pairsSum, txCPU, pairCPU float64
 	b.ResetTimer()
 	for range b.N {
-		tpsSum, pairsSum = 0, 0
+		tpsSum, pairsSum, txCPU, pairCPU = 0, 0, 0, 0
 		for r := range rounds {
-			tps, err := runPgbench(pgbench, u.String(), each)
+			tps, tcpu, err := runPgbench(ctx, meter, pgbench, u.String(), db, each)
+			if err != nil {
+				b.Fatal(err)
+			}
+			start, err := meter.sample(ctx, "application_name", app)
 			if err != nil {
 				b.Fatal(err)
 			}
 			pairs := runPairs(b, l, fmt.Sprint(run, "-", r), each)
-			b.Logf("round %d: pgbench %.0f tx/s, ledger %.0f pairs/s (%.2f)", r+1, tps, pairs, pairs/tps)
+			pcpu, client, err := meter.since(ctx, start, "application_name", app)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := pairs * each.Seconds()
+			pcpu /= n
+			b.Logf("round %d: pgbench %.0f tx/s (%.3f cpu-ms/tx), ledger %.0f pairs/s (%.3f cpu-ms/pair, %.3f in this process); ratio %.2f, cpu ratio %.2f; load %s",
+				r+1, tps, tcpu*1e3, pairs, pcpu*1e3, client/n*1e3, pairs/tps, tcpu/pcpu, loadAvg())
 			tpsSum += tps
 			pairsSum += pairs
+			txCPU += tcpu
+			pairCPU += pcpu
 		}
 	}
 	b.StopTimer()
 	b.ReportMetric(pairsSum/float64(rounds), "pairs/s")
 	b.ReportMetric(tpsSum/float64(rounds), "pgbench-tps")
 	b.ReportMetric(pairsSum/tpsSum, "pairs-per-pgbench-tx")
+	b.ReportMetric(txCPU/float64(rounds)*1e3, "cpu-ms/pgbench-tx")
+	b.ReportMetric(pairCPU/float64(rounds)*1e3, "cpu-ms/pair")
+	b.ReportMetric(txCPU/pairCPU, "pgbench-tx-cpu-per-pair-cpu")
 }
 
 func connectBase(ctx context.Context) (*pgx.Conn, error) {
@@ -138,17 +169,141 @@ func connectBase(ctx context.Context) (*pgx.Conn, error) {
 var pgbenchTPS = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
 
 // runPgbench runs the simple-update (-N) script, 16 clients on 2 threads,
-// for d and returns its transactions/s.
-func runPgbench(pgbench, dsn string, d time.Duration) (float64, error) {
-	out, err := exec.Command(pgbench, "-n", "-c", "16", "-j", "2", "-N", "-T", strconv.Itoa(int(d.Seconds())), dsn).CombinedOutput()
-	if err != nil {
-		return 0, fmt.Errorf("pgbench: %v\n%s", err, out)
+// for d and returns its transactions/s and the CPU seconds per transaction
+// of pgbench and its server processes (on database db).
+func runPgbench(ctx context.Context, meter *cpuMeter, pgbench, dsn, db string, d time.Duration) (tps, cpuPerTx float64, err error) {
+	cmd := exec.Command(pgbench, "-n", "-c", "16", "-j", "2", "-N", "-T", strconv.Itoa(int(d.Seconds())), dsn)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return 0, 0, fmt.Errorf("pgbench: %w", err)
 	}
-	m := pgbenchTPS.FindSubmatch(out)
+	// Its server processes end with it: keep each one's last reading.
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	last := map[int]float64{}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+poll:
+	for {
+		select {
+		case err := <-waited:
+			if err != nil {
+				return 0, 0, fmt.Errorf("pgbench: %v\n%s", err, out.Bytes())
+			}
+			break poll
+		case <-tick.C:
+			s, err := meter.sample(ctx, "datname", db)
+			if err != nil {
+				_ = cmd.Process.Kill()
+				<-waited
+				return 0, 0, err
+			}
+			maps.Copy(last, s.procs)
+		}
+	}
+	m := pgbenchTPS.FindSubmatch(out.Bytes())
 	if m == nil {
-		return 0, fmt.Errorf("pgbench: no tps in its output:\n%s", out)
+		return 0, 0, fmt.Errorf("pgbench: no tps in its output:\n%s", out.Bytes())
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	tps, err = strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		return 0, 0, err
+	}
+	total := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	for _, v := range last {
+		total += v
+	}
+	return tps, total / (tps * d.Seconds()), nil
+}
+
+// cpuMeter reads the CPU time of server processes (from /proc, so the server
+// must be local) picked by a pg_stat_activity column, plus this process's.
+type cpuMeter struct{ admin *pgx.Conn }
+
+type cpuSample struct {
+	self  float64         // this process, seconds
+	procs map[int]float64 // server process id → seconds
+}
+
+func (m *cpuMeter) sample(ctx context.Context, column, value string) (cpuSample, error) {
+	s := cpuSample{self: selfCPU(), procs: map[int]float64{}}
+	rows, err := m.admin.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE `+column+` = $1`, value)
+	if err != nil {
+		return s, fmt.Errorf("list server processes: %w", err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return s, fmt.Errorf("list server processes: %w", err)
+	}
+	for _, pid := range pids {
+		if v, ok := procCPU(int(pid)); ok {
+			s.procs[int(pid)] = v
+		}
+	}
+	return s, nil
+}
+
+// since is the CPU seconds this process and the sampled server processes
+// (those of start, and any that appeared since) used after start, and the
+// part of it this process used.
+func (m *cpuMeter) since(ctx context.Context, start cpuSample, column, value string) (total, self float64, err error) {
+	now, err := m.sample(ctx, column, value)
+	if err != nil {
+		return 0, 0, err
+	}
+	self = now.self - start.self
+	total = self
+	for pid, v := range now.procs {
+		total += v - start.procs[pid] // 0 for a process that started since
+	}
+	return total, self, nil
+}
+
+// procCPU is a process's user+system CPU seconds from /proc/<pid>/stat.
+func procCPU(pid int) (float64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// Fields after the command name (which may hold spaces) start at ") ".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return (ut + st) / clockTicks, true
+}
+
+// clockTicks is USER_HZ, 100 on every Linux this runs on.
+const clockTicks = 100
+
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func benchSQLiteCeiling(b *testing.B) {

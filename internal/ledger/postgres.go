@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,10 +21,15 @@ import (
 // suite holds them together.
 //
 // Concurrent operations are batched (see batcher): a leader sends up to
-// maxBatch function calls in one pipelined round trip, which PostgreSQL runs
-// as one implicit transaction with one commit. If that transaction fails (a
-// deadlock or unique violation against another process, say) nothing of it
-// committed, and each operation is re-run on its own with retries.
+// maxBatch operations in one pipelined round trip, which PostgreSQL runs as
+// one implicit transaction with one commit. A batch's reserves go as one
+// set-based call (ledger_reserve_many), its captures as another
+// (ledger_capture_many, schema/postgres/0006), which do the common path for
+// all of them in one statement and hand back the rest (a replay, a refusal,
+// anything unusual) to run afterwards through the one-call functions. If
+// the transaction fails (a deadlock or unique violation against another
+// process, say) nothing of it committed, and each operation is re-run on its
+// own with retries.
 //
 // There are pgLanes batchers (lanes), each with one leader, and a user's
 // operations always go to the same lane (userLane; a reservation id carries
@@ -40,9 +47,12 @@ type pgLedger struct {
 	cat   catalog
 	now   func() time.Time
 	lanes [pgLanes]*batcher[pgCall]
+
+	setBased atomic.Int64 // statistics: calls done by a set-based call
 }
 
 type pgCall struct {
+	op   string // opReserve, opCapture, ...: which calls can share a set-based call
 	sql  string
 	args []any
 	out  *pgOutcome
@@ -188,7 +198,7 @@ func (l *pgLedger) migrate(ctx context.Context) error {
 // outcome into a result (decoded into dst) or a typed error.
 func (l *pgLedger) call(ctx context.Context, lane int, op, key string, dst any, q string, args ...any) error {
 	var o pgOutcome
-	if err := l.lanes[lane].do(ctx, pgCall{sql: q, args: args, out: &o}); err != nil {
+	if err := l.lanes[lane].do(ctx, pgCall{op: op, sql: q, args: args, out: &o}); err != nil {
 		return fmt.Errorf("ledger: postgres %s: %w", op, err)
 	}
 	return outcomeErr(o.outcome, o.body, o.msg, key, dst)
@@ -197,13 +207,17 @@ func (l *pgLedger) call(ctx context.Context, lane int, op, key string, dst any, 
 func (l *pgLedger) runBatch(batch []*batchOp[pgCall]) {
 	if len(batch) > 1 {
 		ctx, cancel := context.WithTimeout(context.Background(), pgOpTimeout)
-		err := l.sendBatch(ctx, batch)
+		singles, setBased, err := l.sendBatch(ctx, batch)
 		cancel()
 		if err == nil {
+			l.setBased.Add(int64(setBased - len(singles)))
 			for _, op := range batch {
-				op.finish(nil)
+				if !slices.Contains(singles, op) {
+					op.finish(nil)
+				}
 			}
-			return
+			// The set-based calls left these to the one-call functions.
+			batch = singles
 		}
 	}
 	for _, op := range batch {
@@ -216,21 +230,65 @@ func (l *pgLedger) runBatch(batch []*batchOp[pgCall]) {
 	}
 }
 
+// minSetBased is the fewest reserves (or captures) of a batch that go through
+// one set-based call (ledger_reserve_many, ledger_capture_many) rather than
+// a call each.
+const minSetBased = 2
+
 // sendBatch runs the calls in one pipelined round trip and one implicit
-// transaction. The scanned outcomes count only if the whole batch committed.
-func (l *pgLedger) sendBatch(ctx context.Context, batch []*batchOp[pgCall]) error {
-	c, err := l.pool.acquire(ctx)
-	if err != nil {
-		return err
+// transaction: the batch's reserves as one ledger_reserve_many call and its
+// captures as one ledger_capture_many (when there are at least minSetBased
+// of them), every other call on its own. The scanned outcomes count only if
+// the whole batch committed. singles are the calls the set-based functions
+// left undone (outcome 'single'), to be run on their own afterwards.
+func (l *pgLedger) sendBatch(ctx context.Context, batch []*batchOp[pgCall]) (singles []*batchOp[pgCall], setBased int, err error) {
+	var reserves, captures, rest []*batchOp[pgCall]
+	for _, op := range batch {
+		switch op.req.op {
+		case opReserve:
+			reserves = append(reserves, op)
+		case opCapture:
+			captures = append(captures, op)
+		default:
+			rest = append(rest, op)
+		}
 	}
 	b := &pgx.Batch{}
-	for _, op := range batch {
+	var queued []pgQueued // in queue order
+	for _, g := range []struct {
+		ops  []*batchOp[pgCall]
+		call string
+	}{{reserves, sqlReserveMany}, {captures, sqlCaptureMany}} {
+		if len(g.ops) < minSetBased {
+			rest = append(rest, g.ops...)
+			continue
+		}
+		cols, err := columns(g.ops)
+		if err != nil {
+			return nil, 0, err
+		}
+		b.Queue(g.call, cols...)
+		queued = append(queued, pgQueued{ops: g.ops, setBased: true})
+		setBased += len(g.ops)
+	}
+	for _, op := range rest {
 		b.Queue(op.req.sql, op.req.args...)
+		queued = append(queued, pgQueued{ops: []*batchOp[pgCall]{op}})
+	}
+
+	c, err := l.pool.acquire(ctx)
+	if err != nil {
+		return nil, 0, err
 	}
 	br := c.SendBatch(ctx, b)
-	for _, op := range batch {
-		o := op.req.out
-		if err = br.QueryRow().Scan(&o.outcome, &o.body, &o.msg); err != nil {
+	for _, q := range queued {
+		if !q.setBased {
+			o := q.ops[0].req.out
+			err = br.QueryRow().Scan(&o.outcome, &o.body, &o.msg)
+		} else {
+			singles, err = scanSetBased(br, q.ops, singles)
+		}
+		if err != nil {
 			break
 		}
 	}
@@ -238,7 +296,89 @@ func (l *pgLedger) sendBatch(ctx context.Context, batch []*batchOp[pgCall]) erro
 		err = cerr
 	}
 	l.pool.release(c, err)
-	return err
+	return singles, setBased, err
+}
+
+// pgQueued is one query of a batch: one call, or a set-based call for ops.
+type pgQueued struct {
+	ops      []*batchOp[pgCall]
+	setBased bool
+}
+
+const (
+	sqlReserveMany = `SELECT ord, outcome, body, msg FROM ledger_reserve_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	sqlCaptureMany = `SELECT ord, outcome, body, msg FROM ledger_capture_many($1, $2, $3, $4, $5, $6, $7, $8)`
+)
+
+// columns turns calls of one function (the same argument list each) into
+// one array per argument, the set-based function's arguments.
+func columns(ops []*batchOp[pgCall]) ([]any, error) {
+	n := len(ops[0].req.args)
+	cols := make([]any, n)
+	for j := range n {
+		switch ops[0].req.args[j].(type) {
+		case string:
+			cols[j] = column[string](ops, j)
+		case int:
+			cols[j] = column[int](ops, j)
+		case int64:
+			cols[j] = column[int64](ops, j)
+		default:
+			return nil, fmt.Errorf("ledger: no array column for argument %d of %s (%T)", j, ops[0].req.op, ops[0].req.args[j])
+		}
+		if cols[j] == nil {
+			return nil, fmt.Errorf("ledger: argument %d of the %s calls differs in type", j, ops[0].req.op)
+		}
+	}
+	return cols, nil
+}
+
+// column is argument j of every call, or nil if one of them is not a T.
+func column[T any](ops []*batchOp[pgCall], j int) any {
+	out := make([]T, len(ops))
+	for i, op := range ops {
+		v, ok := op.req.args[j].(T)
+		if !ok {
+			return nil
+		}
+		out[i] = v
+	}
+	return out
+}
+
+// scanSetBased reads a set-based call's rows (ord is 1-based in ops order)
+// and returns singles with the calls it left undone appended.
+func scanSetBased(br pgx.BatchResults, ops []*batchOp[pgCall], singles []*batchOp[pgCall]) ([]*batchOp[pgCall], error) {
+	rows, err := br.Query()
+	if err != nil {
+		return singles, err
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var ord int32
+		var o pgOutcome
+		if err := rows.Scan(&ord, &o.outcome, &o.body, &o.msg); err != nil {
+			return singles, err
+		}
+		if ord < 1 || int(ord) > len(ops) {
+			return singles, fmt.Errorf("ledger: set-based %s returned row %d of %d", ops[0].req.op, ord, len(ops))
+		}
+		op := ops[ord-1]
+		if o.outcome == "single" {
+			singles = append(singles, op)
+		} else {
+			*op.req.out = o
+		}
+		seen++
+	}
+	if err := rows.Err(); err != nil {
+		return singles, err
+	}
+	if seen != len(ops) {
+		return singles, fmt.Errorf("ledger: set-based %s returned %d rows for %d calls", ops[0].req.op, seen, len(ops))
+	}
+	return singles, nil
 }
 
 func outcomeErr(outcome, body, msg, key string, dst any) error {
