@@ -102,7 +102,14 @@ func (p *Proxy) SetLatency(d time.Duration) error {
 // ResetAll cuts every open connection; new ones are still accepted unless
 // the proxy is down.
 func (p *Proxy) ResetAll() {
+	p.resets.Add(int64(p.cut(false)))
+}
+
+// cut closes every open connection (marking the proxy closed first if
+// closing) and returns how many there were.
+func (p *Proxy) cut(closing bool) int {
 	p.mu.Lock()
+	p.closed = p.closed || closing
 	open := make([]*pair, 0, len(p.conns))
 	for c := range p.conns {
 		open = append(open, c)
@@ -111,7 +118,7 @@ func (p *Proxy) ResetAll() {
 	for _, c := range open {
 		c.close()
 	}
-	p.resets.Add(int64(len(open)))
+	return len(open)
 }
 
 // Stats returns the counts so far.
@@ -126,16 +133,7 @@ func (p *Proxy) Stats() Stats {
 // goroutines to end.
 func (p *Proxy) Close() error {
 	err := p.ln.Close()
-	p.mu.Lock()
-	p.closed = true
-	open := make([]*pair, 0, len(p.conns))
-	for c := range p.conns {
-		open = append(open, c)
-	}
-	p.mu.Unlock()
-	for _, c := range open {
-		c.close()
-	}
+	p.cut(true)
 	p.wg.Wait()
 	return err
 }
