@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -53,6 +54,29 @@ type BatchInput struct {
 	State *BatchState `json:"state,omitempty"`
 
 	undecodable FieldErrors // see UnmarshalJSON
+}
+
+// BatchFailure is the details of a batch refused as VALIDATION_FAILED: the
+// batch, its retry strategy (no_retry) and each invalid field by its JSON
+// path, an inline item's as "items[3].options.quorum".
+type BatchFailure struct {
+	BatchID       string        `json:"batchId"`
+	RetryStrategy RetryStrategy `json:"retryStrategy"`
+	InvalidFields FieldErrors   `json:"invalidFields,omitempty"`
+}
+
+// AsFieldErrors is err's invalid fields: a FieldErrors as it is, a
+// *FieldError as a list of one, anything else none.
+func AsFieldErrors(err error) FieldErrors {
+	var many FieldErrors
+	if errors.As(err, &many) {
+		return many
+	}
+	var one *FieldError
+	if errors.As(err, &one) {
+		return FieldErrors{*one}
+	}
+	return nil
 }
 
 // Validate checks what can be checked without I/O. A refusal is a

@@ -35,9 +35,20 @@ const (
 // batch reads that execution's outcome (activity AwaitEvaluation) instead.
 // Only an evaluation that ended without a result, or, with RetryFailed, one
 // that failed retryably, is started again.
+// invalidBatch refuses a batch input: VALIDATION_FAILED, never retried,
+// naming each invalid field in the message and, typed, in the details
+// (wire.BatchFailure). Only the failure's details changed when they were
+// added: a run refused at its first task records no other command.
+func invalidBatch(in wire.BatchInput, err error) error {
+	details := wire.BatchFailure{BatchID: in.BatchID, RetryStrategy: RetryStrategyFor(wire.CodeValidationFailed),
+		InvalidFields: wire.AsFieldErrors(err)}
+	return temporal.NewApplicationErrorWithOptions("Invalid batch input: "+err.Error(), string(wire.CodeValidationFailed),
+		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{details}})
+}
+
 func ConsensusBatch(ctx workflow.Context, in wire.BatchInput) (*wire.BatchResult, error) {
 	if err := in.Validate(); err != nil {
-		return nil, temporal.NewNonRetryableApplicationError("Invalid batch input: "+err.Error(), string(wire.CodeValidationFailed), nil)
+		return nil, invalidBatch(in, err)
 	}
 	// An inline item with a field of the wrong JSON type used to start its
 	// evaluation with that field at its default; refused now, as the whole
@@ -45,7 +56,7 @@ func ConsensusBatch(ctx workflow.Context, in wire.BatchInput) (*wire.BatchResult
 	// with clean input record no marker.
 	if bad := in.UndecodableItems(); len(bad) > 0 &&
 		workflow.GetVersion(ctx, changeBatchItemTypes, workflow.DefaultVersion, versionBatchItemTypes) >= versionBatchItemTypes {
-		return nil, temporal.NewNonRetryableApplicationError("Invalid batch input: "+bad.Error(), string(wire.CodeValidationFailed), nil)
+		return nil, invalidBatch(in, bad)
 	}
 	b := &batchRun{ctx: ctx, in: in, sel: workflow.NewSelector(ctx), perRun: in.ItemsPerRun}
 	if b.perRun == 0 {

@@ -166,21 +166,40 @@ func TestBatchWindowBoundsInFlight(t *testing.T) {
 }
 
 func TestBatchRejectsBadInput(t *testing.T) {
-	for name, in := range map[string]wire.BatchInput{
-		"no items":         {BatchID: "b", Concurrency: 1},
-		"zero concurrency": {BatchID: "b", Items: items("a")},
-		"huge concurrency": {BatchID: "b", Items: items("a"), Concurrency: wire.MaxBatchConcurrency + 1},
-		"too many inline":  {BatchID: "b", Items: items(numbered("x", wire.MaxInlineBatchItems+1)...), Concurrency: 1},
-		"no batch id":      {Items: items("a"), Concurrency: 1},
+	for name, tt := range map[string]struct {
+		in    wire.BatchInput
+		field string
+	}{
+		"no items":         {wire.BatchInput{BatchID: "b", Concurrency: 1}, "items"},
+		"zero concurrency": {wire.BatchInput{BatchID: "b", Items: items("a")}, "concurrency"},
+		"huge concurrency": {wire.BatchInput{BatchID: "b", Items: items("a"), Concurrency: wire.MaxBatchConcurrency + 1}, "concurrency"},
+		"too many inline":  {wire.BatchInput{BatchID: "b", Items: items(numbered("x", wire.MaxInlineBatchItems+1)...), Concurrency: 1}, "items"},
+		"no batch id":      {wire.BatchInput{Items: items("a"), Concurrency: 1}, "batchId"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env := batchEnv(t, newFake(), blob.Dir{Root: t.TempDir()})
-			env.ExecuteWorkflow(wire.WorkflowConsensusBatch, in)
-			var appErr *temporal.ApplicationError
-			if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != string(wire.CodeValidationFailed) {
-				t.Fatalf("error %v, want VALIDATION_FAILED", err)
-			}
+			env.ExecuteWorkflow(wire.WorkflowConsensusBatch, tt.in)
+			checkBatchRefusal(t, env.GetWorkflowError(), tt.in.BatchID, tt.field)
 		})
+	}
+}
+
+// checkBatchRefusal wants a non-retryable VALIDATION_FAILED naming field in
+// its message and in its details' invalidFields.
+func checkBatchRefusal(t *testing.T, err error, batchID, field string) {
+	t.Helper()
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != string(wire.CodeValidationFailed) || !appErr.NonRetryable() ||
+		!strings.Contains(appErr.Message(), field+":") {
+		t.Fatalf("error %v, want VALIDATION_FAILED naming %s", err, field)
+	}
+	var details wire.BatchFailure
+	if err := appErr.Details(&details); err != nil {
+		t.Fatalf("details: %v", err)
+	}
+	if details.BatchID != batchID || details.RetryStrategy != wire.NoRetry ||
+		len(details.InvalidFields) == 0 || details.InvalidFields[0].Field != field {
+		t.Fatalf("details %+v, want batch %q, no_retry, invalidFields naming %s", details, batchID, field)
 	}
 }
 
@@ -197,12 +216,7 @@ func TestBatchRejectsWrongJSONTypes(t *testing.T) {
 			f := newFake()
 			env := batchEnv(t, f, blob.Dir{Root: t.TempDir()})
 			env.ExecuteWorkflow(wire.WorkflowConsensusBatch, json.RawMessage(tt.input))
-			var appErr *temporal.ApplicationError
-			err := env.GetWorkflowError()
-			if !errors.As(err, &appErr) || appErr.Type() != string(wire.CodeValidationFailed) || !appErr.NonRetryable() ||
-				!strings.Contains(appErr.Message(), tt.field+":") {
-				t.Fatalf("error %v, want VALIDATION_FAILED naming %s", err, tt.field)
-			}
+			checkBatchRefusal(t, env.GetWorkflowError(), "b", tt.field)
 		})
 	}
 }
