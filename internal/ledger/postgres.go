@@ -197,11 +197,20 @@ func (l *pgLedger) migrate(ctx context.Context) error {
 // call runs one ledger function returning (outcome, body, msg) and turns the
 // outcome into a result (decoded into dst) or a typed error.
 func (l *pgLedger) call(ctx context.Context, lane int, op, key string, dst any, q string, args ...any) error {
-	var o pgOutcome
-	if err := l.lanes[lane].do(ctx, pgCall{op: op, sql: q, args: args, out: &o}); err != nil {
-		return fmt.Errorf("ledger: postgres %s: %w", op, err)
+	o, err := l.run(ctx, lane, op, q, args...)
+	if err != nil {
+		return err
 	}
 	return outcomeErr(o.outcome, o.body, o.msg, key, dst)
+}
+
+// run runs one ledger function through lane's batcher.
+func (l *pgLedger) run(ctx context.Context, lane int, op, q string, args ...any) (pgOutcome, error) {
+	var o pgOutcome
+	if err := l.lanes[lane].do(ctx, pgCall{op: op, sql: q, args: args, out: &o}); err != nil {
+		return o, fmt.Errorf("ledger: postgres %s: %w", op, err)
+	}
+	return o, nil
 }
 
 func (l *pgLedger) runBatch(batch []*batchOp[pgCall]) {
@@ -467,12 +476,18 @@ func (l *pgLedger) Reserve(ctx context.Context, req ReserveRequest) (Reservation
 	if err != nil {
 		return Reservation{}, err
 	}
-	var res Reservation
-	err = l.call(ctx, userLane(req.UserID), opReserve, req.IdempotencyKey, &res,
+	o, err := l.run(ctx, userLane(req.UserID), opReserve,
 		`SELECT outcome, body, msg FROM ledger_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		req.IdempotencyKey, fp, out.ID, out.UserID, out.ModelID, out.PromptTokens, out.MaxTokens, out.Amount,
 		out.PromptPer1K, out.CompletionPer1K, out.MaxCompletionTokens, micros(out.CreatedAt), micros(out.ExpiresAt), body)
 	if err != nil {
+		return Reservation{}, err
+	}
+	if o.outcome == "ok" && o.body == body {
+		return out, nil // stored as sent: no need to decode it back
+	}
+	var res Reservation
+	if err := outcomeErr(o.outcome, o.body, o.msg, req.IdempotencyKey, &res); err != nil {
 		return Reservation{}, err
 	}
 	return res, nil
