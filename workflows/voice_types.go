@@ -76,7 +76,7 @@ const (
 	DefaultVoiceOwnerLease = 60 * time.Second
 	MinVoiceOwnerLease     = time.Second
 	MaxVoiceOwnerLease     = time.Hour
-	voiceRecentSettled            = 64   // settled response ids remembered against late updates
+	voiceRecentSettled     = 64 // settled response ids remembered against late updates
 )
 
 // VoiceSignalMeta is carried by every signal. Seq is the sender's order
@@ -325,7 +325,7 @@ type VoiceCarry struct {
 	// LeaseRenewed is when the owner was last heard from (any signal or
 	// update, keep-alives included).
 	LeaseRenewed time.Time `json:"leaseRenewed,omitzero"`
-	Runs         int                       `json:"runs"`
+	Runs         int       `json:"runs"`
 	// Available is the user's balance after the last capture.
 	Available *int64 `json:"available,omitempty"`
 }
