@@ -95,6 +95,8 @@ func run(ctx context.Context, cfg config) error {
 		JitterDelay: cfg.jitter,
 		TaskQueue:   cfg.temporal.TaskQueue,
 		ModelID:     cfg.billingModel,
+		Owner:       cfg.owner(),
+		OwnerLease:  cfg.ownerLease,
 		Temporal:    tc,
 		NewModel:    cfg.newModel(z),
 		Observer:    gates,
@@ -120,7 +122,8 @@ func run(ctx context.Context, cfg config) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	z.Info("realtime listening", zap.String("whip", "http://"+ln.Addr().String()+"/whip"),
-		zap.String("temporal", cfg.temporal.Address), zap.String("taskQueue", cfg.temporal.TaskQueue))
+		zap.String("temporal", cfg.temporal.Address), zap.String("taskQueue", cfg.temporal.TaskQueue),
+		zap.String("instanceId", cfg.owner()), zap.Duration("ownerLease", cfg.ownerLease))
 	fmt.Printf("\n  Realtime WHIP endpoint:  http://%s/whip\n  Voice page:              http://%s/\n\n", ln.Addr(), ln.Addr())
 
 	select {

@@ -360,6 +360,12 @@ type voiceSettings struct {
 	lease         time.Duration // the owner lease; 0 without an owner
 }
 
+// OwnerLease is the session's owner lease window (0 without an owner).
+func (in VoiceSessionInput) OwnerLease() (time.Duration, error) {
+	set, err := in.settings()
+	return set.lease, err
+}
+
 // Validate checks the input as the workflow will: the realtime process
 // calls it before starting a session, so a session never fails at start.
 func (in VoiceSessionInput) Validate() error {
