@@ -111,7 +111,7 @@ var settings = struct {
 	ReserveTimout: envflag.Spec[time.Duration]{Flag: "reserve-timeout", Env: "INFERFLOW_REALTIME_RESERVE_TIMEOUT", Default: 2 * time.Second,
 		Help: "longest wait for a response's billing hold before it goes ahead unheld", Check: envflag.AtLeast(10 * time.Millisecond)},
 	InstanceID: envflag.Spec[string]{Flag: "instance-id", Env: "INFERFLOW_REALTIME_INSTANCE_ID",
-		Help: "this process's id, recorded as the owner of each call's session (empty: <hostname>-<listen port>); unique among running processes",
+		Help:  "this process's id, recorded as the owner of each call's session (empty: <hostname>-<listen port>); unique among running processes",
 		Check: envflag.Optional(func(v string) error { return wire.ValidateID("instance id", v) })},
 	OwnerLease: envflag.Spec[time.Duration]{Flag: "owner-lease", Env: "INFERFLOW_REALTIME_OWNER_LEASE", Default: workflows.DefaultVoiceOwnerLease,
 		Help: "a call's session closes ORPHANED, releasing its holds, when nothing came from this process for this long (kept alive every third of it)",

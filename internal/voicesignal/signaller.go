@@ -155,7 +155,7 @@ type Stats struct {
 	// KeepAlives is the keep-alives delivered (the owner lease renewed
 	// while the call sent nothing else).
 	KeepAlives uint64
-	Pending   int    // signals not yet delivered
+	Pending    int // signals not yet delivered
 }
 
 // Signaller delivers one session's signals, in order, from one goroutine it
