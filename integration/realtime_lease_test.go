@@ -16,6 +16,7 @@ import (
 	"github.com/inferflow/inferflow/internal/caller"
 	"github.com/inferflow/inferflow/internal/ledger"
 	"github.com/inferflow/inferflow/internal/voice"
+	"github.com/inferflow/inferflow/internal/voicesignal"
 	"github.com/inferflow/inferflow/registry"
 	"github.com/inferflow/inferflow/workflows"
 )
@@ -32,24 +33,47 @@ func TestRealtimeStoppedMidCallReleasesHolds(t *testing.T) {
 	skipShort(t)
 	loopback(t) // the call needs a loopback interface
 	bin := buildBinary(t, "./realtime")
-	for _, tt := range []struct {
-		name  string
-		sig   syscall.Signal
-		lease time.Duration
-		state workflows.VoiceState
-		// within is how soon after the signal the session must close.
-		within time.Duration
-	}{
-		{"kill -9: ORPHANED within the lease", syscall.SIGKILL, 3 * time.Second, workflows.VoiceOrphaned, 3*time.Second + 5*time.Second},
-		{"SIGTERM: session-closed, CLOSED before the lease", syscall.SIGTERM, 30 * time.Second, workflows.VoiceClosed, 15 * time.Second},
+	for _, tt := range []stopCase{
+		{name: "kill -9: ORPHANED within the lease", sig: syscall.SIGKILL, lease: 3 * time.Second, state: workflows.VoiceOrphaned,
+			within: 3*time.Second + 5*time.Second, reason: "realtime process lost"},
+		{name: "SIGTERM: session-closed, CLOSED before the lease", sig: syscall.SIGTERM, lease: 30 * time.Second, state: workflows.VoiceClosed,
+			within: 15 * time.Second},
+		// A 60 s lease, and the process started again under the same
+		// instance id: its start-up sweep closes what it lost, well before
+		// the lease would.
+		{name: "kill -9 and restart: the new process closes it ORPHANED", sig: syscall.SIGKILL, lease: time.Minute, restart: true,
+			state: workflows.VoiceOrphaned, within: 20 * time.Second, reason: voicesignal.OrphanReason},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			stopMidCall(t, bin, tt.sig, tt.lease, tt.state, tt.within)
-		})
+		t.Run(tt.name, func(t *testing.T) { stopMidCall(t, bin, tt) })
 	}
 }
 
-func stopMidCall(t *testing.T, bin string, sig syscall.Signal, lease time.Duration, state workflows.VoiceState, within time.Duration) {
+type stopCase struct {
+	name    string
+	sig     syscall.Signal
+	lease   time.Duration
+	restart bool // start the process again, same instance id, after the signal
+	state   workflows.VoiceState
+	// within is how soon after the signal the session must close; reason
+	// is part of its close reason.
+	within time.Duration
+	reason string
+}
+
+// waitLog waits until the process has logged line.
+func waitLog(t *testing.T, p *leakProc, line string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.stderr.String()+p.stdout.String(), line) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never logged %q", p.name, line)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func stopMidCall(t *testing.T, bin string, tt stopCase) {
+	sig, lease, state, within := tt.sig, tt.lease, tt.state, tt.within
 	ctx := context.Background()
 	l, err := ledger.Open(ctx, ledger.Config{DSN: filepath.Join(t.TempDir(), "ledger.db")})
 	if err != nil {
@@ -77,9 +101,12 @@ func stopMidCall(t *testing.T, bin string, sig syscall.Signal, lease time.Durati
 	r := &leakRun{t: t, outputs: map[string][]byte{}}
 	// The simulated model takes 3 s to answer: the kill lands while the
 	// response is held and not done.
-	rt := r.start("realtime", bin, cleanEnv(env...), "--listen", listen, "--metrics-addr", "",
-		"--instance-id", owner, "--owner-lease", lease.String(), "--sim-latency", "3s")
+	args := []string{"--listen", listen, "--metrics-addr", "", "--instance-id", owner, "--owner-lease", lease.String(), "--sim-latency", "3s"}
+	rt := r.start("realtime", bin, cleanEnv(env...), args...)
 	waitHTTP(t, rt, "http://"+listen+"/")
+	// The sweep of the process's start has found the VoiceOwner attribute
+	// registered before the call: its session is indexed.
+	waitLog(t, rt, "restart sweep done")
 
 	held := make(chan string, 1) // the workflow id, once a response started
 	var once sync.Once
@@ -119,6 +146,11 @@ func stopMidCall(t *testing.T, bin string, sig syscall.Signal, lease time.Durati
 	if err := syscall.Kill(rt.cmd.Process.Pid, sig); err != nil {
 		t.Fatal(err)
 	}
+	if tt.restart {
+		<-rt.done
+		again := r.start("realtime (restarted)", bin, cleanEnv(env...), args...)
+		waitHTTP(t, again, "http://"+listen+"/")
+	}
 	var sum workflows.VoiceSummary
 	waitCtx, cancel := context.WithTimeout(ctx, within+30*time.Second) // fail by the check below, not a hang
 	defer cancel()
@@ -133,8 +165,8 @@ func stopMidCall(t *testing.T, bin string, sig syscall.Signal, lease time.Durati
 	if took > within {
 		t.Errorf("closed %s after the signal, want within %s", took.Round(time.Millisecond), within)
 	}
-	if state == workflows.VoiceOrphaned && !strings.Contains(sum.CloseReason, "realtime process lost") {
-		t.Errorf("close reason %q", sum.CloseReason)
+	if !strings.Contains(sum.CloseReason, tt.reason) {
+		t.Errorf("close reason %q, want it to say %q", sum.CloseReason, tt.reason)
 	}
 	if sum.Totals.Released < 1 || sum.HeldAmount != 0 || len(sum.OpenResponses) != 0 {
 		t.Errorf("totals %+v, held %d, open %v: want the hold released", sum.Totals, sum.HeldAmount, sum.OpenResponses)

@@ -37,6 +37,11 @@ type CallsConfig struct {
 	// Empty: no lease (the session waits for its inactivity timeout).
 	Owner      string
 	OwnerLease time.Duration
+	// OwnerIndexed, once true, has each new call's session started with the
+	// VoiceOwner search attribute (voicesignal.CloseOrphans finds it after
+	// a restart); the process sets it when its own sweep found the
+	// attribute registered. Nil: never.
+	OwnerIndexed *atomic.Bool
 	// Temporal is the client the records and holds go through. A lazy
 	// client lets calls go on while Temporal is down.
 	Temporal voicesignal.Client
@@ -156,7 +161,10 @@ func (c *Calls) call(ctx context.Context, peer *rtc.Session, log *zap.Logger) er
 		Client:    c.cfg.Temporal,
 		TaskQueue: c.cfg.TaskQueue,
 		Session:   c.cfg.sessionInput(peer.ID(), peer.UserID()),
-		Logger:    log,
+		// Read per call: sessions started before the restart sweep has
+		// finished are not indexed, so the sweep never closes one of them.
+		OwnerIndexed: c.cfg.OwnerIndexed != nil && c.cfg.OwnerIndexed.Load(),
+		Logger:       log,
 	})
 	if err != nil {
 		return err

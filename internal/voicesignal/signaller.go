@@ -84,6 +84,10 @@ type Config struct {
 	// SendTimeout bounds one signal RPC; UpdateTimeout bounds ReserveResponse.
 	SendTimeout   time.Duration
 	UpdateTimeout time.Duration
+	// OwnerIndexed sets the VoiceOwner search attribute at start, for
+	// CloseOrphans; only when the namespace has it (a start naming an
+	// unknown attribute fails).
+	OwnerIndexed bool
 	// KeepAliveEvery is how long the Signaller stays silent before it sends
 	// a keep-alive, for a session with an owner [a third of its lease; at
 	// most half of it]. Without an owner there is no lease and none is sent.
@@ -463,12 +467,16 @@ func (s *Signaller) deliver(sig workflows.VoiceSignal) error {
 }
 
 func (s *Signaller) startOptions() client.StartWorkflowOptions {
+	sa := []temporal.SearchAttributeUpdate{workflows.VoiceUserKey.ValueSet(s.cfg.Session.UserID),
+		workflows.VoiceStateKey.ValueSet(string(workflows.VoiceActive))}
+	if s.cfg.OwnerIndexed && s.cfg.Session.Owner != "" {
+		sa = append(sa, workflows.VoiceOwnerKey.ValueSet(s.cfg.Session.Owner))
+	}
 	return client.StartWorkflowOptions{
-		ID:        s.workflowID,
-		TaskQueue: s.cfg.TaskQueue,
-		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.VoiceUserKey.ValueSet(s.cfg.Session.UserID),
-			workflows.VoiceStateKey.ValueSet(string(workflows.VoiceActive))),
-		StaticSummary: "voice session " + s.cfg.Session.SessionID,
+		ID:                    s.workflowID,
+		TaskQueue:             s.cfg.TaskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(sa...),
+		StaticSummary:         "voice session " + s.cfg.Session.SessionID,
 	}
 }
 
