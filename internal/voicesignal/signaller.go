@@ -370,9 +370,12 @@ func (s *Signaller) next() (workflows.VoiceSignal, bool) {
 			return sig, true
 		}
 		closing := s.closing
-		ka, wait := s.keepAlive()
-		if ka != nil {
-			s.inflight = true
+		var ka workflows.VoiceSignal
+		var wait time.Duration
+		if !closing {
+			if ka, wait = s.keepAlive(); ka != nil {
+				s.inflight = true
+			}
 		}
 		s.mu.Unlock()
 		if closing {
