@@ -102,53 +102,10 @@ func TestRecordHistoriesVoice(t *testing.T) {
 	}
 	dir := filepath.Join(root, "workflows", "testdata", "histories")
 	ctx := ctxFor(t, 2*time.Minute)
-	l, err := ledger.Open(ctx, ledger.Config{DSN: filepath.Join(t.TempDir(), "ledger.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	const user = "rec-voice"
-	if err := l.Credit(ctx, user, 10_000_000, "seed-"+user); err != nil {
-		t.Fatal(err)
-	}
-	c := dial(t)
-	queue := uniqueQueue(t)
-	startWorker(t, c, queue, func(w worker.Worker) {
-		registry.Register(w, registry.Deps{Ledger: l, Environment: "test"})
-	})
-
-	type session struct {
-		id  string
-		seq uint64
-	}
-	start := func(name string) *session { return &session{id: name + "-" + time.Now().UTC().Format("150405.000")} }
-	send := func(s *session, sig workflows.VoiceSignal) {
-		t.Helper()
-		s.seq++
-		sig.Meta().Seq = s.seq
-		in := workflows.VoiceSessionInput{SessionID: s.id, UserID: user}
-		_, err := c.SignalWithStartWorkflow(ctx, workflows.VoiceSessionWorkflowID(s.id), string(sig.SignalName()), sig,
-			client.StartWorkflowOptions{ID: workflows.VoiceSessionWorkflowID(s.id), TaskQueue: queue,
-				TypedSearchAttributes: temporal.NewSearchAttributes(workflows.VoiceUserKey.ValueSet(user),
-					workflows.VoiceStateKey.ValueSet(string(workflows.VoiceActive)))},
-			wire.WorkflowVoiceSession, in)
-		if err != nil {
-			t.Fatalf("%s: %v", sig.SignalName(), err)
-		}
-	}
-	reserve := func(s *session, responseID string) {
-		t.Helper()
-		h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflows.VoiceSessionWorkflowID(s.id),
-			UpdateName: workflows.UpdateReserveResponse, WaitForStage: client.WorkflowUpdateStageCompleted,
-			Args: []any{workflows.ReserveResponseRequest{ResponseID: responseID, TurnID: "t1", EstimatedInputTokens: 1000}}})
-		if err != nil {
-			t.Fatalf("reserve %s: %v", responseID, err)
-		}
-		var res workflows.ReserveResponseResult
-		if err := h.Get(ctx, &res); err != nil || !res.OK || res.ReservationID == "" {
-			t.Fatalf("reserve %s = %+v, %v", responseID, res, err)
-		}
-	}
+	rec := newVoiceRecorder(t, ctx)
+	c, l, user, start := rec.c, rec.l, rec.user, rec.start
+	send := func(s *voiceRecording, sig workflows.VoiceSignal) { t.Helper(); rec.send(t, ctx, s, sig) }
+	reserve := func(s *voiceRecording, responseID string) { t.Helper(); rec.reserve(t, ctx, s, responseID) }
 	usage := workflows.VoiceUsage{InputTokens: 900, OutputTokens: 250, TotalTokens: 1150}
 
 	s := start("rec-voice")
@@ -188,6 +145,108 @@ func TestRecordHistoriesVoice(t *testing.T) {
 		t.Fatalf("voice-cancelled: balance %+v, %v: want no hold left", bal, err)
 	}
 	saveHistory(t, c, workflows.VoiceSessionWorkflowID(s.id), filepath.Join(dir, "voice-cancelled.json"))
+}
+
+// voiceRecorder drives voice sessions on the dev server as the realtime
+// process does, for recording their histories.
+type voiceRecorder struct {
+	c     client.Client
+	l     ledger.Ledger
+	user  string
+	queue string
+}
+
+// voiceRecording is one session being recorded; in is its workflow input
+// (the session id is set by start).
+type voiceRecording struct {
+	id  string
+	seq uint64
+	in  workflows.VoiceSessionInput
+}
+
+func newVoiceRecorder(t *testing.T, ctx context.Context) *voiceRecorder {
+	t.Helper()
+	l, err := ledger.Open(ctx, ledger.Config{DSN: filepath.Join(t.TempDir(), "ledger.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	r := &voiceRecorder{c: dial(t), l: l, user: "rec-voice", queue: uniqueQueue(t)}
+	if err := l.Credit(ctx, r.user, 10_000_000, "seed-"+r.user); err != nil {
+		t.Fatal(err)
+	}
+	startWorker(t, r.c, r.queue, func(w worker.Worker) {
+		registry.Register(w, registry.Deps{Ledger: l, Environment: "test"})
+	})
+	return r
+}
+
+func (r *voiceRecorder) start(name string) *voiceRecording {
+	id := name + "-" + time.Now().UTC().Format("150405.000")
+	return &voiceRecording{id: id, in: workflows.VoiceSessionInput{SessionID: id, UserID: r.user}}
+}
+
+func (r *voiceRecorder) send(t *testing.T, ctx context.Context, s *voiceRecording, sig workflows.VoiceSignal) {
+	t.Helper()
+	s.seq++
+	sig.Meta().Seq = s.seq
+	_, err := r.c.SignalWithStartWorkflow(ctx, workflows.VoiceSessionWorkflowID(s.id), string(sig.SignalName()), sig,
+		client.StartWorkflowOptions{ID: workflows.VoiceSessionWorkflowID(s.id), TaskQueue: r.queue,
+			TypedSearchAttributes: temporal.NewSearchAttributes(workflows.VoiceUserKey.ValueSet(r.user),
+				workflows.VoiceStateKey.ValueSet(string(workflows.VoiceActive)))},
+		wire.WorkflowVoiceSession, s.in)
+	if err != nil {
+		t.Fatalf("%s: %v", sig.SignalName(), err)
+	}
+}
+
+func (r *voiceRecorder) reserve(t *testing.T, ctx context.Context, s *voiceRecording, responseID string) {
+	t.Helper()
+	h, err := r.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflows.VoiceSessionWorkflowID(s.id),
+		UpdateName: workflows.UpdateReserveResponse, WaitForStage: client.WorkflowUpdateStageCompleted,
+		Args: []any{workflows.ReserveResponseRequest{ResponseID: responseID, TurnID: "t1", EstimatedInputTokens: 1000}}})
+	if err != nil {
+		t.Fatalf("reserve %s: %v", responseID, err)
+	}
+	var res workflows.ReserveResponseResult
+	if err := h.Get(ctx, &res); err != nil || !res.OK || res.ReservationID == "" {
+		t.Fatalf("reserve %s = %+v, %v", responseID, res, err)
+	}
+}
+
+// TestRecordHistoriesVoiceLease records a session on version 1 of
+// voice-owner-lease (voice-orphaned): started with an owner and a 2 s lease,
+// a turn, a hold, two keep-alives, then nothing: ORPHANED, the hold
+// released. Recorded apart from TestRecordHistoriesVoice, whose histories
+// stand for runs from before the lease and must not be re-recorded with it.
+//
+//	go test ./integration -run RecordHistoriesVoiceLease -record
+func TestRecordHistoriesVoiceLease(t *testing.T) {
+	if !*record {
+		t.Skip("re-records workflows/testdata/histories only with -record")
+	}
+	if suiteKeys != nil {
+		t.Fatal("record without payload keys: the replay tests read the histories without them")
+	}
+	ctx := ctxFor(t, 2*time.Minute)
+	rec := newVoiceRecorder(t, ctx)
+	s := rec.start("rec-voice-orphaned")
+	s.in.Owner, s.in.Options = "rec-realtime-1", &workflows.VoiceOptions{OwnerLeaseMs: 2000}
+	rec.send(t, ctx, s, &workflows.TurnStarted{TurnID: "t1"})
+	rec.reserve(t, ctx, s, "r1")
+	rec.send(t, ctx, s, &workflows.ResponseStarted{ResponseID: "r1", TurnID: "t1"})
+	for range 2 {
+		time.Sleep(600 * time.Millisecond)
+		rec.send(t, ctx, s, &workflows.KeepAlive{})
+	}
+	var sum workflows.VoiceSummary
+	if err := rec.c.GetWorkflow(ctx, workflows.VoiceSessionWorkflowID(s.id), "").Get(ctx, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.State != workflows.VoiceOrphaned || sum.Totals.KeepAlives != 2 || sum.Totals.Released != 1 || sum.HeldAmount != 0 {
+		t.Fatalf("voice-orphaned: summary %+v", sum)
+	}
+	saveHistory(t, rec.c, workflows.VoiceSessionWorkflowID(s.id), filepath.Join(root, "workflows", "testdata", "histories", "voice-orphaned.json"))
 }
 
 // saveHistory writes a closed workflow's history as `temporal workflow show

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +50,8 @@ var settings = struct {
 	APIKey        envflag.Spec[string]
 	NoAudioClear  envflag.Spec[bool]
 	PprofAddr     envflag.Spec[string]
+	InstanceID    envflag.Spec[string]
+	OwnerLease    envflag.Spec[time.Duration]
 }{
 	Listen: envflag.Spec[string]{Flag: "listen", Env: "INFERFLOW_REALTIME_ADDR", Default: "127.0.0.1:8088",
 		Help: "HTTP address of the WHIP endpoint (/whip)", Check: envflag.HostPort},
@@ -106,6 +110,17 @@ var settings = struct {
 		Help: "websocket: do not send output_audio_buffer.clear on a barge-in (services that accept it only over WebRTC)"},
 	ReserveTimout: envflag.Spec[time.Duration]{Flag: "reserve-timeout", Env: "INFERFLOW_REALTIME_RESERVE_TIMEOUT", Default: 2 * time.Second,
 		Help: "longest wait for a response's billing hold before it goes ahead unheld", Check: envflag.AtLeast(10 * time.Millisecond)},
+	InstanceID: envflag.Spec[string]{Flag: "instance-id", Env: "INFERFLOW_REALTIME_INSTANCE_ID",
+		Help:  "this process's id, recorded as the owner of each call's session (empty: <hostname>-<listen port>); unique among running processes",
+		Check: envflag.Optional(func(v string) error { return wire.ValidateID("instance id", v) })},
+	OwnerLease: envflag.Spec[time.Duration]{Flag: "owner-lease", Env: "INFERFLOW_REALTIME_OWNER_LEASE", Default: workflows.DefaultVoiceOwnerLease,
+		Help: "a call's session closes ORPHANED, releasing its holds, when nothing came from this process for this long (kept alive every third of it)",
+		Check: func(d time.Duration) error {
+			if d < workflows.MinVoiceOwnerLease || d > workflows.MaxVoiceOwnerLease {
+				return fmt.Errorf("want %s..%s", workflows.MinVoiceOwnerLease, workflows.MaxVoiceOwnerLease)
+			}
+			return nil
+		}},
 	PprofAddr: envflag.Spec[string]{Flag: "pprof-addr", Env: "INFERFLOW_REALTIME_PPROF_ADDR",
 		Help: "serve Go profiles (/debug/pprof/) on this loopback address (empty disables; for load tests)", Check: envflag.Optional(envflag.HostPort)},
 }
@@ -141,6 +156,8 @@ type config struct {
 	apiKey       string
 	noAudioClear bool
 	pprofAddr    string
+	instanceID   string
+	ownerLease   time.Duration
 }
 
 func (c *config) register(s *envflag.Set) {
@@ -182,6 +199,8 @@ func (c *config) register(s *envflag.Set) {
 		return nil
 	})
 	envflag.Var(s, &c.pprofAddr, settings.PprofAddr)
+	envflag.Var(s, &c.instanceID, settings.InstanceID)
+	envflag.Var(s, &c.ownerLease, settings.OwnerLease)
 	s.Check(func() error {
 		if c.udpMux != "" && c.udpPorts != "" {
 			return settings.UDPMux.Errorf("cannot be combined with %s", settings.UDPPorts.Name())
@@ -262,6 +281,20 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// owner is the instance id sessions record: the configured one, or the
+// host's name and the listen port, the same after a restart in place.
+func (c config) owner() string {
+	if c.instanceID != "" {
+		return c.instanceID
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "realtime"
+	}
+	_, port, _ := net.SplitHostPort(c.listen)
+	return host + "-" + port
 }
 
 // rtcConfig turns the settings into the signalling server's configuration.

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/inferflow/inferflow/internal/envflag/envflagtest"
+	"github.com/inferflow/inferflow/workflows"
 )
 
 func TestREADMEListsEverySetting(t *testing.T) {
@@ -33,6 +35,9 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{map[string]string{"INFERFLOW_REALTIME_UPSTREAM": "websocket"}, nil, "--model-url (INFERFLOW_REALTIME_MODEL_URL)"},
 		{nil, []string{"--model-url", "https://api.example.com/v1/realtime"}, "--model-url"},
 		{nil, []string{"--upstream", "grpc"}, "--upstream (INFERFLOW_REALTIME_UPSTREAM)"},
+		{nil, []string{"--owner-lease", "500ms"}, "--owner-lease (INFERFLOW_REALTIME_OWNER_LEASE)"},
+		{map[string]string{"INFERFLOW_REALTIME_OWNER_LEASE": "2h"}, nil, "--owner-lease"},
+		{nil, []string{"--instance-id", "rt\x01"}, "--instance-id (INFERFLOW_REALTIME_INSTANCE_ID)"},
 	} {
 		envflagtest.Isolate(t)
 		for k, v := range tc.env {
@@ -61,5 +66,9 @@ func TestDefaultsGiveAWorkingConfig(t *testing.T) {
 	if rc.Tokens["inferflow-dev-token"] != "alice" || !rc.IncludeLoopback || rc.MaxSessionsPerToken != 4 ||
 		rc.MaxOfferBytes != 64<<10 || rc.RequestBurst != 20 || rc.RequestsPerMinute != 120 {
 		t.Errorf("rtc config = %+v", rc)
+	}
+	// Sessions get an owner by default: the host and the listen port.
+	if host, _ := os.Hostname(); c.owner() != host+"-8088" || c.ownerLease != workflows.DefaultVoiceOwnerLease {
+		t.Errorf("owner %q, lease %s", c.owner(), c.ownerLease)
 	}
 }

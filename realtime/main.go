@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 	"github.com/inferflow/inferflow/internal/realtimemodel"
 	"github.com/inferflow/inferflow/internal/voice"
 	"github.com/inferflow/inferflow/internal/voicepage"
+	"github.com/inferflow/inferflow/internal/voicesignal"
 )
 
 func main() {
@@ -89,16 +91,41 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer tc.Close()
 
+	// Close what a previous life of this process left open, in the
+	// background: calls are taken meanwhile, unindexed until it is done.
+	var indexed atomic.Bool
+	sweepCtx, stopSweep := context.WithTimeout(ctx, 30*time.Second)
+	swept := make(chan struct{})
+	defer func() { stopSweep(); <-swept }()
+	go func() {
+		defer close(swept)
+		n, ok, err := voicesignal.CloseOrphans(sweepCtx, tc, cfg.temporal.Namespace, cfg.owner(), z)
+		switch {
+		case errors.Is(err, voicesignal.ErrNotIndexed):
+			z.Warn("the VoiceOwner search attribute is not registered: a restart cannot close the sessions it lost (their owner lease does)", zap.Error(err))
+		case err != nil:
+			z.Warn("closing the sessions a previous run left open did not finish; their owner lease closes them", zap.Error(err), zap.Int("closed", n))
+		}
+		z.Info("restart sweep done: sessions a previous run left open closed", zap.Int("closed", n), zap.Bool("indexed", ok),
+			zap.String("instanceId", cfg.owner()))
+		// Only a namespace known to have the attribute may be given it at
+		// start (an unknown one fails the start).
+		indexed.Store(ok)
+	}()
+
 	calls, err := voice.NewCalls(voice.CallsConfig{
-		RTC:         rc,
-		Session:     voice.Config{Gate: gate.Config{MaxBarrierClosed: cfg.maxBarrier}, ReserveTimeout: cfg.reserveWait},
-		JitterDelay: cfg.jitter,
-		TaskQueue:   cfg.temporal.TaskQueue,
-		ModelID:     cfg.billingModel,
-		Temporal:    tc,
-		NewModel:    cfg.newModel(z),
-		Observer:    gates,
-		Logger:      z,
+		RTC:          rc,
+		Session:      voice.Config{Gate: gate.Config{MaxBarrierClosed: cfg.maxBarrier}, ReserveTimeout: cfg.reserveWait},
+		JitterDelay:  cfg.jitter,
+		TaskQueue:    cfg.temporal.TaskQueue,
+		ModelID:      cfg.billingModel,
+		Owner:        cfg.owner(),
+		OwnerLease:   cfg.ownerLease,
+		OwnerIndexed: &indexed,
+		Temporal:     tc,
+		NewModel:     cfg.newModel(z),
+		Observer:     gates,
+		Logger:       z,
 	})
 	if err != nil {
 		return err
@@ -120,7 +147,8 @@ func run(ctx context.Context, cfg config) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	z.Info("realtime listening", zap.String("whip", "http://"+ln.Addr().String()+"/whip"),
-		zap.String("temporal", cfg.temporal.Address), zap.String("taskQueue", cfg.temporal.TaskQueue))
+		zap.String("temporal", cfg.temporal.Address), zap.String("taskQueue", cfg.temporal.TaskQueue),
+		zap.String("instanceId", cfg.owner()), zap.Duration("ownerLease", cfg.ownerLease))
 	fmt.Printf("\n  Realtime WHIP endpoint:  http://%s/whip\n  Voice page:              http://%s/\n\n", ln.Addr(), ln.Addr())
 
 	select {

@@ -43,6 +43,10 @@ var histories = append(slices.Clone(legacyHistories),
 	"saga-v3-model-failure",
 	"saga-v3-capture-failure",
 	"saga-v3-duplicate",
+	// Version 1 of voice-owner-lease: a session with an owner and a 2 s
+	// lease, a hold, two keep-alives, then silence: ORPHANED, hold released.
+	// (voice-session and voice-cancelled stand for runs from before it.)
+	"voice-orphaned",
 )
 
 // legacyHistories are the paths recorded before package wire too
@@ -168,6 +172,37 @@ func TestSagaV3HistoriesRunLedgerLocally(t *testing.T) {
 			// CheckModel and at least the claim.
 			if local < 2 || versions != 1 {
 				t.Errorf("%d LocalActivity markers (want at least 2), %d version markers (want 1)", local, versions)
+			}
+		})
+	}
+}
+
+// The voice histories stand for both sides of voice-owner-lease: the runs
+// from before it (no version marker: they replay on the inactivity timer
+// alone) and a run on version 1 (the marker, a lease timer, ORPHANED).
+func TestVoiceHistoriesSpanTheLeaseChange(t *testing.T) {
+	for name, want := range map[string]int{"voice-session": 0, "voice-cancelled": 0, "voice-orphaned": 1} {
+		t.Run(name, func(t *testing.T) {
+			f, err := os.Open(filepath.Join("testdata", "histories", name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			versions, leaseTimers := 0, 0
+			for _, e := range h.GetEvents() {
+				if e.GetMarkerRecordedEventAttributes().GetMarkerName() == "Version" {
+					versions++
+				}
+				if e.GetUserMetadata().GetSummary() != nil && strings.Contains(string(e.GetUserMetadata().GetSummary().GetData()), "owner lease") {
+					leaseTimers++
+				}
+			}
+			if versions != want || (leaseTimers > 0) != (want == 1) {
+				t.Errorf("%d version markers, %d owner-lease timers: want %d markers, lease timers only on version 1", versions, leaseTimers, want)
 			}
 		})
 	}

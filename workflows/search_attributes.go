@@ -14,6 +14,9 @@ var (
 	// open (its VoiceState).
 	VoiceUserKey  = temporal.NewSearchAttributeKeyKeyword("VoiceUser")
 	VoiceStateKey = temporal.NewSearchAttributeKeyKeyword("VoiceState")
+	// VoiceOwner: the realtime process that owns the call (its instance
+	// id), set at start; a restarted process finds the sessions it lost.
+	VoiceOwnerKey = temporal.NewSearchAttributeKeyKeyword("VoiceOwner")
 	// A batch's id (on the batch and on each evaluation it starts) and
 	// state (BatchState*).
 	BatchIDKey    = temporal.NewSearchAttributeKeyKeyword("BatchId")
@@ -22,4 +25,4 @@ var (
 
 // SearchAttributes lists every custom attribute the project uses, for tests
 // and for registering them on a server.
-var SearchAttributes = []temporal.SearchAttributeKey{ItemIDKey, ConsensusOutcomeKey, JobIDKey, BillingStateKey, VoiceUserKey, VoiceStateKey, BatchIDKey, BatchStateKey}
+var SearchAttributes = []temporal.SearchAttributeKey{ItemIDKey, ConsensusOutcomeKey, JobIDKey, BillingStateKey, VoiceUserKey, VoiceStateKey, BatchIDKey, BatchStateKey, VoiceOwnerKey}

@@ -15,6 +15,11 @@ import (
 	"github.com/inferflow/inferflow/wire"
 )
 
+// voiceLeaseChange gates the owner lease (version 1): the lease timer, and
+// the one timer it shares with the inactivity timeout. Runs before it, and
+// sessions without an owner, keep the inactivity timer alone.
+const voiceLeaseChange = "voice-owner-lease"
+
 // MaxVoiceOpenResponses bounds the responses a session tracks at once: holds
 // asked for and not yet settled.
 const MaxVoiceOpenResponses = 64
@@ -25,12 +30,16 @@ const MaxVoiceOpenResponses = 64
 // ledger (a hold placed by the reserve-response update before the response
 // is generated, then capture or release), answers the summary query, and
 // completes when the session-closed signal arrives and its billing has
-// settled, or after the inactivity timeout. It continues as new before its
-// history grows large, carrying its state.
+// settled, after the inactivity timeout, or, for a session with an owner,
+// when the owner's lease lapses (the realtime process is gone: ORPHANED). It
+// continues as new before its history grows large, carrying its state.
 func VoiceSession(ctx workflow.Context, in VoiceSessionInput) (*VoiceSummary, error) {
 	set, err := in.settings()
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("invalid voice session input: "+err.Error(), string(wire.CodeVoiceInvalidInput), nil)
+	}
+	if workflow.GetVersion(ctx, voiceLeaseChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		set.lease = 0
 	}
 	s := newVoiceSession(ctx, in, set)
 	if err := workflow.SetQueryHandler(ctx, QuerySummary, func() (VoiceSummary, error) { return s.summary(), nil }); err != nil {
@@ -72,6 +81,9 @@ func newVoiceSession(ctx workflow.Context, in VoiceSessionInput, set voiceSettin
 	if s.st.Open == nil {
 		s.st.Open = map[string]*VoiceResponse{}
 	}
+	if set.lease > 0 && s.st.LeaseRenewed.IsZero() {
+		s.renew(ctx) // a new session, or one carried from a run without the lease
+	}
 	s.st.Runs++
 	// The carry is no longer needed once restored; keep it out of the next
 	// run's input twice over.
@@ -108,6 +120,7 @@ func voiceChannels(ctx workflow.Context) []voiceChannel {
 		{get(SignalResponseDone), receiveAs[ResponseDone]},
 		{get(SignalInterruption), receiveAs[Interruption]},
 		{get(SignalGateSnapshot), receiveAs[GateSnapshot]},
+		{get(SignalKeepAlive), receiveAs[KeepAlive]},
 		{get(SignalSessionClosed), receiveAs[SessionClosed]},
 	}
 }
@@ -132,7 +145,7 @@ func drain(chans []voiceChannel) []VoiceSignal {
 
 func (s *voiceSession) run(ctx workflow.Context) (*VoiceSummary, error) {
 	chans := voiceChannels(ctx)
-	timer := s.inactivityTimer(ctx)
+	timer := s.deadlineTimer(ctx)
 	for {
 		timerFired, cancelled := false, false
 		sel := workflow.NewSelector(ctx)
@@ -157,11 +170,15 @@ func (s *voiceSession) run(ctx workflow.Context) (*VoiceSummary, error) {
 			return sum, temporal.NewCanceledError(sum.CloseReason)
 		}
 		if timerFired {
-			idle := workflow.Now(ctx).Sub(s.st.LastActivity)
-			if idle >= s.set.inactivity {
+			now := workflow.Now(ctx)
+			idle, unheard := now.Sub(s.st.LastActivity), now.Sub(s.st.LeaseRenewed)
+			switch {
+			case s.set.lease > 0 && unheard >= s.set.lease:
+				s.leaseLapsed(ctx, unheard)
+			case idle >= s.set.inactivity:
 				s.beginClose(VoiceTimedOut, fmt.Sprintf("no activity for %s", idle.Round(time.Second)))
-			} else {
-				timer = s.inactivityTimer(ctx)
+			default:
+				timer = s.deadlineTimer(ctx)
 			}
 		}
 		if s.closing {
@@ -181,7 +198,41 @@ func (s *voiceSession) inactivityTimer(ctx workflow.Context) workflow.Future {
 	return workflow.NewTimerWithOptions(ctx, max(left, time.Millisecond), workflow.TimerOptions{Summary: "inactivity timeout"})
 }
 
+// deadlineTimer is the inactivity timer, or, with an owner lease, one timer
+// for whichever comes first: the lease's end or the inactivity timeout. A
+// signal renews the lease without restarting the timer; when it fires early
+// the loop starts one for the rest, so an idle live session costs one timer
+// per lease window.
+func (s *voiceSession) deadlineTimer(ctx workflow.Context) workflow.Future {
+	if s.set.lease == 0 {
+		return s.inactivityTimer(ctx)
+	}
+	now := workflow.Now(ctx)
+	left, summary := s.set.inactivity-now.Sub(s.st.LastActivity), "inactivity timeout"
+	if lease := s.set.lease - now.Sub(s.st.LeaseRenewed); lease < left {
+		left, summary = lease, "owner lease"
+	}
+	return workflow.NewTimerWithOptions(ctx, max(left, time.Millisecond), workflow.TimerOptions{Summary: summary})
+}
+
 func (s *voiceSession) touch(ctx workflow.Context) { s.st.LastActivity = workflow.Now(ctx) }
+
+// renew records that the owner was heard from.
+func (s *voiceSession) renew(ctx workflow.Context) {
+	if s.set.lease > 0 {
+		s.st.LeaseRenewed = workflow.Now(ctx)
+	}
+}
+
+// leaseLapsed closes a session whose owner went quiet for the lease: the
+// realtime process was killed or lost, and no session-closed will come.
+func (s *voiceSession) leaseLapsed(ctx workflow.Context, unheard time.Duration) {
+	reason := fmt.Sprintf("realtime process lost: nothing from owner %s for %s", s.in.Owner, unheard.Round(time.Millisecond))
+	s.event(ctx, "lease-expired", "", "", 0, reason)
+	s.log.Warn("Voice session orphaned: owner lease expired", "evt", "VOICE_SESSION_ORPHANED", "owner", s.in.Owner,
+		"unheard", unheard, "lease", s.set.lease)
+	s.beginClose(VoiceOrphaned, reason)
+}
 
 func (s *voiceSession) beginClose(state VoiceState, reason string) {
 	if s.closing {
@@ -247,6 +298,7 @@ func (s *voiceSession) handleBatch(ctx workflow.Context, batch []VoiceSignal) {
 func (s *voiceSession) handle(ctx workflow.Context, sig VoiceSignal) {
 	s.runSignals++
 	s.st.Totals.Signals++
+	s.renew(ctx) // even a duplicate: the owner is there
 	meta := sig.Meta()
 	if meta.Seq != 0 {
 		if meta.Seq <= s.st.LastSeq {
@@ -254,6 +306,11 @@ func (s *voiceSession) handle(ctx workflow.Context, sig VoiceSignal) {
 			return // a retried send that had already arrived
 		}
 		s.st.LastSeq = meta.Seq
+	}
+	if _, ok := sig.(*KeepAlive); ok {
+		// The process is alive; the call has done nothing: not activity.
+		s.st.Totals.KeepAlives++
+		return
 	}
 	s.touch(ctx)
 	s.sentAt = meta.At
@@ -287,7 +344,11 @@ func (s *voiceSession) handle(ctx workflow.Context, sig VoiceSignal) {
 		s.st.LastSnapshot = &snap
 	case *SessionClosed:
 		s.event(ctx, "session-closed", "", "", 0, clip(v.Reason))
-		s.beginClose(VoiceClosed, v.Reason)
+		if v.Orphaned {
+			s.beginClose(VoiceOrphaned, v.Reason)
+		} else {
+			s.beginClose(VoiceClosed, v.Reason)
+		}
 	}
 }
 
@@ -368,7 +429,7 @@ func (s *voiceSession) event(ctx workflow.Context, kind, turnID, responseID stri
 }
 
 func (s *voiceSession) summary() VoiceSummary {
-	sum := VoiceSummary{SessionID: s.in.SessionID, UserID: s.in.UserID, ModelID: s.set.modelID, State: s.st.State,
+	sum := VoiceSummary{SessionID: s.in.SessionID, UserID: s.in.UserID, ModelID: s.set.modelID, Owner: s.in.Owner, State: s.st.State,
 		CloseReason: s.closeReason, Totals: s.st.Totals, CurrentTurn: s.st.CurrentTurn, LastSnapshot: s.st.LastSnapshot,
 		Timeline: slices.Clone(s.st.Timeline), TimelineDropped: s.st.Dropped, Runs: s.st.Runs, Available: s.st.Available}
 	for _, id := range s.openIDs() {

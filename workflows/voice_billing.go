@@ -26,6 +26,7 @@ const rebillSuffix = "-rebill"
 // after the fact.
 func (s *voiceSession) reserveResponse(ctx workflow.Context, req ReserveResponseRequest) (ReserveResponseResult, error) {
 	s.touch(ctx)
+	s.renew(ctx)
 	r, ok := s.st.Open[req.ResponseID]
 	if ok {
 		// A retried request: answer with the hold already asked for.

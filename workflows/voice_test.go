@@ -631,7 +631,7 @@ func TestVoiceSearchAttributesRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []temporal.SearchAttributeKey{VoiceUserKey, VoiceStateKey} {
+	for _, key := range []temporal.SearchAttributeKey{VoiceUserKey, VoiceStateKey, VoiceOwnerKey} {
 		if !slices.Contains(SearchAttributes, key) {
 			t.Errorf("SearchAttributes lacks %s", key.GetName())
 		}

@@ -25,6 +25,10 @@ const (
 	VoiceClosing  VoiceState = "CLOSING"   // closed by the realtime process; billing settling
 	VoiceClosed   VoiceState = "CLOSED"    // closed by the realtime process
 	VoiceTimedOut VoiceState = "TIMED_OUT" // nothing heard for the inactivity timeout
+	// VoiceOrphaned: the owner's lease lapsed (nothing heard from the
+	// realtime process that owns the call for the lease window: it was
+	// killed or lost), or the owner, restarted, closed the call it lost.
+	VoiceOrphaned VoiceState = "ORPHANED"
 )
 
 // VoiceSignalName names a signal of VoiceSession. The realtime process sends
@@ -39,11 +43,14 @@ const (
 	SignalInterruption    VoiceSignalName = "interruption"
 	SignalGateSnapshot    VoiceSignalName = "gate-snapshot"
 	SignalSessionClosed   VoiceSignalName = "session-closed"
+	// SignalKeepAlive renews the owner's lease of a session that has sent
+	// nothing else for a while; it is not activity.
+	SignalKeepAlive VoiceSignalName = "keep-alive"
 )
 
 // VoiceSignalNames lists every signal VoiceSession handles.
 var VoiceSignalNames = []VoiceSignalName{SignalTurnStarted, SignalTurnEnded, SignalResponseStarted,
-	SignalResponseDone, SignalInterruption, SignalGateSnapshot, SignalSessionClosed}
+	SignalResponseDone, SignalInterruption, SignalGateSnapshot, SignalSessionClosed, SignalKeepAlive}
 
 // UpdateReserveResponse places the billing hold for a response before it is
 // generated; QuerySummary returns a VoiceSummary.
@@ -64,7 +71,12 @@ const (
 	MaxVoiceTimeline              = 512
 	DefaultVoiceInputTokens       = 4000 // hold estimate when the caller gives none
 	MaxVoiceText                  = 256  // bytes of any free-text field kept in history
-	voiceRecentSettled            = 64   // settled response ids remembered against late updates
+	// The owner lease of a session started with an Owner: it closes as
+	// ORPHANED when nothing (signal or update) arrived for this long.
+	DefaultVoiceOwnerLease = 60 * time.Second
+	MinVoiceOwnerLease     = time.Second
+	MaxVoiceOwnerLease     = time.Hour
+	voiceRecentSettled     = 64 // settled response ids remembered against late updates
 )
 
 // VoiceSignalMeta is carried by every signal. Seq is the sender's order
@@ -155,10 +167,19 @@ type GateSnapshot struct {
 }
 
 // SessionClosed: the call ended. The session settles its billing and
-// completes.
+// completes. Orphaned: the owner closes a call it lost (a restarted realtime
+// process closing what its previous life left open); the session ends
+// ORPHANED rather than CLOSED.
 type SessionClosed struct {
 	VoiceSignalMeta
-	Reason string `json:"reason"`
+	Reason   string `json:"reason"`
+	Orphaned bool   `json:"orphaned,omitempty"`
+}
+
+// KeepAlive renews the owner's lease: the realtime process sends it only for
+// a session that has sent nothing else for a third of the lease.
+type KeepAlive struct {
+	VoiceSignalMeta
 }
 
 func (*TurnStarted) SignalName() VoiceSignalName     { return SignalTurnStarted }
@@ -168,6 +189,7 @@ func (*ResponseDone) SignalName() VoiceSignalName    { return SignalResponseDone
 func (*Interruption) SignalName() VoiceSignalName    { return SignalInterruption }
 func (*GateSnapshot) SignalName() VoiceSignalName    { return SignalGateSnapshot }
 func (*SessionClosed) SignalName() VoiceSignalName   { return SignalSessionClosed }
+func (*KeepAlive) SignalName() VoiceSignalName       { return SignalKeepAlive }
 
 // ReserveResponseRequest asks for the hold of one response.
 type ReserveResponseRequest struct {
@@ -201,6 +223,11 @@ type VoiceSessionInput struct {
 	UserID    string        `json:"userId"`            // the billed user
 	ModelID   string        `json:"modelId,omitempty"` // catalog id; default DefaultVoiceModelID
 	Options   *VoiceOptions `json:"options,omitempty"`
+	// Owner is the instance id of the realtime process that owns the call.
+	// A session with an owner holds a lease: it closes ORPHANED, releasing
+	// its holds, when nothing arrived from the owner for OwnerLeaseMs.
+	// Empty: no lease (sessions started by hand or by an older process).
+	Owner string `json:"owner,omitempty"`
 	// Carry is the state of the previous run; set by continue-as-new only.
 	Carry *VoiceCarry `json:"carry,omitempty"`
 }
@@ -211,6 +238,9 @@ type VoiceOptions struct {
 	MaxSignalsPerRun    int `json:"maxSignalsPerRun,omitempty"`
 	TimelineSize        int `json:"timelineSize,omitempty"`
 	DefaultInputTokens  int `json:"defaultInputTokens,omitempty"`
+	// OwnerLeaseMs is the owner lease window [60 s, 1 s..1 h]; only with
+	// an Owner.
+	OwnerLeaseMs int `json:"ownerLeaseMs,omitempty"`
 }
 
 // VoiceTotals are a session's counters over all its runs.
@@ -231,6 +261,7 @@ type VoiceTotals struct {
 	Signals          int   `json:"signals"`
 	DuplicateSignals int   `json:"duplicateSignals"`
 	InvalidSignals   int   `json:"invalidSignals"`
+	KeepAlives       int   `json:"keepAlives,omitempty"` // keep-alive signals (lease renewals)
 	InputTokens      int64 `json:"inputTokens"`
 	OutputTokens     int64 `json:"outputTokens"`
 }
@@ -291,7 +322,10 @@ type VoiceCarry struct {
 	CurrentTurn  string                    `json:"currentTurn,omitempty"`
 	LastSeq      uint64                    `json:"lastSeq,omitempty"`
 	LastActivity time.Time                 `json:"lastActivity,omitzero"`
-	Runs         int                       `json:"runs"`
+	// LeaseRenewed is when the owner was last heard from (any signal or
+	// update, keep-alives included).
+	LeaseRenewed time.Time `json:"leaseRenewed,omitzero"`
+	Runs         int       `json:"runs"`
 	// Available is the user's balance after the last capture.
 	Available *int64 `json:"available,omitempty"`
 }
@@ -301,6 +335,7 @@ type VoiceSummary struct {
 	SessionID       string          `json:"sessionId"`
 	UserID          string          `json:"userId"`
 	ModelID         string          `json:"modelId"`
+	Owner           string          `json:"owner,omitempty"` // the realtime process's instance id
 	State           VoiceState      `json:"state"`
 	CloseReason     string          `json:"closeReason,omitempty"`
 	Totals          VoiceTotals     `json:"totals"`
@@ -322,6 +357,13 @@ type voiceSettings struct {
 	signalsPerRun int
 	timeline      int
 	inputTokens   int
+	lease         time.Duration // the owner lease; 0 without an owner
+}
+
+// OwnerLease is the session's owner lease window (0 without an owner).
+func (in VoiceSessionInput) OwnerLease() (time.Duration, error) {
+	set, err := in.settings()
+	return set.lease, err
 }
 
 // Validate checks the input as the workflow will: the realtime process
@@ -339,6 +381,10 @@ func (in VoiceSessionInput) settings() (voiceSettings, error) {
 		s.modelID = DefaultVoiceModelID
 	}
 	errs := []error{wire.ValidateID("sessionId", in.SessionID), wire.ValidateID("userId", in.UserID), wire.ValidateID("modelId", s.modelID)}
+	if in.Owner != "" {
+		s.lease = DefaultVoiceOwnerLease
+		errs = append(errs, wire.ValidateID("owner", in.Owner))
+	}
 	if o := in.Options; o != nil {
 		if o.InactivityTimeoutMs != 0 {
 			s.inactivity = time.Duration(o.InactivityTimeoutMs) * time.Millisecond
@@ -363,6 +409,18 @@ func (in VoiceSessionInput) settings() (voiceSettings, error) {
 			s.inputTokens = o.DefaultInputTokens
 			if s.inputTokens < 1 || s.inputTokens > wire.MaxTokens {
 				errs = append(errs, fmt.Errorf("defaultInputTokens %d out of range [1, %d]", o.DefaultInputTokens, wire.MaxTokens))
+			}
+		}
+		if o.OwnerLeaseMs != 0 {
+			// Compared in milliseconds: a huge value would wrap as a Duration.
+			switch ms := int64(o.OwnerLeaseMs); {
+			case in.Owner == "":
+				errs = append(errs, errors.New("ownerLeaseMs needs an owner"))
+			case ms < MinVoiceOwnerLease.Milliseconds() || ms > MaxVoiceOwnerLease.Milliseconds():
+				errs = append(errs, fmt.Errorf("ownerLeaseMs %d out of range [%d, %d]", o.OwnerLeaseMs,
+					MinVoiceOwnerLease.Milliseconds(), MaxVoiceOwnerLease.Milliseconds()))
+			default:
+				s.lease = time.Duration(ms) * time.Millisecond
 			}
 		}
 	}

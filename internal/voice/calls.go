@@ -31,6 +31,17 @@ type CallsConfig struct {
 	TaskQueue string
 	// ModelID is the catalog model each response is billed as.
 	ModelID string
+	// Owner is this process's instance id, recorded by each call's session
+	// as its owner; with it the session holds a lease of OwnerLease [60s]
+	// and closes ORPHANED, releasing its holds, when the process is gone.
+	// Empty: no lease (the session waits for its inactivity timeout).
+	Owner      string
+	OwnerLease time.Duration
+	// OwnerIndexed, once true, has each new call's session started with the
+	// VoiceOwner search attribute (voicesignal.CloseOrphans finds it after
+	// a restart); the process sets it when its own sweep found the
+	// attribute registered. Nil: never.
+	OwnerIndexed *atomic.Bool
 	// Temporal is the client the records and holds go through. A lazy
 	// client lets calls go on while Temporal is down.
 	Temporal voicesignal.Client
@@ -76,6 +87,9 @@ func NewCalls(cfg CallsConfig) (*Calls, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if _, err := cfg.sessionInput("probe", "probe").OwnerLease(); err != nil {
+		return nil, fmt.Errorf("voice: session owner: %w", err)
 	}
 	// The session's own checks, with a placeholder id, so a bad template
 	// fails at start rather than on the first call.
@@ -146,8 +160,11 @@ func (c *Calls) call(ctx context.Context, peer *rtc.Session, log *zap.Logger) er
 	signals, err := voicesignal.New(voicesignal.Config{
 		Client:    c.cfg.Temporal,
 		TaskQueue: c.cfg.TaskQueue,
-		Session:   workflows.VoiceSessionInput{SessionID: peer.ID(), UserID: peer.UserID(), ModelID: c.cfg.ModelID},
-		Logger:    log,
+		Session:   c.cfg.sessionInput(peer.ID(), peer.UserID()),
+		// Read per call: sessions started before the restart sweep has
+		// finished are not indexed, so the sweep never closes one of them.
+		OwnerIndexed: c.cfg.OwnerIndexed != nil && c.cfg.OwnerIndexed.Load(),
+		Logger:       log,
 	})
 	if err != nil {
 		return err
@@ -179,6 +196,15 @@ func (c *Calls) call(ctx context.Context, peer *rtc.Session, log *zap.Logger) er
 		return nil
 	}
 	return err
+}
+
+// sessionInput is the VoiceSession input of one call.
+func (c CallsConfig) sessionInput(sessionID, userID string) workflows.VoiceSessionInput {
+	in := workflows.VoiceSessionInput{SessionID: sessionID, UserID: userID, ModelID: c.ModelID, Owner: c.Owner}
+	if c.Owner != "" && c.OwnerLease != 0 {
+		in.Options = &workflows.VoiceOptions{OwnerLeaseMs: int(c.OwnerLease.Milliseconds())}
+	}
+	return in
 }
 
 func errorMessage(err error) []byte {

@@ -8,6 +8,11 @@
 // useful dropped first, and counted) and are delivered in order once
 // Temporal is back; a hold cannot be asked for, so ReserveResponse returns
 // ErrUnavailable and the workflow bills that response after the fact.
+//
+// A session started with an owner (the realtime process's instance id) holds
+// a lease: the workflow closes it ORPHANED when nothing arrived for the lease
+// window. The Signaller renews it with a keep-alive signal only when it has
+// delivered nothing else for KeepAliveEvery, so a busy call adds no history.
 package voicesignal
 
 import (
@@ -79,6 +84,14 @@ type Config struct {
 	// SendTimeout bounds one signal RPC; UpdateTimeout bounds ReserveResponse.
 	SendTimeout   time.Duration
 	UpdateTimeout time.Duration
+	// OwnerIndexed sets the VoiceOwner search attribute at start, for
+	// CloseOrphans; only when the namespace has it (a start naming an
+	// unknown attribute fails).
+	OwnerIndexed bool
+	// KeepAliveEvery is how long the Signaller stays silent before it sends
+	// a keep-alive, for a session with an owner [a third of its lease; at
+	// most half of it]. Without an owner there is no lease and none is sent.
+	KeepAliveEvery time.Duration
 	// MinBackoff and MaxBackoff bound the wait between delivery attempts
 	// while Temporal is unreachable (doubling, with jitter).
 	MinBackoff, MaxBackoff time.Duration
@@ -118,6 +131,18 @@ func (c *Config) validate() error {
 		}
 	}
 	c.MaxBackoff = max(c.MaxBackoff, c.MinBackoff)
+	if c.Session.Owner == "" {
+		if c.KeepAliveEvery != 0 {
+			errs = append(errs, errors.New("keep-alives need a session owner"))
+		}
+	} else if lease, err := c.Session.OwnerLease(); err == nil {
+		if c.KeepAliveEvery == 0 {
+			c.KeepAliveEvery = lease / 3
+		}
+		if c.KeepAliveEvery < 0 || c.KeepAliveEvery > lease/2 {
+			errs = append(errs, fmt.Errorf("keep-alive every %s out of range (0, %s]: half the owner lease", c.KeepAliveEvery, lease/2))
+		}
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -131,7 +156,10 @@ type Stats struct {
 	Dropped   uint64 // signals dropped because the buffer was full
 	Coalesced uint64 // gate snapshots replaced by a newer one before delivery
 	Failed    uint64 // signals Temporal refused for good (e.g. invalid)
-	Pending   int    // signals not yet delivered
+	// KeepAlives is the keep-alives delivered (the owner lease renewed
+	// while the call sent nothing else).
+	KeepAlives uint64
+	Pending    int // signals not yet delivered
 }
 
 // Signaller delivers one session's signals, in order, from one goroutine it
@@ -149,6 +177,10 @@ type Signaller struct {
 	closing     bool // Close was called
 	started     bool // the workflow is known to exist
 	unreachable bool // the last delivery attempt failed
+	// lastContact is when the workflow last heard from this Signaller (a
+	// signal delivered, a reserve-response answered); zero before the
+	// first, and after a keep-alive found the workflow ended.
+	lastContact time.Time
 	stats       Stats
 
 	wake   chan struct{}
@@ -219,14 +251,14 @@ func (s *Signaller) enqueue(sig workflows.VoiceSignal) {
 	}
 }
 
-// dropRank orders what a full buffer gives up first: snapshots (the next
-// one says as much), then turn, interruption and response-started records,
+// dropRank orders what a full buffer gives up first: snapshots and
+// keep-alives (the next one says as much), then turn, interruption and response-started records,
 // then response-done (dropping one leaves its usage unbilled and its hold to
 // be released at close). Session-closed is never dropped. -1 is not a known
 // signal.
 func dropRank(sig workflows.VoiceSignal) int {
 	switch sig.(type) {
-	case *workflows.GateSnapshot:
+	case *workflows.GateSnapshot, *workflows.KeepAlive:
 		return 0
 	case *workflows.TurnStarted, *workflows.TurnEnded, *workflows.Interruption, *workflows.ResponseStarted:
 		return 1
@@ -301,8 +333,12 @@ func (s *Signaller) run() {
 		failures := 0
 		for {
 			err := s.deliver(sig)
+			if errors.Is(err, errSessionEnded) {
+				s.ended()
+				break
+			}
 			if err == nil {
-				s.delivered(failures)
+				s.delivered(sig, failures)
 				backoff = s.cfg.MinBackoff
 				break
 			}
@@ -334,16 +370,58 @@ func (s *Signaller) next() (workflows.VoiceSignal, bool) {
 			return sig, true
 		}
 		closing := s.closing
+		var ka workflows.VoiceSignal
+		var wait time.Duration
+		if !closing {
+			if ka, wait = s.keepAlive(); ka != nil {
+				s.inflight = true
+			}
+		}
 		s.mu.Unlock()
 		if closing {
 			return nil, false
 		}
-		select {
-		case <-s.wake:
-		case <-s.ctx.Done():
+		if ka != nil {
+			return ka, true
+		}
+		if !s.wait(wait) {
 			return nil, false
 		}
 	}
+}
+
+// wait blocks until a signal is queued, d has passed (d > 0), or the
+// Signaller is cancelled (false).
+func (s *Signaller) wait(d time.Duration) bool {
+	var due <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		due = t.C
+	}
+	select {
+	case <-s.wake:
+	case <-due:
+	case <-s.ctx.Done():
+		return false
+	}
+	return true
+}
+
+// keepAlive returns a numbered keep-alive when one is due (nothing
+// delivered for KeepAliveEvery), else how long until one is (0: none will
+// be, e.g. no owner, nothing delivered yet, or session-closed sent). Under
+// s.mu, with the queue empty.
+func (s *Signaller) keepAlive() (workflows.VoiceSignal, time.Duration) {
+	if s.cfg.KeepAliveEvery == 0 || s.lastContact.IsZero() || s.closedSent {
+		return nil, 0
+	}
+	now := time.Now()
+	if wait := s.lastContact.Add(s.cfg.KeepAliveEvery).Sub(now); wait > 0 {
+		return nil, wait
+	}
+	s.seq++
+	return &workflows.KeepAlive{VoiceSignalMeta: workflows.VoiceSignalMeta{Seq: s.seq, At: now.UTC()}}, 0
 }
 
 func (s *Signaller) sleep(d time.Duration) bool {
@@ -357,8 +435,14 @@ func (s *Signaller) sleep(d time.Duration) bool {
 	}
 }
 
+// errSessionEnded: a keep-alive found the workflow ended. A keep-alive has
+// nothing to record, so it never starts the workflow again; the call's next
+// record does.
+var errSessionEnded = errors.New("voicesignal: session workflow not running")
+
 // deliver sends one signal: with signal-with-start until the workflow is
-// known to exist (and again if it has ended, e.g. by inactivity).
+// known to exist (and again if it has ended, e.g. by inactivity), except a
+// keep-alive.
 func (s *Signaller) deliver(sig workflows.VoiceSignal) error {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.SendTimeout)
 	defer cancel()
@@ -366,11 +450,15 @@ func (s *Signaller) deliver(sig workflows.VoiceSignal) error {
 	s.mu.Lock()
 	started := s.started
 	s.mu.Unlock()
-	if started {
+	_, keepAlive := sig.(*workflows.KeepAlive)
+	if started || keepAlive {
 		err := s.cfg.Client.SignalWorkflow(ctx, s.workflowID, "", name, sig)
 		var notFound *serviceerror.NotFound
 		if !errors.As(err, &notFound) {
 			return err
+		}
+		if keepAlive {
+			return errSessionEnded
 		}
 		s.log.Info("Voice session workflow not running; starting it again", zap.String("workflowId", s.workflowID))
 	}
@@ -382,23 +470,40 @@ func (s *Signaller) deliver(sig workflows.VoiceSignal) error {
 }
 
 func (s *Signaller) startOptions() client.StartWorkflowOptions {
+	sa := []temporal.SearchAttributeUpdate{workflows.VoiceUserKey.ValueSet(s.cfg.Session.UserID),
+		workflows.VoiceStateKey.ValueSet(string(workflows.VoiceActive))}
+	if s.cfg.OwnerIndexed && s.cfg.Session.Owner != "" {
+		sa = append(sa, workflows.VoiceOwnerKey.ValueSet(s.cfg.Session.Owner))
+	}
 	return client.StartWorkflowOptions{
-		ID:        s.workflowID,
-		TaskQueue: s.cfg.TaskQueue,
-		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.VoiceUserKey.ValueSet(s.cfg.Session.UserID),
-			workflows.VoiceStateKey.ValueSet(string(workflows.VoiceActive))),
-		StaticSummary: "voice session " + s.cfg.Session.SessionID,
+		ID:                    s.workflowID,
+		TaskQueue:             s.cfg.TaskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(sa...),
+		StaticSummary:         "voice session " + s.cfg.Session.SessionID,
 	}
 }
 
-func (s *Signaller) delivered(afterFailures int) {
+func (s *Signaller) delivered(sig workflows.VoiceSignal, afterFailures int) {
 	s.mu.Lock()
 	s.stats.Sent++
+	if _, ok := sig.(*workflows.KeepAlive); ok {
+		s.stats.KeepAlives++
+	}
 	s.inflight, s.unreachable = false, false
+	s.lastContact = time.Now()
 	s.mu.Unlock()
 	if afterFailures > 0 {
 		s.log.Info("Temporal reachable again; voice signals delivered", zap.Int("failedAttempts", afterFailures))
 	}
+}
+
+// ended stops keep-alives until the next record restarts the workflow.
+func (s *Signaller) ended() {
+	s.mu.Lock()
+	s.inflight, s.unreachable, s.started = false, false, false
+	s.lastContact = time.Time{}
+	s.mu.Unlock()
+	s.log.Info("Voice session workflow ended; keep-alives stop", zap.String("workflowId", s.workflowID))
 }
 
 func (s *Signaller) retrying(sig workflows.VoiceSignal, err error, failures int) {
@@ -480,6 +585,9 @@ func (s *Signaller) ReserveResponse(ctx context.Context, req workflows.ReserveRe
 	if err != nil {
 		return workflows.ReserveResponseResult{}, s.updateError(req, err)
 	}
+	s.mu.Lock()
+	s.lastContact = time.Now() // the update renewed the lease too
+	s.mu.Unlock()
 	return res, nil
 }
 
