@@ -33,15 +33,14 @@ import (
 //
 // There are pgLanes batchers (lanes), each with one leader, and a user's
 // operations always go to the same lane (userLane; a reservation id carries
-// its user's lane, see reservationLane). Batches of different lanes then run
+// its user's lane, see reservationLane). Batches of different lanes run
 // concurrently on different connections without touching the same account
 // rows (but funding, which only Credit locks, and a batch holding it waits
 // for nothing of another lane), so they neither deadlock nor, mostly, wait on
-// each other's row locks, and
-// while one lane's batch commits or travels the other's executes. One lane
-// left a core idle; two concurrent leaders over all users mostly waited on
-// each other's row locks (and deadlocked); more lanes than cores made the
-// batches smaller than the overlap was worth.
+// each other's row locks. With one call per operation, two lanes were
+// fastest (one batch executes while the other commits); since the set-based
+// calls, one lane is: its batches are twice as large, and a set-based call's
+// cost hardly grows with its size (see pgLanes).
 type pgLedger struct {
 	pool  *pgPool
 	cat   catalog
@@ -638,9 +637,13 @@ func (l *pgLedger) Audit(ctx context.Context) (AuditReport, error) {
 	return rep, nil
 }
 
-// pgLanes is the number of batch lanes; see pgLedger. (Measured on 2 cores:
-// 1 lane ~2,000 reserve+capture pairs/s, 2 lanes ~2,600, 3 ~2,250, 4 ~2,050.)
-const pgLanes = 2
+// pgLanes is the number of batch lanes; see pgLedger. Measured on 2 cores
+// with the set-based calls, in the same minutes (BENCHMARKS.md, Credit
+// ledger): 1 lane 0.23–0.32 ms of CPU per reserve+capture pair, 2 lanes
+// 0.37–0.56 ms, 3 and 4 lanes more; pairs per pgbench transaction 0.88 for
+// 1 lane, 0.35–0.90 for 2. (With one call per operation 2 lanes had been
+// best: 1 lane ~2,000 pairs/s, 2 lanes ~2,600, 3 ~2,250, 4 ~2,050.)
+const pgLanes = 1
 
 // userLane is the lane of a user's operations (FNV-1a of the user id).
 func userLane(user string) int {
