@@ -13,7 +13,7 @@ TEMPORAL ?= $(or $(shell command -v temporal 2>/dev/null),$(CURDIR)/.tools/bin/t
 CORPUS ?= ../shared/corpus/speech-dev
 export TEMPORAL_CLI := $(TEMPORAL)
 
-.PHONY: all build run dev-server test test-short lint fuzz record-histories bench bench-ledger bench-voice eval-gate temporal deps clean
+.PHONY: all build run dev-server test test-short lint fuzz record-histories bench bench-ledger bench-voice eval-gate temporal temporal-server cluster test-cluster bench-cluster deps clean
 
 all: build
 
@@ -169,6 +169,24 @@ $(CURDIR)/.tools/bin/temporal:
 	@set -o pipefail; GOBIN=$(CURDIR)/.tools/bin $(GO) install -v github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_VERSION) 2>&1 \
 	  | awk '{ n++; if (n % 25 == 0) printf "  ... %d packages compiled (%s)\n", n, $$0 }'
 	@test -x $@ && echo "Temporal CLI ready: $@"
+
+# The Temporal server and its SQL tool, built once into .tools/bin at exactly
+# the go.temporal.io/server version the CLI $(TEMPORAL_VERSION) embeds (read from
+# the CLI's go.mod, see internal/temporalversion), with the server's
+# PostgreSQL schemas copied beside them for the SQL tool. `make cluster` runs
+# them (internal/cluster).
+temporal-server: deps
+	@set -o pipefail; ver=$$($(GO) run ./cmd/cluster -print-server-version -cli-version $(TEMPORAL_VERSION)) || exit 1; \
+	  server=$(TOOLS)/temporal-server-$$ver; sqltool=$(TOOLS)/temporal-sql-tool-$$ver; schema=$(TOOLS)/temporal-server-$$ver-schema; \
+	  if [ -x $$server ] && [ -x $$sqltool ] && [ -d $$schema ]; then echo "Temporal server $$ver ready: $$server"; exit 0; fi; \
+	  echo "Building the Temporal server $$ver and temporal-sql-tool into .tools/bin (once; about 15 minutes on 2 cores) ..."; \
+	  start=$$(date +%s); tmp=$(TOOLS)/tmp-temporal-server-$$$$; mkdir -p $$tmp; \
+	  GOBIN=$$tmp $(GO) install -v go.temporal.io/server/cmd/server@$$ver go.temporal.io/server/cmd/tools/sql@$$ver 2>&1 \
+	    | awk '{ n++; if (n % 50 == 0) printf "  ... %d packages compiled (%s)\n", n, $$0 }' || { rm -rf $$tmp; exit 1; }; \
+	  src=$$($(GO) mod download -json go.temporal.io/server@$$ver | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	  rm -rf $$schema.tmp && mkdir -p $$schema.tmp && cp -r $$src/schema/postgresql $$schema.tmp/ && chmod -R u+w $$schema.tmp && mv $$schema.tmp $$schema; \
+	  mv $$tmp/sql $$sqltool && mv $$tmp/server $$server && rmdir $$tmp; \
+	  echo "Temporal server $$ver ready in $$(( $$(date +%s) - start )) s: $$server, $$sqltool, schemas in $$schema"
 
 clean:
 	rm -rf bin .data
