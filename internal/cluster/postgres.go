@@ -138,4 +138,3 @@ func hasTable(ctx context.Context, p Postgres, database, table string) (bool, er
 	}
 	return ok, nil
 }
-

@@ -450,4 +450,3 @@ func (quiet) Warn(string, ...any)  {}
 func (quiet) Error(string, ...any) {}
 
 var _ log.Logger = quiet{}
-
