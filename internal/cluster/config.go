@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	mrand "math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -42,6 +43,8 @@ func PortsFrom(frontend int) Ports {
 }
 
 // FreePorts picks free loopback ports (tests, several clusters at once).
+// They come from below 32768, not from the kernel's ephemeral range: the
+// server records membership ports in a PostgreSQL smallint.
 func FreePorts() (Ports, error) {
 	var lns []net.Listener
 	defer func() {
@@ -50,12 +53,16 @@ func FreePorts() (Ports, error) {
 		}
 	}()
 	next := func() int {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0
+		for range 200 {
+			port := 20000 + mrand.IntN(32768-20000)
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				continue // taken
+			}
+			lns = append(lns, l) // held until all are picked: no repeats
+			return port
 		}
-		lns = append(lns, l)
-		return l.Addr().(*net.TCPAddr).Port
+		return 0
 	}
 	p := Ports{
 		Frontend: next(), FrontendHTTP: next(), FrontendMembership: next(),
@@ -65,7 +72,7 @@ func FreePorts() (Ports, error) {
 		Metrics: next(), PProf: next(),
 	}
 	if slices.Contains(p.list(), 0) {
-		return Ports{}, fmt.Errorf("find free ports: out of ports")
+		return Ports{}, fmt.Errorf("find free ports: none free in 20000-32767")
 	}
 	return p, nil
 }

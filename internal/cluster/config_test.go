@@ -234,6 +234,14 @@ func TestPortInUse(t *testing.T) {
 	if err := p.checkFree(); err != nil {
 		t.Fatalf("free ports reported taken: %v", err)
 	}
+	seen := map[int]bool{}
+	for _, port := range p.list() {
+		// Membership ports go into a PostgreSQL smallint.
+		if port >= 32768 || seen[port] {
+			t.Fatalf("port %d repeated or above a smallint: %+v", port, p)
+		}
+		seen[port] = true
+	}
 	p.History = l.Addr().(*net.TCPAddr).Port
 	var inUse *PortInUseError
 	if err := p.checkFree(); !errors.As(err, &inUse) || inUse.Port != p.History || !strings.Contains(err.Error(), strconv.Itoa(p.History)) {

@@ -61,12 +61,13 @@ func (e *PortInUseError) Unwrap() error { return e.Err }
 
 // ExitedError means the server process ended while the cluster needed it.
 type ExitedError struct {
-	Log string // where its output went
-	Err error
+	Log  string // where its output went
+	Tail string // its last lines
+	Err  error
 }
 
 func (e *ExitedError) Error() string {
-	return fmt.Sprintf("temporal server exited: %v; see its log %s", e.Err, e.Log)
+	return fmt.Sprintf("temporal server exited: %v; its log %s ends:\n%s", e.Err, e.Log, e.Tail)
 }
 
 func (e *ExitedError) Unwrap() error { return e.Err }

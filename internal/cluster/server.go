@@ -339,7 +339,8 @@ func (s *Server) poll(ctx context.Context, what string, try func(ctx context.Con
 		}
 		select {
 		case <-p.exited:
-			return &ExitedError{Log: s.logPath, Err: p.err}
+			tail, _ := os.ReadFile(s.logPath)
+			return &ExitedError{Log: s.logPath, Tail: lastLines(string(tail), 10), Err: p.err}
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %s at %s after %s: %v (log: %s)", ErrNotReady, what, s.addr, s.o.ReadyTimeout, last, s.logPath)
 		case <-time.After(300 * time.Millisecond):

@@ -109,3 +109,22 @@ func Embedded(ctx context.Context, goBin, cliVersion, module string) (string, er
 	}
 	return v, nil
 }
+
+// MakefileCLIVersion reads the Temporal CLI version the project builds
+// (`TEMPORAL_VERSION := v1.5.1` in its Makefile), so tests and tools that
+// are not started by make agree with `make temporal`.
+func MakefileCLIVersion(makefile string) (string, error) {
+	data, err := os.ReadFile(makefile)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		name, value, ok := strings.Cut(line, ":=")
+		if ok && strings.TrimSpace(name) == "TEMPORAL_VERSION" {
+			if v := strings.TrimSpace(value); v != "" {
+				return v, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%s sets no TEMPORAL_VERSION", makefile)
+}

@@ -3,7 +3,9 @@ package temporalversion
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -72,5 +74,26 @@ func TestEmbeddedFromModuleCache(t *testing.T) {
 	}
 	if v != "v1.29.1" {
 		t.Fatalf("temporal CLI v1.5.1 embeds server %s, want v1.29.1", v)
+	}
+}
+
+func TestMakefileCLIVersion(t *testing.T) {
+	v, err := MakefileCLIVersion(filepath.Join("..", "..", "Makefile"))
+	if err != nil || !strings.HasPrefix(v, "v") {
+		t.Fatalf("project Makefile: %q, %v", v, err)
+	}
+	p := filepath.Join(t.TempDir(), "Makefile")
+	for body, want := range map[string]string{
+		"X := 1\nTEMPORAL_VERSION := v9.8.7\n": "v9.8.7",
+		"TEMPORAL_VERSION :=\n":                "",
+		"# no version\n":                       "",
+	} {
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := MakefileCLIVersion(p)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("%q: got %q, %v; want %q", body, got, err, want)
+		}
 	}
 }
