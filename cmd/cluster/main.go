@@ -214,8 +214,8 @@ func run(ctx context.Context, o options, command []string) (int, error) {
 		return 0, settings.DevKeys.Errorf("%w", err)
 	}
 	childEnv = append(childEnv, keysEnv...)
-	codec := ""
-	if len(keysEnv) > 0 || os.Getenv(payloadkeys.Settings.KeysFile.Env) != "" || os.Getenv(payloadkeys.Settings.Keys.Env) != "" {
+	codec := "" // the first worker's codec server, when payloads are encrypted
+	if o.workers > 0 && (len(keysEnv) > 0 || os.Getenv(payloadkeys.Settings.KeysFile.Env) != "" || os.Getenv(payloadkeys.Settings.Keys.Env) != "") {
 		codec = fmt.Sprintf("http://127.0.0.1:%d", codecPort)
 	}
 
