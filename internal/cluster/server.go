@@ -123,14 +123,16 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		logPath: filepath.Join(o.Dir, "temporal-server.log"),
 		cfgDir:  filepath.Join(o.Dir, "config"),
 	}
+	// Ports first: a cluster already running on them must not have its
+	// databases dropped under it by -fresh.
+	if err := o.Ports.checkFree(); err != nil {
+		return nil, err
+	}
 	if err := s.setupDatabases(ctx); err != nil {
 		return nil, err
 	}
 	o.Progress("schemas ready")
 	if err := s.writeConfig(); err != nil {
-		return nil, err
-	}
-	if err := o.Ports.checkFree(); err != nil {
 		return nil, err
 	}
 	if err := s.launch(); err != nil {
@@ -198,7 +200,8 @@ func (s *Server) Stop() error {
 	return nil
 }
 
-// Done closes when the running server process exits (nil when none runs).
+// Done closes when the current server process exits (nil when none runs);
+// after a Restart, ask again.
 func (s *Server) Done() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
