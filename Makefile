@@ -13,7 +13,7 @@ TEMPORAL ?= $(or $(shell command -v temporal 2>/dev/null),$(CURDIR)/.tools/bin/t
 CORPUS ?= ../shared/corpus/speech-dev
 export TEMPORAL_CLI := $(TEMPORAL)
 
-.PHONY: all build run dev-server test test-short lint fuzz record-histories bench bench-ledger bench-voice eval-gate temporal deps clean
+.PHONY: all build run dev-server test test-short lint fuzz record-histories bench bench-ledger bench-voice eval-gate temporal temporal-server cluster test-cluster bench-cluster deps clean
 
 all: build
 
@@ -169,6 +169,62 @@ $(CURDIR)/.tools/bin/temporal:
 	@set -o pipefail; GOBIN=$(CURDIR)/.tools/bin $(GO) install -v github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_VERSION) 2>&1 \
 	  | awk '{ n++; if (n % 25 == 0) printf "  ... %d packages compiled (%s)\n", n, $$0 }'
 	@test -x $@ && echo "Temporal CLI ready: $@"
+
+# The Temporal server, its SQL tool and the Web UI server, built once into
+# .tools/bin at exactly the versions of go.temporal.io/server and
+# temporalio/ui-server that the CLI $(TEMPORAL_VERSION) embeds (read from the
+# CLI's go.mod in the module cache: internal/temporalversion), with the
+# server's PostgreSQL schemas copied beside them for the SQL tool.
+# `make cluster` runs them (internal/cluster).
+temporal-server:
+	@set -o pipefail; \
+	  ver=$$($(GO) run ./cmd/cluster -print-server-version -cli-version $(TEMPORAL_VERSION)) || exit 1; \
+	  uiver=$$($(GO) run ./cmd/cluster -print-server-version -print-module ui -cli-version $(TEMPORAL_VERSION)) || exit 1; \
+	  server=$(TOOLS)/temporal-server-$$ver; sqltool=$(TOOLS)/temporal-sql-tool-$$ver; schema=$(TOOLS)/temporal-server-$$ver-schema; \
+	  ui=$(TOOLS)/temporal-ui-server-$$uiver; \
+	  if [ -x $$server ] && [ -x $$sqltool ] && [ -d $$schema ] && [ -x $$ui ]; then echo "Temporal server $$ver ready: $$server"; exit 0; fi; \
+	  mkdir -p $(TOOLS); tmp=$$(mktemp -d $(TOOLS)/tmp-temporal-server-XXXXXX); trap 'rm -rf $$tmp' EXIT; \
+	  if [ ! -x $$server ] || [ ! -x $$sqltool ]; then \
+	    echo "Building the Temporal server $$ver and temporal-sql-tool into .tools/bin (once; about 7 minutes on 2 busy cores) ..."; \
+	    start=$$(date +%s); \
+	    GOBIN=$$tmp $(GO) install -v go.temporal.io/server/cmd/server@$$ver go.temporal.io/server/cmd/tools/sql@$$ver 2>&1 \
+	      | awk '{ n++; if (n % 50 == 0) printf "  ... %d packages compiled (%s)\n", n, $$0 }'; \
+	    mv $$tmp/sql $$sqltool && mv $$tmp/server $$server; \
+	    echo "  built in $$(( $$(date +%s) - start )) s"; \
+	  fi; \
+	  if [ ! -d $$schema ]; then \
+	    src=$$(cd /tmp && $(GO) mod download -json go.temporal.io/server@$$ver | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	    mkdir -p $$tmp/schema && cp -r $$src/schema/postgresql $$tmp/schema/ && chmod -R u+w $$tmp/schema && mv $$tmp/schema $$schema; \
+	  fi; \
+	  if [ ! -x $$ui ]; then \
+	    echo "Building the Temporal Web UI server $$uiver into .tools/bin (once) ..."; \
+	    GOBIN=$$tmp $(GO) install github.com/temporalio/ui-server/v2/cmd/server@$$uiver && mv $$tmp/server $$ui; \
+	  fi; \
+	  echo "Temporal server $$ver ready: $$server, $$sqltool, schemas in $$schema, Web UI $$ui"
+
+# The production topology on this machine (README: "Production topology"):
+# the server above on the local PostgreSQL, the Web UI, two workers, the
+# realtime process and the PostgreSQL ledger. CLUSTER_FLAGS: -fresh,
+# -workers N, -realtime=false, ...; `-- command args` runs a command
+# against it, then stops everything.
+CLUSTER_FLAGS ?=
+cluster: temporal-server build
+	@$(GO) build -o bin/ ./cmd/cluster
+	@bin/cluster -cli-version $(TEMPORAL_VERSION) $(CLUSTER_FLAGS)
+
+# The production-topology test (integration/cluster_test.go): a cluster on
+# scratch databases and free ports, consensus and billed jobs through a
+# server restart.
+test-cluster: deps temporal temporal-server
+	$(GO) test -race -count=1 -timeout 20m -run 'TestProductionTopology' ./integration/
+
+# The consensus and saga benchmarks on the cluster (benchmark workers in the
+# test process, as on the dev server; `make bench` runs them on the dev
+# server), 200 workflows per case.
+bench-cluster: deps temporal temporal-server build
+	@$(GO) build -o bin/ ./cmd/cluster
+	bin/cluster -cli-version $(TEMPORAL_VERSION) -db-prefix inferflow_bench -fresh -workers 0 -realtime=false -ui-port 0 -dev-payload-keys "" -- \
+	  bash -c 'INFERFLOW_BENCH_ADDRESS=$$TEMPORAL_ADDRESS INFERFLOW_BENCH_NAMESPACE=$$TEMPORAL_NAMESPACE $(GO) test -run "^$$" -bench "^(BenchmarkConsensus|BenchmarkInferenceSaga)$$" -benchtime 200x -count=1 -timeout 30m ./integration/'
 
 clean:
 	rm -rf bin .data

@@ -34,7 +34,13 @@ func buildWorker(t *testing.T) string {
 // startWorkerProcess runs the worker binary against the test server.
 func startWorkerProcess(t *testing.T, bin, queue, ledgerDSN string, fake *openaitest.Server) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "--address", server.Address, "--namespace", server.Namespace, "--task-queue", queue,
+	return startWorkerProcessAt(t, bin, server.Address, server.Namespace, queue, ledgerDSN, fake)
+}
+
+// startWorkerProcessAt runs the worker binary against the server at addr.
+func startWorkerProcessAt(t *testing.T, bin, addr, namespace, queue, ledgerDSN string, fake *openaitest.Server) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, "--address", addr, "--namespace", namespace, "--task-queue", queue,
 		"--ledger-dsn", ledgerDSN, "--metrics-addr", "", "--log-level", "warn", "--provider", "openai",
 		"--openai-base-url", fake.URL(), "--vision-model", openaitest.DefaultVisionModel,
 		"--models", testModel.ID+":1000:2000:500", "--blob-dir", t.TempDir())

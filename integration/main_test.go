@@ -68,6 +68,21 @@ func TestMain(m *testing.M) {
 	// `make run` does, so the env file's SQLite settings are measured too.
 	dbFile, dbDir := "", ""
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		// INFERFLOW_BENCH_ADDRESS runs the benchmarks on a server already
+		// running there (`make bench-cluster`: the production topology)
+		// instead of a dev server of their own.
+		if addr := os.Getenv("INFERFLOW_BENCH_ADDRESS"); addr != "" {
+			cancel()
+			logf.Close()
+			os.Remove(logf.Name())
+			ns := os.Getenv("INFERFLOW_BENCH_NAMESPACE")
+			if ns == "" {
+				ns = "default"
+			}
+			fmt.Printf("integration: benchmarks on the server at %s, namespace %s\n", addr, ns)
+			server = &devserver.Server{Address: addr, Namespace: ns}
+			os.Exit(m.Run())
+		}
 		dbDir, _ = os.MkdirTemp("", "temporal-bench-")
 		dbFile = filepath.Join(dbDir, "temporal.db")
 	}
