@@ -33,8 +33,10 @@ dev-server: temporal build
 
 # Everything the project tests, including against dev servers the tests start
 # and stop on free ports.
-test: deps temporal lint
-	$(GO) test -race -count=1 -timeout 40m ./...
+# The production-topology test needs the Temporal server binary, so the
+# server is built too (once, about 7 minutes) and the test may not skip.
+test: deps temporal temporal-server lint
+	INFERFLOW_REQUIRE_CLUSTER=1 $(GO) test -race -count=1 -timeout 40m ./...
 
 test-short: deps lint
 	$(GO) test -short -count=1 ./...
