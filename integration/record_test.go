@@ -249,6 +249,50 @@ func TestRecordHistoriesVoiceLease(t *testing.T) {
 	saveHistory(t, rec.c, workflows.VoiceSessionWorkflowID(s.id), filepath.Join(root, "workflows", "testdata", "histories", "voice-orphaned.json"))
 }
 
+// TestRecordHistoriesVoiceLateRebill records version 1 of voice-late-rebill
+// (voice-late-rebill): a session with an owner and a 2 s lease closes
+// ORPHANED with a response held and in flight; the response's completion
+// starts a new run, which finds the released hold (its own key conflicts:
+// the usage differs from the hold size) and bills the usage under the
+// rebill key. The new run's history is recorded.
+//
+//	go test ./integration -run RecordHistoriesVoiceLateRebill -record
+func TestRecordHistoriesVoiceLateRebill(t *testing.T) {
+	if !*record {
+		t.Skip("re-records workflows/testdata/histories only with -record")
+	}
+	if suiteKeys != nil {
+		t.Fatal("record without payload keys: the replay tests read the histories without them")
+	}
+	ctx := ctxFor(t, 2*time.Minute)
+	rec := newVoiceRecorder(t, ctx)
+	s := rec.start("rec-voice-late-rebill")
+	// The hold size is the recorder's estimate, as it is the session's
+	// default for a realtime process that gives none.
+	s.in.Owner, s.in.Options = "rec-realtime-1", &workflows.VoiceOptions{OwnerLeaseMs: 2000, DefaultInputTokens: 1000}
+	id := workflows.VoiceSessionWorkflowID(s.id)
+	rec.send(t, ctx, s, &workflows.TurnStarted{TurnID: "t1"})
+	rec.reserve(t, ctx, s, "r1")
+	rec.send(t, ctx, s, &workflows.ResponseStarted{ResponseID: "r1", TurnID: "t1"})
+	var sum workflows.VoiceSummary
+	if err := rec.c.GetWorkflow(ctx, id, "").Get(ctx, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.State != workflows.VoiceOrphaned || sum.Totals.Released != 1 {
+		t.Fatalf("first run: summary %+v", sum)
+	}
+	rec.send(t, ctx, s, &workflows.ResponseDone{ResponseID: "r1", Status: workflows.ResponseCompleted,
+		Usage: workflows.VoiceUsage{InputTokens: 900, OutputTokens: 250, TotalTokens: 1150}})
+	rec.send(t, ctx, s, &workflows.SessionClosed{Reason: "caller hung up"})
+	if err := rec.c.GetWorkflow(ctx, id, "").Get(ctx, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.State != workflows.VoiceClosed || sum.Totals.Captured != 1 || sum.Totals.BillingFailures != 0 {
+		t.Fatalf("second run: summary %+v", sum)
+	}
+	saveHistory(t, rec.c, id, filepath.Join(root, "workflows", "testdata", "histories", "voice-late-rebill.json"))
+}
+
 // saveHistory writes a closed workflow's history as `temporal workflow show
 // --output json` does, which worker.WorkflowReplayer reads.
 func saveHistory(t *testing.T, c client.Client, workflowID, path string) {

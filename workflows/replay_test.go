@@ -47,6 +47,12 @@ var histories = append(slices.Clone(legacyHistories),
 	// lease, a hold, two keep-alives, then silence: ORPHANED, hold released.
 	// (voice-session and voice-cancelled stand for runs from before it.)
 	"voice-orphaned",
+	// Version 1 of voice-late-rebill: the second run of a session closed
+	// ORPHANED with a response in flight; the response's completion finds
+	// the released hold (a reserve conflict, then the hold at the session's
+	// size, its capture refused HOLD_NOT_ACTIVE) and is billed under the
+	// rebill key.
+	"voice-late-rebill",
 )
 
 // legacyHistories are the paths recorded before package wire too
@@ -174,6 +180,37 @@ func TestSagaV3HistoriesRunLedgerLocally(t *testing.T) {
 				t.Errorf("%d LocalActivity markers (want at least 2), %d version markers (want 1)", local, versions)
 			}
 		})
+	}
+}
+
+// voice-late-rebill took the path of its change: two version markers (the
+// lease's at the start, voice-late-rebill's at the conflict) and a capture
+// after the refused one.
+func TestVoiceLateRebillHistory(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "histories", "voice-late-rebill.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions, reserves, captures := 0, 0, 0
+	for _, e := range h.GetEvents() {
+		if e.GetMarkerRecordedEventAttributes().GetMarkerName() == "Version" {
+			versions++
+		}
+		switch e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() {
+		case wire.ActivityReserve:
+			reserves++
+		case wire.ActivityCapture:
+			captures++
+		}
+	}
+	// Reserves: the usage's (conflict), the session size's, the rebill's.
+	if versions != 2 || reserves != 3 || captures != 2 {
+		t.Errorf("%d version markers, %d reserves, %d captures: want 2, 3, 2", versions, reserves, captures)
 	}
 }
 

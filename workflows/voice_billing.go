@@ -16,8 +16,29 @@ import (
 // a failed settlement to the Reconcile workflow, all by wire name.
 
 // rebillSuffix keys the second hold of a response whose usage outgrew (or
-// outlived) its first: the first key is spent, so a new one is needed.
+// outlived) its first, or whose first was released by an earlier run of the
+// session: the first key is spent, so a new one is needed. Every second
+// billing of a response uses this one key, so the ledger charges it once
+// whichever run, or path, asks.
 const rebillSuffix = "-rebill"
+
+// voiceLateRebillChange gates (version 1) billing after the fact of a
+// response whose hold an earlier run of the session placed and released: a
+// session closed (ORPHANED, TIMED_OUT) with the response in flight, and its
+// completion started a new run. The new run finds that hold (asking for it
+// at the session's hold size when its own key conflicts) and bills the
+// usage under the rebill key; before, the response was recorded unbilled.
+const voiceLateRebillChange = "voice-late-rebill"
+
+// rebillOn says which capture refusals bill the usage again under the
+// rebill key.
+type rebillOn int
+
+const (
+	rebillNever    rebillOn = iota
+	rebillOutgrown          // USAGE_EXCEEDS_RESERVATION, HOLD_EXPIRED
+	rebillLate              // also HOLD_NOT_ACTIVE, under voiceLateRebillChange
+)
 
 // reserveResponse is the reserve-response update: it holds the response's
 // expected cost before the response is generated, so a caller without
@@ -125,7 +146,7 @@ func (s *voiceSession) settle(ctx workflow.Context, r *VoiceResponse, from Voice
 	switch from {
 	case BillingHeld:
 		if charge {
-			s.capture(ctx, r, job, r.ReservationID, true)
+			s.capture(ctx, r, job, r.ReservationID, rebillOutgrown)
 		} else {
 			s.release(ctx, r, job, r.ReservationID)
 		}
@@ -140,7 +161,7 @@ func (s *voiceSession) settle(ctx workflow.Context, r *VoiceResponse, from Voice
 		r.ReservationID, r.HeldAmount = hold.ID, hold.Amount
 		if charge {
 			s.st.Totals.BilledLate++
-			s.capture(ctx, r, job, hold.ID, true)
+			s.capture(ctx, r, job, hold.ID, rebillOutgrown)
 		} else {
 			s.release(ctx, r, job, hold.ID)
 		}
@@ -153,7 +174,7 @@ func (s *voiceSession) settle(ctx workflow.Context, r *VoiceResponse, from Voice
 		// Temporal when the response started): bill it now.
 		s.st.Totals.BilledLate++
 		s.event(ctx, "bill-late", "", r.ResponseID, 0, "no hold when the response started")
-		s.reserveAndCapture(ctx, r, job)
+		s.billLate(ctx, r, job)
 	default:
 		s.log.Error("Response settled from an unexpected billing state", "evt", "VOICE_BILLING_STATE", "responseId", r.ResponseID, "billing", from)
 	}
@@ -168,7 +189,55 @@ func (s *voiceSession) reserveAndCapture(ctx workflow.Context, r *VoiceResponse,
 		return
 	}
 	r.ReservationID, r.HeldAmount = hold.ID, hold.Amount
-	s.capture(ctx, r, job, hold.ID, false)
+	s.capture(ctx, r, job, hold.ID, rebillNever)
+}
+
+// billLate bills a response no hold of this run covers. Its key may have
+// been used by an earlier run of the session (one that closed, ORPHANED or
+// TIMED_OUT, with the response in flight, and released its hold): the
+// reserve then conflicts (the earlier hold was of the session's size, not
+// the usage's), or returns that hold and its capture is refused
+// HOLD_NOT_ACTIVE. Under voiceLateRebillChange the earlier hold is found
+// and the usage billed under the rebill key. A hold captured already is
+// never charged again: its capture replays (same key and usage), and a
+// rebill under the one rebill key replays too.
+func (s *voiceSession) billLate(ctx workflow.Context, r *VoiceResponse, job string) {
+	hold, err := s.reserve(ctx, r, job, max(r.Usage.InputTokens, 1))
+	if reason, _ := ledgerRefusal(err); reason == wire.CodeIdempotencyConflict.String() && s.lateRebill(ctx) {
+		// The earlier run asked for the hold at the session's size (the
+		// realtime process gives no estimate): the same request is answered
+		// with that hold, never a new one.
+		hold, err = s.reserve(ctx, r, job, s.set.inputTokens)
+		if err == nil {
+			s.event(ctx, "hold-found", r.TurnID, r.ResponseID, hold.Amount, "held by an earlier run: "+hold.ID)
+		}
+	}
+	if err != nil {
+		s.unbilled(ctx, r, "reserve", err)
+		return
+	}
+	r.ReservationID, r.HeldAmount = hold.ID, hold.Amount
+	s.capture(ctx, r, job, hold.ID, rebillLate)
+}
+
+// lateRebill reports whether this run bills again the usage of a response
+// whose hold an earlier run released. Asked only on that path, so only the
+// histories that take it get the marker.
+func (s *voiceSession) lateRebill(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, voiceLateRebillChange, workflow.DefaultVersion, 1) >= 1
+}
+
+// rebills reports whether a capture refused for reason bills the usage
+// again.
+func (s *voiceSession) rebills(ctx workflow.Context, on rebillOn, reason string) bool {
+	outgrown := reason == wire.ReasonUsageExceedsReservation || reason == wire.ReasonHoldExpired
+	switch on {
+	case rebillOutgrown:
+		return outgrown
+	case rebillLate:
+		return (outgrown || reason == wire.ReasonHoldNotActive) && s.lateRebill(ctx)
+	}
+	return false
 }
 
 func (s *voiceSession) reserve(ctx workflow.Context, r *VoiceResponse, job string, tokens int) (wire.Reservation, error) {
@@ -180,8 +249,9 @@ func (s *voiceSession) reserve(ctx workflow.Context, r *VoiceResponse, job strin
 }
 
 // capture charges the response's usage. A hold the usage outgrew, or one that
-// expired, is released and the usage billed again under a new key (once).
-func (s *voiceSession) capture(ctx workflow.Context, r *VoiceResponse, job, reservationID string, mayRebill bool) {
+// expired, is released and the usage billed again under a new key (once);
+// billed late (rebillLate), so is one an earlier run released.
+func (s *voiceSession) capture(ctx workflow.Context, r *VoiceResponse, job, reservationID string, on rebillOn) {
 	usage := wire.Usage{PromptTokens: r.Usage.InputTokens, CompletionTokens: r.Usage.OutputTokens, TotalTokens: r.Usage.TotalTokens}
 	var res wire.CaptureResult
 	err := workflow.ExecuteActivity(s.billingCtx(ctx, "capture "+r.ResponseID), wire.ActivityCapture, wire.CaptureInput{
@@ -201,8 +271,11 @@ func (s *voiceSession) capture(ctx workflow.Context, r *VoiceResponse, job, rese
 		s.event(ctx, "captured", r.TurnID, r.ResponseID, res.Charged, reservationID)
 		s.log.Info("Response billed", "evt", "VOICE_RESPONSE_CAPTURED", "responseId", r.ResponseID, "charged", res.Charged,
 			"currency", "micro-credits", "usage", r.Usage)
-	case refused && mayRebill && (reason == wire.ReasonUsageExceedsReservation || reason == wire.ReasonHoldExpired):
+	case refused && s.rebills(ctx, on, reason):
 		s.event(ctx, "rebill", r.TurnID, r.ResponseID, 0, reason)
+		s.metrics.WithTags(map[string]string{"reason": reason}).Counter("voice.billing.rebilled").Inc(1)
+		s.log.Warn("Response billed again under the rebill key", "evt", "VOICE_RESPONSE_REBILL", "responseId", r.ResponseID,
+			"reason", reason, "reservationId", reservationID)
 		if reason == wire.ReasonUsageExceedsReservation {
 			s.release(ctx, r, job, reservationID)
 		}
