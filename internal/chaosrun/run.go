@@ -105,8 +105,11 @@ func (s Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "  other closes          %s\n", countsLine(s.OtherClosed))
 	}
 	fmt.Fprintf(w, "  duplicate starts refused %d\n", s.DuplicatesRefused)
-	fmt.Fprintf(w, "  faults: worker kills %d (survived), unplanned worker exits %d, server restarts %d, ledger outages %d\n",
-		s.WorkerKills, s.WorkerExits, s.ServerRestarts, s.LedgerOutages)
+	fmt.Fprintf(w, "  faults: worker kills %d (survived), server restarts %d, ledger outages %d\n",
+		s.WorkerKills, s.ServerRestarts, s.LedgerOutages)
+	if s.WorkerExits > 0 {
+		fmt.Fprintf(w, "  worker exits the run did not cause: %d (restarted after 1 s; a worker refuses to start while its ledger is down)\n", s.WorkerExits)
+	}
 	if s.RestartSkipped != "" {
 		fmt.Fprintf(w, "  server restart skipped: %s\n", s.RestartSkipped)
 	}

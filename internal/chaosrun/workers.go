@@ -34,7 +34,7 @@ type worker struct {
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	starts   int
-	unplaned int
+	unplaned int // exits the run did not cause
 }
 
 func (w *worker) start() error {
@@ -123,7 +123,12 @@ func (w *worker) watch(ctx context.Context, killing *sync.Mutex, logf func(strin
 			w.mu.Lock()
 			w.unplaned++
 			w.mu.Unlock()
-			logf("worker %d exited on its own; starting it again", w.n)
+			if w.unplaned == 1 || w.unplaned%10 == 0 {
+				logf("worker %d exited on its own (%d times so far; see worker-%d.log); starting it again in 1 s", w.n, w.unplaned, w.n)
+			}
+			// As a service manager would (systemd RestartSec=1): a worker
+			// that cannot start (its ledger is down) is not restarted hot.
+			_ = sleep(ctx, time.Second)
 			for ctx.Err() == nil {
 				if err := w.start(); err == nil {
 					break
