@@ -89,6 +89,11 @@ type Summary struct {
 	RestartSkipped                                          string // why the server restart fault was skipped
 	ProviderCalls                                           map[providerplan.Fault]int
 
+	// What the checks read: consensus outcomes, the provider answers they
+	// were checked against (Uncertain of them possibly lost to a kill or a
+	// restart), ledger holds and journal transactions.
+	ConsensusChecked, Answers, Uncertain, Holds, JournalTx int
+
 	Violations []chaoscheck.Violation
 	Drained    bool
 }
@@ -117,6 +122,8 @@ func (s Summary) Print(w io.Writer) {
 	if !s.Drained {
 		fmt.Fprintf(w, "  drain timed out: %d workflows still open\n", s.StillOpen)
 	}
+	fmt.Fprintf(w, "  checked               %d consensus outcomes against %d provider answers (%d uncertain), %d holds, %d journal transactions\n",
+		s.ConsensusChecked, s.Answers, s.Uncertain, s.Holds, s.JournalTx)
 	fmt.Fprintf(w, "  invariant violations  %d\n", len(s.Violations))
 	for i, v := range s.Violations {
 		if i == 50 {
@@ -324,6 +331,13 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	data.Credited = credited
 	sum.Drained = drained
 	sum.Violations = chaoscheck.Check(data)
+	sum.ConsensusChecked, sum.Answers = len(data.Consensus), len(data.Answers)
+	for _, a := range data.Answers {
+		if a.Uncertain {
+			sum.Uncertain++
+		}
+	}
+	sum.Holds, sum.JournalTx = len(data.Ledger.Reservations), len(data.Ledger.Transactions)
 	sum.WorkerKills, sum.ServerRestarts, sum.LedgerOutages = int(r.nKills.Load()), int(r.nRestarts.Load()), int(r.nOutages.Load())
 	sum.DuplicatesRefused = int(r.nDupRefused.Load())
 	for _, w := range r.workers {
