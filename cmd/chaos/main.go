@@ -35,6 +35,10 @@ func main() {
 		pace      = flag.Duration("pace", time.Second, "each starter starts about one workflow per pace")
 		drain     = flag.Duration("drain", 5*time.Minute, "bound on the wait for every workflow to close")
 		keep      = flag.Bool("keep", false, "keep the run's folder (logs, SQLite ledger, dev server database)")
+		voice     = flag.Bool("voice", false, "add voice: a realtime process, loopback callers, and kill -9 of the realtime process mid-call")
+		realtime  = flag.String("realtime", "bin/realtime", "realtime binary for -voice (built when missing)")
+		fixture   = flag.String("voice-fixture", "internal/codec/testdata/speech-clean.opus.pkts", "Opus packets the voice callers stream")
+		strict    = flag.Bool("voice-strict", false, "voice violations (sessions left open, holds left) fail the run too")
 	)
 	flag.Parse()
 	if *seed == 0 {
@@ -42,21 +46,39 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, *duration, *seed, *ledgerK, *pgDSN, *address, *namespace, *workerBin, *starters, *pace, *drain, *keep))
+	cfg := chaosrun.Config{Ledger: *ledgerK, PostgresDSN: *pgDSN, Duration: *duration, Seed: *seed, Starters: *starters,
+		Pace: *pace, DrainTimeout: *drain, Out: os.Stdout, VoiceStrict: *strict}
+	if *voice {
+		cfg.RealtimeBin, cfg.VoiceFixture = *realtime, *fixture
+	}
+	cfg.WorkerBin = *workerBin
+	os.Exit(run(ctx, cfg, *address, *namespace, *keep))
 }
 
-func run(ctx context.Context, duration time.Duration, seed int64, ledgerKind, pgDSN, address, namespace, workerBin string,
-	starters int, pace, drain time.Duration, keep bool) int {
-	fail := func(err error) int { fmt.Fprintln(os.Stderr, "chaos:", err); return 2 }
-	if _, err := os.Stat(workerBin); err != nil {
-		fmt.Println("chaos: building", workerBin)
-		cmd := exec.Command("go", "build", "-o", workerBin, "./worker")
+// build compiles pkg into bin when bin is missing, and returns its absolute path.
+func build(bin, pkg string) (string, error) {
+	if _, err := os.Stat(bin); err != nil {
+		fmt.Println("chaos: building", bin)
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
-			return fail(fmt.Errorf("build worker: %w", err))
+			return "", fmt.Errorf("build %s: %w", pkg, err)
 		}
 	}
-	workerBin, _ = filepath.Abs(workerBin)
+	return filepath.Abs(bin)
+}
+
+func run(ctx context.Context, cfg chaosrun.Config, address, namespace string, keep bool) int {
+	fail := func(err error) int { fmt.Fprintln(os.Stderr, "chaos:", err); return 2 }
+	var err error
+	if cfg.WorkerBin, err = build(cfg.WorkerBin, "./worker"); err != nil {
+		return fail(err)
+	}
+	if cfg.RealtimeBin != "" {
+		if cfg.RealtimeBin, err = build(cfg.RealtimeBin, "./realtime"); err != nil {
+			return fail(err)
+		}
+	}
 	dir, err := os.MkdirTemp("", "inferflow-chaos-")
 	if err != nil {
 		return fail(err)
@@ -88,13 +110,13 @@ func run(ctx context.Context, duration time.Duration, seed int64, ledgerKind, pg
 		fmt.Println("chaos: dev server at", dev.HostPort())
 		server = dev
 	}
-	sum, err := chaosrun.Run(ctx, chaosrun.Config{Server: server, WorkerBin: workerBin, Ledger: ledgerKind, PostgresDSN: pgDSN,
-		Duration: duration, Seed: seed, Starters: starters, Pace: pace, DrainTimeout: drain, Dir: dir, Out: os.Stdout})
+	cfg.Server, cfg.Dir = server, dir
+	sum, err := chaosrun.Run(ctx, cfg)
 	if err != nil && !errors.Is(err, chaosrun.ErrViolations) {
 		return fail(err)
 	}
 	sum.Print(os.Stdout)
-	fmt.Printf("chaos: reproduce with -seed %d -ledger %s -duration %s\n", seed, ledgerKind, duration)
+	fmt.Printf("chaos: reproduce with -seed %d -ledger %s -duration %s\n", cfg.Seed, cfg.Ledger, cfg.Duration)
 	if err != nil || !sum.Drained {
 		return 1
 	}

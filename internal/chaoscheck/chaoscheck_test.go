@@ -142,18 +142,25 @@ func assertInvariants(t *testing.T, got []Violation, want []Invariant) {
 func TestVoiceInvariant(t *testing.T) {
 	s := good()
 	activeHold(&s)
+	voice := map[string]bool{"u1": true}
 	cases := []struct {
-		name string
-		vs   []VoiceSession
-		snap ledger.Snapshot
-		want []Invariant
+		name  string
+		vs    []VoiceSession
+		snap  ledger.Snapshot
+		users map[string]bool
+		want  []Invariant
 	}{
-		{"closed sessions", []VoiceSession{{ID: "voice-1", UserID: "u9", Status: Completed}}, good(), nil},
-		{"session still open", []VoiceSession{{ID: "voice-1", UserID: "u9", Status: Running}}, good(), []Invariant{VoiceClean}},
-		{"session left a hold", []VoiceSession{{ID: "voice-1", UserID: "u1", Status: Completed}}, s, []Invariant{VoiceClean}},
+		{"closed sessions", []VoiceSession{{ID: "voice-1", Status: Completed}}, good(), voice, nil},
+		{"session still open", []VoiceSession{{ID: "voice-1", Status: Running}}, good(), voice, []Invariant{VoiceClean}},
+		{"voice user left a hold", []VoiceSession{{ID: "voice-1", Status: Completed}}, s, voice, []Invariant{VoiceClean}},
+		{"another user's hold is not voice's", []VoiceSession{{ID: "voice-1", Status: Completed}}, s, map[string]bool{"u9": true}, nil},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) { assertInvariants(t, CheckVoice(tc.vs, tc.snap), tc.want) })
+		t.Run(tc.name, func(t *testing.T) { assertInvariants(t, CheckVoice(tc.vs, tc.snap, tc.users), tc.want) })
+	}
+	// A voice user's active hold is CheckVoice's, not CheckHolds'.
+	if got := CheckHolds(s, nil, voice); len(got) != 0 {
+		t.Errorf("CheckHolds reported a voice user's hold: %v", got)
 	}
 }
 

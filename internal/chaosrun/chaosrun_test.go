@@ -41,3 +41,11 @@ func TestParseRequestID(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkerOf(t *testing.T) {
+	for path, want := range map[string]int{"/w0/v1/chat/completions": 0, "/w12/v1/chat/completions": 12, "/v1/chat/completions": -1, "/wx/v1": -1} {
+		if got := workerOf(path); got != want {
+			t.Errorf("workerOf(%q) = %d, want %d", path, got, want)
+		}
+	}
+}

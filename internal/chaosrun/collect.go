@@ -178,6 +178,31 @@ func orUnknownCode(c wire.Code) wire.Code {
 	return c
 }
 
+// kill is one kill -9 of a worker.
+type kill struct {
+	worker int
+	at     time.Time
+}
+
+// workerBaseURL gives worker n a provider root of its own on the fake
+// (…/w<n>/v1), so each request names the worker that sent it.
+func workerBaseURL(fake *openaitest.Server, n int) string {
+	return strings.TrimSuffix(fake.URL(), "/v1") + fmt.Sprintf("/w%d/v1", n)
+}
+
+// workerOf is the worker a request came from (-1 if unknown).
+func workerOf(path string) int {
+	rest, ok := strings.CutPrefix(path, "/w")
+	if !ok {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.SplitN(rest, "/", 2)[0])
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
 // answers joins the plan's decisions with what the fake recorded about each
 // request (whether its client gave up), by kind, request id and occurrence.
 func (r *run) answers() []chaoscheck.ProviderAnswer {
@@ -191,7 +216,7 @@ func (r *run) answers() []chaoscheck.ProviderAnswer {
 		received[k] = append(received[k], q)
 	}
 	r.mu.Lock()
-	kills, downs := append([]time.Time(nil), r.kills...), append([][2]time.Time(nil), r.downs...)
+	kills, downs := append([]kill(nil), r.kills...), append([][2]time.Time(nil), r.downs...)
 	r.mu.Unlock()
 	var out []chaoscheck.ProviderAnswer
 	for _, dec := range r.plan.Decisions() {
@@ -206,8 +231,9 @@ func (r *run) answers() []chaoscheck.ProviderAnswer {
 			// The answer may have died with its worker or waited out a
 			// server restart: either outcome is then accepted.
 			from, to := q.Received, q.Received.Add(dec.Latency+2*time.Second)
+			w := workerOf(q.Path)
 			for _, k := range kills {
-				if !k.Before(from) && !k.After(to) {
+				if (w < 0 || k.worker == w) && !k.at.Before(from) && !k.at.After(to) {
 					a.Uncertain = true
 				}
 			}

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -58,6 +59,14 @@ type Config struct {
 	Out io.Writer
 	// Progress is the interval of progress lines (default 5 s).
 	Progress time.Duration
+	// RealtimeBin, when set, adds voice: a realtime process, loopback
+	// callers streaming VoiceFixture (Opus packets), and kill -9 of the
+	// realtime process mid-call. Voice violations fail the run only with
+	// VoiceStrict: sessions a killed realtime process leaves open are a
+	// known gap being fixed apart (they are counted and printed).
+	RealtimeBin  string
+	VoiceFixture string
+	VoiceStrict  bool
 }
 
 // The model the billed jobs use, priced in the workers' catalog.
@@ -94,6 +103,10 @@ type Summary struct {
 	// restart), ledger holds and journal transactions.
 	ConsensusChecked, Answers, Uncertain, Holds, JournalTx int
 
+	// Voice (with Config.RealtimeBin).
+	VoiceCalls, VoiceCallErrors, RealtimeKills, VoiceSessions, VoiceOpen int
+	VoiceViolations                                                      []chaoscheck.Violation
+
 	Violations []chaoscheck.Violation
 	Drained    bool
 }
@@ -124,6 +137,17 @@ func (s Summary) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  checked               %d consensus outcomes against %d provider answers (%d uncertain), %d holds, %d journal transactions\n",
 		s.ConsensusChecked, s.Answers, s.Uncertain, s.Holds, s.JournalTx)
+	if s.VoiceCalls > 0 {
+		fmt.Fprintf(w, "  voice                 %d calls (%d ended in error), realtime killed %d times, %d VoiceSession workflows, %d left open; voice violations %d\n",
+			s.VoiceCalls, s.VoiceCallErrors, s.RealtimeKills, s.VoiceSessions, s.VoiceOpen, len(s.VoiceViolations))
+		for i, v := range s.VoiceViolations {
+			if i == 10 {
+				fmt.Fprintf(w, "    ... and %d more\n", len(s.VoiceViolations)-10)
+				break
+			}
+			fmt.Fprintf(w, "    %s\n", v)
+		}
+	}
 	fmt.Fprintf(w, "  invariant violations  %d\n", len(s.Violations))
 	for i, v := range s.Violations {
 		if i == 50 {
@@ -174,13 +198,17 @@ type run struct {
 	mu      sync.Mutex
 	wfs     map[string]*tracked
 	order   []string
-	kills   []time.Time
+	kills   []kill
 	downs   [][2]time.Time // server restart windows
 	skipped string
 	workers []*worker
 	killing sync.Mutex
 
 	nKills, nRestarts, nOutages, nDupRefused atomic.Int64
+
+	voice                       *realtimeProc
+	voiceCalls, voiceCallErrors int
+	nRealtimeKills              atomic.Int64
 }
 
 // Run does one chaos run. It returns the summary and ErrViolations when
@@ -252,6 +280,20 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		}
 		credited[user] = userCredit
 	}
+	var packets [][]byte
+	voiceUsersSet := map[string]bool{}
+	if cfg.RealtimeBin != "" {
+		if packets, err = readFixture(cfg.VoiceFixture); err != nil {
+			return sum, err
+		}
+		for i := range voiceUsers {
+			user := voiceUser(i)
+			if err := led.Credit(ctx, user, userCredit, "chaos-fund-"+user); err != nil {
+				return sum, fmt.Errorf("chaosrun: fund %s: %w", user, err)
+			}
+			credited[user], voiceUsersSet[user] = userCredit, true
+		}
+	}
 
 	// The provider, failing by the seed's plan.
 	r.fake = openaitest.New()
@@ -277,10 +319,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	// Two workers, supervised.
 	wa := workerArgs{bin: cfg.WorkerBin, server: cfg.Server, queue: queue, ledgerDSN: r.target.workerDSN, baseURL: r.fake.URL(),
-		models: fmt.Sprintf("%s:%d:%d:%d", chaosModel.ID, chaosModel.PromptPer1K, chaosModel.CompletionPer1K, chaosModel.MaxCompletionTokens),
+		models: catalogFlag(),
 		dir:    cfg.Dir}
 	for n := range workerCount {
-		w := &worker{n: n, args: wa}
+		a := wa
+		a.baseURL = workerBaseURL(r.fake, n)
+		w := &worker{n: n, args: a}
 		if err := w.start(); err != nil {
 			return sum, err
 		}
@@ -300,6 +344,18 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		}
 	}()
 
+	if cfg.RealtimeBin != "" {
+		listen, err := freeAddr()
+		if err != nil {
+			return sum, err
+		}
+		r.voice = &realtimeProc{bin: cfg.RealtimeBin, dir: cfg.Dir, queue: queue, server: cfg.Server, listen: listen}
+		if err := r.voice.start(ctx); err != nil {
+			return sum, err
+		}
+		defer r.voice.signal(syscall.SIGTERM, 25*time.Second)
+	}
+
 	// Load and faults for cfg.Duration, progress meanwhile.
 	r.start = time.Now()
 	r.logf("chaos: seed %d, ledger %s, %s, %d starters, task queue %s, dir %s", cfg.Seed, cfg.Ledger, cfg.Duration, cfg.Starters, queue, cfg.Dir)
@@ -309,6 +365,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	for i := range cfg.Starters {
 		load.Add(1)
 		go func() { defer load.Done(); r.starter(loadCtx, i) }()
+	}
+	if r.voice != nil {
+		for i := range voiceUsers {
+			load.Add(1)
+			go func() { defer load.Done(); r.voiceCaller(loadCtx, i, packets) }()
+		}
 	}
 	for _, inj := range r.injectors() {
 		load.Add(1)
@@ -329,8 +391,29 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, err
 	}
 	data.Credited = credited
+	if r.voice != nil {
+		data.VoiceUsers = voiceUsersSet
+		if data.Voice, err = r.settledVoiceSessions(ctx, queue); err != nil {
+			return sum, fmt.Errorf("chaosrun: list voice sessions: %w", err)
+		}
+		r.mu.Lock()
+		sum.VoiceCalls, sum.VoiceCallErrors = r.voiceCalls, r.voiceCallErrors
+		r.mu.Unlock()
+		sum.RealtimeKills, sum.VoiceSessions = int(r.nRealtimeKills.Load()), len(data.Voice)
+		for _, v := range data.Voice {
+			if v.Status == chaoscheck.Running {
+				sum.VoiceOpen++
+			}
+		}
+	}
 	sum.Drained = drained
-	sum.Violations = chaoscheck.Check(data)
+	for _, v := range chaoscheck.Check(data) {
+		if v.Invariant == chaoscheck.VoiceClean && !cfg.VoiceStrict {
+			sum.VoiceViolations = append(sum.VoiceViolations, v)
+			continue
+		}
+		sum.Violations = append(sum.Violations, v)
+	}
 	sum.ConsensusChecked, sum.Answers = len(data.Consensus), len(data.Answers)
 	for _, a := range data.Answers {
 		if a.Uncertain {
@@ -494,14 +577,14 @@ func (r *run) injectors() []func(context.Context) {
 			}
 		}
 	}
-	return []func(context.Context){
+	injectors := []func(context.Context){
 		loop(killWait, func(ctx context.Context) {
 			w := r.workers[pick(len(r.workers))]
 			r.killing.Lock()
 			defer r.killing.Unlock()
 			w.kill()
 			r.mu.Lock()
-			r.kills = append(r.kills, time.Now())
+			r.kills = append(r.kills, kill{worker: w.n, at: time.Now()})
 			r.mu.Unlock()
 			r.nKills.Add(1)
 			r.logf("  %s  fault: kill -9 worker %d", r.elapsed(), w.n)
@@ -556,6 +639,35 @@ func (r *run) injectors() []func(context.Context) {
 			r.nOutages.Add(1)
 		}),
 	}
+	if r.voice != nil {
+		realtimeWait := draw(every(10*time.Second, 15*time.Second, 15*time.Second))
+		injectors = append(injectors, loop(realtimeWait, func(ctx context.Context) {
+			r.voice.signal(syscall.SIGKILL, 5*time.Second)
+			r.nRealtimeKills.Add(1)
+			r.logf("  %s  fault: kill -9 the realtime process", r.elapsed())
+			_ = sleep(ctx, time.Duration(500+pick(1500))*time.Millisecond)
+			if err := r.voice.start(context.WithoutCancel(ctx)); err != nil {
+				r.logf("  %s  realtime not restarted: %v", r.elapsed(), err)
+			}
+		}))
+	}
+	return injectors
+}
+
+// catalogFlag is the workers' --models: the billed jobs' model and the
+// model voice responses are billed as.
+func catalogFlag() string {
+	ms := []ledger.Model{chaosModel}
+	for _, m := range ledger.DefaultCatalog() {
+		if m.ID == "offline-small" {
+			ms = append(ms, m)
+		}
+	}
+	var parts []string
+	for _, m := range ms {
+		parts = append(parts, fmt.Sprintf("%s:%d:%d:%d", m.ID, m.PromptPer1K, m.CompletionPer1K, m.MaxCompletionTokens))
+	}
+	return strings.Join(parts, ",")
 }
 
 func (r *run) elapsed() string { return fmt.Sprintf("[%5.1fs]", time.Since(r.start).Seconds()) }

@@ -124,7 +124,7 @@ func (w *worker) watch(ctx context.Context, killing *sync.Mutex, logf func(strin
 			w.unplaned++
 			w.mu.Unlock()
 			if w.unplaned == 1 || w.unplaned%10 == 0 {
-				logf("worker %d exited on its own (%d times so far; see worker-%d.log); starting it again in 1 s", w.n, w.unplaned, w.n)
+				logf("worker %d exited on its own (exit #%d; see worker-%d.log); starting it again in 1 s", w.n, w.unplaned, w.n)
 			}
 			// As a service manager would (systemd RestartSec=1): a worker
 			// that cannot start (its ledger is down) is not restarted hot.

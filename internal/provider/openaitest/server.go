@@ -70,6 +70,9 @@ type Request struct {
 	Authorization string
 	// RequestID is the X-Request-ID header.
 	RequestID string
+	// Path is the URL path the request was sent to (any root before
+	// /chat/completions is served, so clients can be told apart by it).
+	Path string
 	// ResponseFormat is response_format.type ("" when absent).
 	ResponseFormat string
 	// ImageURL is the image part's url with its base64 payload cut off
@@ -328,6 +331,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	rec, perr := parseRequest(body)
 	rec.Authorization = r.Header.Get("Authorization")
 	rec.RequestID = r.Header.Get("X-Request-ID")
+	rec.Path = r.URL.Path
 	rec.Received = time.Now()
 
 	s.mu.Lock()

@@ -254,4 +254,7 @@ func TestResponder(t *testing.T) {
 	if err != nil || out.Text != "scripted" {
 		t.Fatalf("declined request: %+v, %v; want the scripted text", out, err)
 	}
+	if last, _ := srv.Last(""); last.Path != "/v1/chat/completions" {
+		t.Fatalf("recorded path %q", last.Path)
+	}
 }
