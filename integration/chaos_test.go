@@ -65,4 +65,9 @@ func TestChaosShort(t *testing.T) {
 	if sum.Completed[wire.WorkflowConsensusEvaluation] == 0 || sum.Completed[wire.WorkflowInferenceJob] == 0 {
 		t.Errorf("nothing completed under faults: %v", sum.Completed)
 	}
+	// The checks read something: outcomes against answers, and the ledger.
+	if sum.ConsensusChecked == 0 || sum.Answers < sum.ConsensusChecked || sum.Holds == 0 || sum.JournalTx == 0 {
+		t.Errorf("checked %d outcomes against %d answers, %d holds, %d journal transactions",
+			sum.ConsensusChecked, sum.Answers, sum.Holds, sum.JournalTx)
+	}
 }

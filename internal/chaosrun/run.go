@@ -141,8 +141,8 @@ func (s Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "  voice                 %d calls (%d ended in error), realtime killed %d times, %d VoiceSession workflows, %d left open; voice violations %d\n",
 			s.VoiceCalls, s.VoiceCallErrors, s.RealtimeKills, s.VoiceSessions, s.VoiceOpen, len(s.VoiceViolations))
 		for i, v := range s.VoiceViolations {
-			if i == 10 {
-				fmt.Fprintf(w, "    ... and %d more\n", len(s.VoiceViolations)-10)
+			if i == 40 {
+				fmt.Fprintf(w, "    ... and %d more\n", len(s.VoiceViolations)-40)
 				break
 			}
 			fmt.Fprintf(w, "    %s\n", v)
