@@ -186,6 +186,7 @@ type tracked struct {
 // run is one run's state.
 type run struct {
 	cfg    Config
+	outMu  sync.Mutex
 	out    io.Writer
 	start  time.Time
 	tc     client.Client
@@ -436,7 +437,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	return sum, nil
 }
 
+// logf writes one line to Out; the run's goroutines share it, and Out may
+// be a buffer (tests).
 func (r *run) logf(format string, args ...any) {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
 	fmt.Fprintf(r.out, format+"\n", args...)
 }
 
