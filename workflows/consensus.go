@@ -175,20 +175,47 @@ func runVisionCalls(ctx workflow.Context, in wire.ConsensusInput, s consensusSet
 
 // checkQuorum fails the run when fewer than quorum calls succeeded.
 func checkQuorum(succeeded int, failures []wire.SlotFailure, quorum int, rec *consensusRecorder) error {
-	if succeeded >= quorum {
+	code := QuorumOutcome(succeeded, quorum)
+	if code == "" {
 		rec.quorumMet(succeeded, failures)
 		return nil
 	}
 	summary := summarize(failures)
 	strategy := visionRetryStrategy(summary, len(failures))
 	details := wire.ConsensusFailure{RetryStrategy: strategy, FailureSummary: &summary, Failures: failures}
-	if succeeded == 0 {
+	if code == wire.CodeVisionAllFailed {
 		rec.allVisionFailed(summary, failures)
 		return &consensusFailure{code: wire.CodeVisionAllFailed, msg: "All vision calls failed", details: details}
 	}
 	rec.quorumNotMet(succeeded, quorum, strategy, summary, failures)
 	return &consensusFailure{code: wire.CodeQuorumNotMet, details: details,
 		msg: "Quorum not met: " + strconv.Itoa(succeeded) + "/" + strconv.Itoa(quorum) + " required vision calls succeeded"}
+}
+
+// QuorumOutcome is the evaluation's quorum rule: "" when succeeded vision
+// calls meet quorum (the judge is asked next), else the code the run fails
+// with. It is pure, and exported for checks that replay the rule over what
+// the provider answered (internal/chaoscheck).
+func QuorumOutcome(succeeded, quorum int) wire.Code {
+	switch {
+	case succeeded >= quorum:
+		return ""
+	case succeeded == 0:
+		return wire.CodeVisionAllFailed
+	}
+	return wire.CodeQuorumNotMet
+}
+
+// JudgeFailureCode is the code a run fails with when its judge call failed
+// with judgeCode after its retries (the rule callJudge applies).
+func JudgeFailureCode(judgeCode wire.Code) wire.Code {
+	switch judgeCode {
+	case wire.CodeInvalidOutput:
+		return wire.CodeJudgeInvalidOutput
+	case wire.CodeInvalidInput:
+		return wire.CodeJudgeInvalidInput
+	}
+	return wire.CodeJudgeFailed
 }
 
 // callJudge asks the judge for the consensus of the valuations.
@@ -213,13 +240,14 @@ func callJudge(ctx workflow.Context, itemID string, valuations []wire.VisionResu
 	if errors.Is(ctx.Err(), workflow.ErrCanceled) {
 		return judge, err
 	}
-	switch code := activityErrorCode(err); code {
-	case wire.CodeInvalidOutput:
-		return judge, judgeFailure(wire.CodeJudgeInvalidOutput, "Judge returned invalid output", code, err)
-	case wire.CodeInvalidInput:
-		return judge, judgeFailure(wire.CodeJudgeInvalidInput, "Judge rejected its input", code, err)
+	code := activityErrorCode(err)
+	switch failed := JudgeFailureCode(code); failed {
+	case wire.CodeJudgeInvalidOutput:
+		return judge, judgeFailure(failed, "Judge returned invalid output", code, err)
+	case wire.CodeJudgeInvalidInput:
+		return judge, judgeFailure(failed, "Judge rejected its input", code, err)
 	default:
-		return judge, judgeFailure(wire.CodeJudgeFailed, "Judge call failed after retries", code, err)
+		return judge, judgeFailure(failed, "Judge call failed after retries", code, err)
 	}
 }
 

@@ -18,8 +18,9 @@
 // vision request, one whose system prompt carries the "inferflow:judge"
 // marker (or that asks for a JSON object without an image) is a judge
 // request, anything else is a completion. A request is answered by the
-// first of: its kind's queue, the shared queue (Enqueue), its kind's default,
-// the shared default (SetDefault), the built-in default success.
+// first of: the responder (SetResponder), its kind's queue, the shared queue
+// (Enqueue), its kind's default, the shared default (SetDefault), the
+// built-in default success.
 //
 // All methods are safe for concurrent use.
 package openaitest
@@ -69,6 +70,9 @@ type Request struct {
 	Authorization string
 	// RequestID is the X-Request-ID header.
 	RequestID string
+	// Path is the URL path the request was sent to (any root before
+	// /chat/completions is served, so clients can be told apart by it).
+	Path string
 	// ResponseFormat is response_format.type ("" when absent).
 	ResponseFormat string
 	// ImageURL is the image part's url with its base64 payload cut off
@@ -137,6 +141,8 @@ type Server struct {
 	rateLimit   int
 	accepted    []time.Time
 	rateLimited int
+	// responder answers before the scripts (SetResponder).
+	responder func(Request) (Response, bool)
 }
 
 // New starts a fake server on a loopback port.
@@ -197,6 +203,17 @@ func (s *Server) ForVision() *Script     { return s.For(KindVision) }
 func (s *Server) ForJudge() *Script      { return s.For(KindJudge) }
 func (s *Server) ForCompletion() *Script { return s.For(KindCompletion) }
 func (s *Server) For(k Kind) *Script     { return &Script{s: s, kind: k} }
+
+// SetResponder makes f the first to answer each well-formed, authorized
+// request that is not rate limited: when f returns true its Response is
+// the answer, else the scripts answer as usual. A fault plan decides each
+// request from its content this way (internal/providerplan). f is called
+// without the server's lock held, concurrently; nil removes it.
+func (s *Server) SetResponder(f func(Request) (Response, bool)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.responder = f
+}
 
 // Enqueue appends one-shot responses for requests of any kind; a kind's own
 // queue is used first.
@@ -314,6 +331,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	rec, perr := parseRequest(body)
 	rec.Authorization = r.Header.Get("Authorization")
 	rec.RequestID = r.Header.Get("X-Request-ID")
+	rec.Path = r.URL.Path
 	rec.Received = time.Now()
 
 	s.mu.Lock()
@@ -323,11 +341,20 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	authorized := key == "" || rec.Authorization == "Bearer "+key
 	var resp Response
 	limited := perr == nil && authorized && s.overRateLocked(rec.Received)
-	if perr == nil && authorized && !limited { // a rejected request does not use up a scripted answer
+	responder := s.responder
+	if perr == nil && authorized && !limited && responder == nil { // a rejected request does not use up a scripted answer
 		resp = s.nextLocked(rec.Kind)
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
+	if perr == nil && authorized && !limited && responder != nil {
+		var ok bool
+		if resp, ok = responder(rec); !ok {
+			s.mu.Lock()
+			resp = s.nextLocked(rec.Kind)
+			s.mu.Unlock()
+		}
+	}
 
 	if perr != nil {
 		writeError(w, http.StatusBadRequest, "fake: "+perr.Error(), "invalid_request_error")

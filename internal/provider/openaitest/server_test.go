@@ -229,3 +229,32 @@ func TestLimitRate(t *testing.T) {
 		t.Errorf("a second later: %v", err)
 	}
 }
+
+// A responder answers before the scripts; when it declines, the scripts do.
+func TestResponder(t *testing.T) {
+	srv := openaitest.New()
+	defer srv.Close()
+	srv.ForCompletion().SetDefault(openaitest.Text("scripted"))
+	srv.SetResponder(func(r openaitest.Request) (openaitest.Response, bool) {
+		if r.RequestID == "mine" {
+			return openaitest.Status(503), true
+		}
+		return openaitest.Response{}, false
+	})
+	set, err := provider.New(srv.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, err = set.Completer.Complete(ctx, provider.CompletionRequest{Prompt: "hi", RequestID: "mine"})
+	if provider.CodeOf(err) != provider.CodeServerError {
+		t.Fatalf("responder's answer: %v, want a server error", err)
+	}
+	out, err := set.Completer.Complete(ctx, provider.CompletionRequest{Prompt: "hi", RequestID: "other"})
+	if err != nil || out.Text != "scripted" {
+		t.Fatalf("declined request: %+v, %v; want the scripted text", out, err)
+	}
+	if last, _ := srv.Last(""); last.Path != "/v1/chat/completions" {
+		t.Fatalf("recorded path %q", last.Path)
+	}
+}

@@ -1,0 +1,216 @@
+package chaosrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/inferflow/inferflow/internal/caller"
+	"github.com/inferflow/inferflow/internal/chaoscheck"
+	"github.com/inferflow/inferflow/internal/codec"
+	"github.com/inferflow/inferflow/wire"
+)
+
+// The voice part of a run (Config.RealtimeBin set): a realtime process
+// whose VoiceSession workflows run on the run's task queue and bill its
+// voice users, loopback callers streaming speech to it, and a fault that
+// kills it with SIGKILL mid-call and starts it again.
+
+const voiceUsers = 2
+
+func voiceUser(i int) string  { return fmt.Sprintf("chaos-voice-u%d", i) }
+func voiceToken(i int) string { return fmt.Sprintf("chaos-voice-token-%d", i) }
+
+// realtimeProc is the supervised realtime process.
+type realtimeProc struct {
+	bin, dir, queue string
+	server          TemporalServer
+	listen          string // fixed across restarts, so callers keep the URL
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func (p *realtimeProc) start(ctx context.Context) error {
+	logf, err := os.OpenFile(filepath.Join(p.dir, "realtime.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	toks := make([]string, voiceUsers)
+	for i := range toks {
+		toks[i] = voiceToken(i) + ":" + voiceUser(i)
+	}
+	cmd := exec.Command(p.bin)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "INFERFLOW_") && !strings.HasPrefix(kv, "TEMPORAL_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env,
+		"INFERFLOW_REALTIME_ADDR="+p.listen,
+		"INFERFLOW_REALTIME_METRICS_ADDR=",
+		"INFERFLOW_REALTIME_PPROF_ADDR=",
+		"INFERFLOW_REALTIME_TOKENS="+strings.Join(toks, ","),
+		"INFERFLOW_REALTIME_INCLUDE_LOOPBACK=true",
+		"INFERFLOW_LOG_MODE=prod",
+		"INFERFLOW_LOG_LEVEL=warn",
+		"TEMPORAL_ADDRESS="+p.server.HostPort(),
+		"TEMPORAL_NAMESPACE="+p.server.Namespace(),
+		"INFERFLOW_TASK_QUEUE="+p.queue,
+	)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start realtime: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { // ends with the process
+		_ = cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
+	p.mu.Lock()
+	p.cmd, p.exited = cmd, exited
+	p.mu.Unlock()
+	// Ready when the WHIP endpoint answers anything.
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.whipURL()+"/not-a-session", nil)
+		req.Header.Set("Authorization", "Bearer "+voiceToken(0))
+		if resp, err := hc.Do(req); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return errors.New("realtime exited before it was ready (see realtime.log)")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("realtime did not answer in time (see realtime.log)")
+}
+
+func (p *realtimeProc) whipURL() string { return "http://" + p.listen + "/whip" }
+
+func (p *realtimeProc) signal(sig syscall.Signal, wait time.Duration) {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	if sig == syscall.SIGKILL {
+		_ = syscall.Kill(-cmd.Process.Pid, sig)
+	} else {
+		_ = cmd.Process.Signal(sig)
+	}
+	select {
+	case <-exited:
+	case <-time.After(wait):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}
+}
+
+// voiceCaller makes calls one after another until ctx ends, each a few
+// seconds of speech from the fixture.
+func (r *run) voiceCaller(ctx context.Context, n int, packets [][]byte) {
+	rng := rand.New(rand.NewPCG(uint64(r.cfg.Seed), uint64(500+n)))
+	for ctx.Err() == nil {
+		// 2–5 s of speech, from a random place in the fixture.
+		k := 100 + rng.IntN(150)
+		from := rng.IntN(max(1, len(packets)-k))
+		pk := packets[from:min(len(packets), from+k)]
+		cctx, cancel := context.WithTimeout(ctx, 40*time.Second)
+		_, err := caller.Run(cctx, caller.Options{URL: r.voice.whipURL(), Token: voiceToken(n), Packets: pk, MaxTail: 8 * time.Second})
+		cancel()
+		r.mu.Lock()
+		r.voiceCalls++
+		if err != nil {
+			r.voiceCallErrors++
+		}
+		r.mu.Unlock()
+		_ = sleep(ctx, time.Duration(500+rng.IntN(1500))*time.Millisecond)
+	}
+}
+
+// voiceSessions lists the VoiceSession runs on the run's task queue.
+func (r *run) voiceSessions(ctx context.Context, queue string) ([]chaoscheck.VoiceSession, error) {
+	var out []chaoscheck.VoiceSession
+	var token []byte
+	for {
+		resp, err := r.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query:         fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s'", wire.WorkflowVoiceSession, queue),
+			NextPageToken: token,
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range resp.GetExecutions() {
+			id := e.GetExecution().GetWorkflowId()
+			out = append(out, chaoscheck.VoiceSession{ID: id, Status: statusOf[e.GetStatus()]})
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// settledVoiceSessions lists the voice sessions once none is running, or
+// after a minute (the last calls hang up as the load ends; visibility
+// lags its workflows a little).
+func (r *run) settledVoiceSessions(ctx context.Context, queue string) ([]chaoscheck.VoiceSession, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		vs, err := r.voiceSessions(ctx, queue)
+		if err != nil {
+			return nil, err
+		}
+		open := 0
+		for _, v := range vs {
+			if v.Status == chaoscheck.Running {
+				open++
+			}
+		}
+		if open == 0 || time.Now().After(deadline) {
+			return vs, nil
+		}
+		_ = sleep(ctx, 2*time.Second)
+	}
+}
+
+// readFixture loads the callers' speech.
+func readFixture(path string) ([][]byte, error) {
+	pk, err := codec.ReadPacketFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(pk) < 300 {
+		return nil, fmt.Errorf("voice fixture %s: %d packets, want at least 300 (6 s)", path, len(pk))
+	}
+	return pk, nil
+}
