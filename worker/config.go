@@ -21,6 +21,7 @@ var settings = struct {
 	Catalog       envflag.Spec[string]
 	ModelRPS      envflag.Spec[int]
 	ModelCalls    envflag.Spec[int]
+	LedgerWait    envflag.Spec[time.Duration]
 }{
 	SweepEvery: envflag.Spec[time.Duration]{Flag: "sweep-every", Env: "INFERFLOW_SWEEP_EVERY", Default: time.Minute,
 		Help: "how often the schedule expires holds past their TTL (when the worker creates it)", Check: envflag.AtLeast(time.Second)},
@@ -33,6 +34,8 @@ var settings = struct {
 		Check: envflag.Optional(func(v string) error { _, err := ledger.ParseCatalog(v); return err })},
 	ModelRPS: envflag.Spec[int]{Flag: "model-rps", Env: "INFERFLOW_MODEL_RPS",
 		Help: "the provider's ceiling on model calls per second, held by the Temporal server across all workers (0 = none)", Check: envflag.AtLeast(0)},
+	LedgerWait: envflag.Spec[time.Duration]{Flag: "ledger-wait", Env: "INFERFLOW_LEDGER_WAIT", Default: 2 * time.Minute,
+		Help: "at start, how long to keep retrying a ledger database that cannot be reached or is locked (0 = fail at once)", Check: envflag.AtLeast(time.Duration(0))},
 	ModelCalls: envflag.Spec[int]{Flag: "model-concurrency", Env: "INFERFLOW_MODEL_CONCURRENCY", Default: 64,
 		Help: "model calls at once in this worker (the provider's ceiling is this times the workers)", Check: envflag.AtLeast(1)},
 }
@@ -46,6 +49,7 @@ type config struct {
 	provider   provider.Config
 	blobDir    string
 	ledgerDSN  string
+	ledgerWait time.Duration
 	catalog    string
 	sweepEvery time.Duration
 	// The provider's limits: calls per second (all workers), calls at once
@@ -63,6 +67,7 @@ func (c *config) register(s *envflag.Set) {
 	c.telemetry.Register(s)
 	envflag.Var(s, &c.blobDir, storeconfig.Settings.BlobDir)
 	envflag.Var(s, &c.ledgerDSN, storeconfig.Settings.LedgerDSN)
+	envflag.Var(s, &c.ledgerWait, settings.LedgerWait)
 	envflag.Var(s, &c.sweepEvery, settings.SweepEvery)
 	envflag.Var(s, &c.faultCaptures, settings.FaultCaptures)
 	envflag.Var(s, &c.faultReleases, settings.FaultReleases)

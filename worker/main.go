@@ -88,7 +88,7 @@ func run(ctx context.Context, cfg config) error {
 			return settings.Catalog.Invalid(cfg.catalog, "%w", err)
 		}
 	}
-	led, err := ledger.Open(ctx, ledger.Config{DSN: cfg.ledgerDSN, Catalog: catalog})
+	led, err := openLedger(ctx, ledger.Config{DSN: cfg.ledgerDSN, Catalog: catalog}, cfg.ledgerWait, z)
 	if err != nil {
 		return storeconfig.Settings.LedgerDSN.Errorf("%w", err)
 	}
