@@ -100,16 +100,19 @@ fuzz: deps
 # checks the invariants (internal/chaoscheck), printing its counts. Exits
 # non-zero on any violation. CHAOS_SEED=0 picks a seed (printed);
 # CHAOS_LEDGER is sqlite or postgres (a scratch database on the local
-# server); CHAOS_FLAGS passes more, e.g. "-address host:7233 -namespace ns"
-# for an external server (which it cannot restart).
+# server); CHAOS_TOPOLOGY is dev (a dev server of its own), cluster (the
+# production topology's server on scratch PostgreSQL databases; needs
+# `make temporal-server`) or external (with CHAOS_FLAGS="-address host:7233
+# -namespace ns"; never restarted); CHAOS_FLAGS passes more, e.g. -voice.
 CHAOS_DURATION ?= 3m
 CHAOS_SEED ?= 0
 CHAOS_LEDGER ?= sqlite
+CHAOS_TOPOLOGY ?=
 CHAOS_FLAGS ?=
 chaos: deps temporal
 	@mkdir -p bin
-	$(GO) build -o bin/ ./worker ./cmd/chaos
-	bin/chaos -duration $(CHAOS_DURATION) -seed $(CHAOS_SEED) -ledger $(CHAOS_LEDGER) $(CHAOS_FLAGS)
+	$(GO) build -o bin/ ./worker ./realtime ./cmd/chaos
+	bin/chaos -duration $(CHAOS_DURATION) -seed $(CHAOS_SEED) -ledger $(CHAOS_LEDGER) $(if $(CHAOS_TOPOLOGY),-topology $(CHAOS_TOPOLOGY)) $(CHAOS_FLAGS)
 
 # Re-record the replay tests' histories from a dev server. On purpose only:
 # they stand for runs in flight (see workflows/doc.go).

@@ -3,7 +3,13 @@
 // run itself could not be done.
 //
 //	chaos -duration 3m -seed 7 -ledger postgres
+//	chaos -topology cluster -ledger postgres -voice              # the production topology's server (make temporal-server)
 //	chaos -address temporal.example:7233 -namespace prod-test   # an external server: no restarts
+//
+// -topology says which Temporal server the run goes against: dev (a dev
+// server of its own on a database file, the default), cluster (the
+// production topology's temporal-server on scratch PostgreSQL databases,
+// dropped afterwards) or external (-address; never restarted).
 package main
 
 import (
@@ -28,7 +34,8 @@ func main() {
 		seed      = flag.Int64("seed", 0, "seed of the fault plan, the load and the fault schedule (0: from the clock, printed)")
 		ledgerK   = flag.String("ledger", "sqlite", "ledger backend: sqlite or postgres")
 		pgDSN     = flag.String("postgres-dsn", chaosrun.DefaultPostgresDSN, "PostgreSQL server for the scratch ledger database (with -ledger postgres)")
-		address   = flag.String("address", "", "an external Temporal frontend host:port (empty: start a dev server, which the run restarts)")
+		topology  = flag.String("topology", "", "Temporal server: dev, cluster or external (default: external with -address, else dev)")
+		address   = flag.String("address", "", "an external Temporal frontend host:port (-topology external)")
 		namespace = flag.String("namespace", "default", "namespace on the external server")
 		workerBin = flag.String("worker", "bin/worker", "worker binary (built with go build -o bin/ ./worker when missing)")
 		starters  = flag.Int("starters", 4, "workflow starters at once")
@@ -38,7 +45,7 @@ func main() {
 		voice     = flag.Bool("voice", false, "add voice: a realtime process, loopback callers, and kill -9 of the realtime process mid-call")
 		realtime  = flag.String("realtime", "bin/realtime", "realtime binary for -voice (built when missing)")
 		fixture   = flag.String("voice-fixture", "internal/codec/testdata/speech-clean.opus.pkts", "Opus packets the voice callers stream")
-		strict    = flag.Bool("voice-strict", false, "voice violations (sessions left open, holds left) fail the run too")
+		lease     = flag.Duration("owner-lease", 5*time.Second, "the realtime process's --owner-lease with -voice: sessions of a killed process close ORPHANED within it")
 	)
 	flag.Parse()
 	if *seed == 0 {
@@ -47,12 +54,26 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg := chaosrun.Config{Ledger: *ledgerK, PostgresDSN: *pgDSN, Duration: *duration, Seed: *seed, Starters: *starters,
-		Pace: *pace, DrainTimeout: *drain, Out: os.Stdout, VoiceStrict: *strict}
+		Pace: *pace, DrainTimeout: *drain, Out: os.Stdout, OwnerLease: *lease}
 	if *voice {
 		cfg.RealtimeBin, cfg.VoiceFixture = *realtime, *fixture
 	}
 	cfg.WorkerBin = *workerBin
-	os.Exit(run(ctx, cfg, *address, *namespace, *keep))
+	if *topology == "" {
+		*topology = "dev"
+		if *address != "" {
+			*topology = "external"
+		}
+	}
+	switch {
+	case *topology != "dev" && *topology != "cluster" && *topology != "external":
+		fmt.Fprintf(os.Stderr, "chaos: -topology %q: want dev, cluster or external\n", *topology)
+		os.Exit(2)
+	case (*topology == "external") != (*address != ""):
+		fmt.Fprintln(os.Stderr, "chaos: -address goes with -topology external, and only with it")
+		os.Exit(2)
+	}
+	os.Exit(run(ctx, cfg, *topology, *address, *namespace, *keep))
 }
 
 // build compiles pkg into bin when bin is missing, and returns its absolute path.
@@ -68,7 +89,7 @@ func build(bin, pkg string) (string, error) {
 	return filepath.Abs(bin)
 }
 
-func run(ctx context.Context, cfg chaosrun.Config, address, namespace string, keep bool) int {
+func run(ctx context.Context, cfg chaosrun.Config, topology, address, namespace string, keep bool) int {
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "chaos:", err); return 2 }
 	var err error
 	if cfg.WorkerBin, err = build(cfg.WorkerBin, "./worker"); err != nil {
@@ -89,9 +110,24 @@ func run(ctx context.Context, cfg chaosrun.Config, address, namespace string, ke
 		defer os.RemoveAll(dir)
 	}
 	var server chaosrun.TemporalServer
-	if address != "" {
+	switch topology {
+	case "external":
 		server = chaosrun.External{Address: address, NS: namespace}
-	} else {
+	case "cluster":
+		began := time.Now()
+		c, err := chaosrun.StartCluster(ctx, chaosrun.ClusterOptions{Root: ".", Dir: filepath.Join(dir, "cluster"),
+			Progress: func(step string) { fmt.Printf("chaos: cluster: %-40s %5.1fs\n", step, time.Since(began).Seconds()) }})
+		if err != nil {
+			return fail(fmt.Errorf("start the production topology's server (make temporal-server builds it): %w", err))
+		}
+		defer func() {
+			if err := c.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "chaos:", err)
+			}
+		}()
+		fmt.Println("chaos: production-topology server at", c.HostPort(), "log", c.LogPath())
+		server = c
+	default:
 		cli, err := devserver.FindCLI(".")
 		if err != nil {
 			return fail(err)

@@ -366,6 +366,7 @@ func CheckChargedOnce(s ledger.Snapshot, ws []Workflow) []Violation {
 type VoiceSession struct {
 	ID     string // the workflow id
 	Status Status
+	State  string // its VoiceState search attribute (ORPHANED, CLOSED, ...), when set
 }
 
 // CheckVoice: no voice session left an open workflow, and no voice user

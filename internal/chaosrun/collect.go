@@ -58,8 +58,7 @@ func (r *run) describe(ctx context.Context, id, runID string) (chaoscheck.Status
 
 // drain waits until every tracked workflow closed (adding each billed job's
 // reconciliation when it has one), or DrainTimeout passes.
-func (r *run) drain(ctx context.Context) bool {
-	deadline := time.Now().Add(r.cfg.DrainTimeout)
+func (r *run) drain(ctx context.Context, deadline time.Time) bool {
 	for {
 		r.mu.Lock()
 		var open []*tracked

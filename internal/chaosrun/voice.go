@@ -16,12 +16,16 @@ import (
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/inferflow/inferflow/internal/caller"
 	"github.com/inferflow/inferflow/internal/chaoscheck"
 	"github.com/inferflow/inferflow/internal/codec"
 	"github.com/inferflow/inferflow/wire"
+	"github.com/inferflow/inferflow/workflows"
 )
+
+var voiceStateAttr = workflows.VoiceStateKey.GetName()
 
 // The voice part of a run (Config.RealtimeBin set): a realtime process
 // whose VoiceSession workflows run on the run's task queue and bill its
@@ -38,6 +42,10 @@ type realtimeProc struct {
 	bin, dir, queue string
 	server          TemporalServer
 	listen          string // fixed across restarts, so callers keep the URL
+	// instanceID is fixed across restarts too: a restarted process sweeps
+	// the sessions its killed predecessor owned and closes them ORPHANED.
+	instanceID string
+	lease      time.Duration // --owner-lease
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -62,7 +70,7 @@ func (p *realtimeProc) start(ctx context.Context) error {
 	for i := range toks {
 		toks[i] = voiceToken(i) + ":" + voiceUser(i)
 	}
-	cmd := exec.Command(p.bin)
+	cmd := exec.Command(p.bin, "--instance-id", p.instanceID, "--owner-lease", p.lease.String())
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "INFERFLOW_") && !strings.HasPrefix(kv, "TEMPORAL_") {
 			cmd.Env = append(cmd.Env, kv)
@@ -172,7 +180,11 @@ func (r *run) voiceSessions(ctx context.Context, queue string) ([]chaoscheck.Voi
 		}
 		for _, e := range resp.GetExecutions() {
 			id := e.GetExecution().GetWorkflowId()
-			out = append(out, chaoscheck.VoiceSession{ID: id, Status: statusOf[e.GetStatus()]})
+			var state string
+			if p := e.GetSearchAttributes().GetIndexedFields()[voiceStateAttr]; p != nil {
+				_ = converter.GetDefaultDataConverter().FromPayload(p, &state)
+			}
+			out = append(out, chaoscheck.VoiceSession{ID: id, Status: statusOf[e.GetStatus()], State: state})
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
 			return out, nil
@@ -180,15 +192,15 @@ func (r *run) voiceSessions(ctx context.Context, queue string) ([]chaoscheck.Voi
 	}
 }
 
-// settledVoiceSessions lists the voice sessions once none is running, or
-// after a minute (the last calls hang up as the load ends; visibility
-// lags its workflows a little).
-func (r *run) settledVoiceSessions(ctx context.Context, queue string) ([]chaoscheck.VoiceSession, error) {
-	deadline := time.Now().Add(time.Minute)
+// settledVoiceSessions lists the voice sessions once none is running (the
+// last calls hang up as the load ends; a killed process's sessions close
+// ORPHANED within the owner lease; visibility lags its workflows a
+// little), or at the deadline; settled says which.
+func (r *run) settledVoiceSessions(ctx context.Context, queue string, deadline time.Time) (vs []chaoscheck.VoiceSession, settled bool, err error) {
 	for {
 		vs, err := r.voiceSessions(ctx, queue)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		open := 0
 		for _, v := range vs {
@@ -196,8 +208,8 @@ func (r *run) settledVoiceSessions(ctx context.Context, queue string) ([]chaosch
 				open++
 			}
 		}
-		if open == 0 || time.Now().After(deadline) {
-			return vs, nil
+		if open == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return vs, open == 0, nil
 		}
 		_ = sleep(ctx, 2*time.Second)
 	}
