@@ -12,7 +12,8 @@ package chaoscheck
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/inferflow/inferflow/internal/ledger"
@@ -191,7 +192,7 @@ func CheckIdempotency(s ledger.Snapshot) []Violation {
 		}
 	}
 	var out []Violation
-	for _, k := range sortedKeys(effects) {
+	for _, k := range slices.Sorted(maps.Keys(effects)) {
 		if n := effects[k]; n > 1 {
 			out = append(out, Violation{IdempotencyOnce, k, fmt.Sprintf("key has %d journal transactions", n)})
 		}
@@ -276,7 +277,7 @@ func CheckConservation(s ledger.Snapshot, credited map[string]int64) []Violation
 	if total != 0 {
 		out = append(out, Violation{CreditsConserved, "all accounts", fmt.Sprintf("balances sum to %d, not 0", total)})
 	}
-	for _, u := range sortedKeys(users) {
+	for _, u := range slices.Sorted(maps.Keys(users)) {
 		p := users[u]
 		in := p.journalCredit
 		if credited != nil {
@@ -319,7 +320,7 @@ func CheckChargedOnce(s ledger.Snapshot, ws []Workflow) []Violation {
 			holdsPerJob[j] = append(holdsPerJob[j], r.ID)
 		}
 	}
-	for _, j := range sortedKeys(holdsPerJob) {
+	for _, j := range slices.Sorted(maps.Keys(holdsPerJob)) {
 		if hs := holdsPerJob[j]; len(hs) > 1 {
 			out = append(out, Violation{JobChargedOnce, "job " + j, fmt.Sprintf("%d reservations: %s", len(hs), strings.Join(hs, ", "))})
 		}
@@ -330,7 +331,7 @@ func CheckChargedOnce(s ledger.Snapshot, ws []Workflow) []Violation {
 			captures[tx.ReservationID]++
 		}
 	}
-	for _, r := range sortedKeys(captures) {
+	for _, r := range slices.Sorted(maps.Keys(captures)) {
 		if n := captures[r]; n > 1 {
 			out = append(out, Violation{JobChargedOnce, "hold " + r, fmt.Sprintf("captured %d times (job %q)", n, jobs[r])})
 		}
@@ -350,7 +351,7 @@ func CheckChargedOnce(s ledger.Snapshot, ws []Workflow) []Violation {
 		}
 		succeeded[job] = append(succeeded[job], w)
 	}
-	for _, j := range sortedKeys(succeeded) {
+	for _, j := range slices.Sorted(maps.Keys(succeeded)) {
 		runs := succeeded[j]
 		if len(runs) > 1 {
 			out = append(out, Violation{JobChargedOnce, "job " + j, fmt.Sprintf("%d runs completed", len(runs))})
@@ -385,13 +386,4 @@ func CheckVoice(vs []VoiceSession, s ledger.Snapshot, users map[string]bool) []V
 		}
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

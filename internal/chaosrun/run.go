@@ -16,10 +16,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,7 +117,7 @@ type Summary struct {
 // Print writes the summary as the run's last lines.
 func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "chaos: seed %d, ledger %s, %s of load\n", s.Seed, s.Ledger, s.Duration.Round(time.Second))
-	for _, typ := range sortedKeys(s.Started) {
+	for _, typ := range slices.Sorted(maps.Keys(s.Started)) {
 		fmt.Fprintf(w, "  %-22s started %d, completed %d\n", typ, s.Started[typ], s.Completed[typ])
 	}
 	fmt.Fprintf(w, "  reconciliations run    %d\n", s.Reconciliations)
@@ -164,7 +165,7 @@ func countsLine(m map[string]int) string {
 		return " none"
 	}
 	var b strings.Builder
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		fmt.Fprintf(&b, " %s=%d", k, m[k])
 	}
 	return b.String()
@@ -714,13 +715,4 @@ func (r *run) progress(ctx context.Context) {
 		r.logf("  %s  started %d, seen closed %d; kills %d, server restarts %d, ledger outages %d; provider calls %d (%d faults)",
 			r.elapsed(), started, closed, r.nKills.Load(), r.nRestarts.Load(), r.nOutages.Load(), c[providerplan.None]+faults, faults)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -353,7 +354,7 @@ func (s *Server) poll(ctx context.Context, what string, try func(ctx context.Con
 
 // dial connects a client of the system namespace to the frontend.
 func (s *Server) dial(ctx context.Context) (client.Client, error) {
-	return client.DialContext(ctx, client.Options{HostPort: s.addr, Namespace: s.o.Namespace, Logger: quiet{}})
+	return client.DialContext(ctx, client.Options{HostPort: s.addr, Namespace: s.o.Namespace, Logger: quiet})
 }
 
 // waitServing waits until the frontend answers its health check and can
@@ -446,11 +447,4 @@ func (s *Server) waitNamespace(ctx context.Context) error {
 }
 
 // quiet drops the SDK's connection-retry noise while polling.
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}
-
-var _ log.Logger = quiet{}
+var quiet = log.NewStructuredLogger(slog.New(slog.DiscardHandler))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -124,7 +125,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 
 // Ready reports whether a server answers at addr.
 func Ready(ctx context.Context, addr, namespace string) bool {
-	c, err := client.DialContext(ctx, client.Options{HostPort: addr, Namespace: namespace, Logger: quiet{}})
+	c, err := client.DialContext(ctx, client.Options{HostPort: addr, Namespace: namespace, Logger: quiet})
 	if err != nil {
 		return false
 	}
@@ -200,14 +201,7 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// quiet drops the SDK's connection-retry noise while polling for readiness.
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}
-
-var _ log.Logger = quiet{}
+// quiet drops the SDK's connection-retry noise while polling.
+var quiet = log.NewStructuredLogger(slog.New(slog.DiscardHandler))
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
