@@ -170,7 +170,7 @@ func (b *Billing) EnqueueDLQ(ctx context.Context, in wire.DLQInput) (bool, error
 // job id, the same in the record and its payload.
 func checkDLQ(in wire.DLQInput) error {
 	switch in.Type {
-	case wire.DLQCaptureFailed, wire.DLQReleaseFailed, wire.DLQTransitionFailed, wire.DLQUsageOverage:
+	case wire.DLQCaptureFailed, wire.DLQReleaseFailed, wire.DLQTransitionFailed, wire.DLQUsageOverage, wire.DLQReserveUncertain:
 	default:
 		return fmt.Errorf("unknown DLQ type %q", in.Type)
 	}
@@ -187,12 +187,22 @@ func checkDLQ(in wire.DLQInput) error {
 // saga's own idempotency key, so however many attempts run, the ledger sees
 // one effect. On success it marks the record resolved and the job settled.
 func (b *Billing) ReconcileAttempt(ctx context.Context, in wire.ReconcileInput) (wire.ReconcileOutcome, error) {
+	if in.Type == wire.DLQReserveUncertain {
+		// The saga wrote this record best effort, while the ledger was
+		// likely down: write it now (idempotent) so the attempt counts.
+		if err := b.ensureReserveRecord(ctx, in); err != nil {
+			return wire.ReconcileOutcome{}, err
+		}
+	}
 	attempts, err := b.Ledger.RecordDLQAttempt(ctx, string(in.Type), in.JobID, in.SchemaVersion)
 	if err != nil {
 		return wire.ReconcileOutcome{}, ledgerError(err)
 	}
 	out := wire.ReconcileOutcome{Attempts: attempts}
 	switch in.Type {
+	case wire.DLQReserveUncertain:
+		out.State = wire.StateReservationFailed // the job's own end, whatever the hold was
+		err = b.releaseLostReserve(ctx, in)
 	case wire.DLQCaptureFailed:
 		_, err = b.Capture(ctx, wire.CaptureInput{JobID: in.JobID, ReservationID: in.ReservationID, Usage: in.Usage})
 		out.State = wire.StateCaptured
@@ -221,6 +231,35 @@ func (b *Billing) ReconcileAttempt(ctx context.Context, in wire.ReconcileInput) 
 	}
 	out.Resolved = true
 	return out, nil
+}
+
+// ensureReserveRecord writes a RESERVE_UNCERTAIN record if there is none.
+func (b *Billing) ensureReserveRecord(ctx context.Context, in wire.ReconcileInput) error {
+	if in.Reserve == nil {
+		return temporal.NewNonRetryableApplicationError("RESERVE_UNCERTAIN without its reserve", string(wire.CodeInvalidDLQType), nil)
+	}
+	p := wire.DLQPayload{SchemaVersion: in.SchemaVersion, Type: in.Type, OccurredAt: time.Now().UTC().Format(time.RFC3339Nano),
+		Service: wire.DLQService, JobID: in.JobID, UserID: in.Reserve.UserID, ModelID: in.Reserve.ModelID, Retriable: true}
+	_, err := b.EnqueueDLQ(ctx, wire.DLQInput{Type: in.Type, JobID: in.JobID, SchemaVersion: in.SchemaVersion, Payload: p})
+	return err
+}
+
+// releaseLostReserve reserves again under the job's key, which replays a
+// hold the lost reserve made (or makes one), and releases that hold. A
+// refusal means nothing is held; an expired hold gave its credits back.
+func (b *Billing) releaseLostReserve(ctx context.Context, in wire.ReconcileInput) error {
+	r, err := b.Reserve(ctx, *in.Reserve)
+	if _, rejected := ledger.RejectionReason(err); rejected {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = b.Release(ctx, wire.ReleaseInput{JobID: in.JobID, ReservationID: r.ID})
+	if reason, ok := ledger.RejectionReason(err); ok && reason == ledger.ReasonHoldExpired {
+		return nil
+	}
+	return err
 }
 
 // Escalate marks a DLQ record escalated: reconciliation gave up and a person

@@ -186,3 +186,64 @@ func TestReconcileReleaseOfExpiredHoldIsResolved(t *testing.T) {
 		t.Fatalf("outcome = %+v (an expired hold has already returned its credits)", out)
 	}
 }
+
+// A reserve whose reply was lost is reconciled by reserving again under the
+// job's key (replaying the hold, or making one) and releasing it: whatever
+// the lost reserve did, the user ends whole, and a second attempt changes
+// nothing. The saga's DLQ record may be missing (written best effort while
+// the ledger was down): the attempt writes it.
+func TestReconcileLostReserve(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		user      string
+		committed bool // the lost reserve did commit
+		wantHolds int
+	}{
+		{"hold committed, reply lost", "u", true, 1},
+		{"nothing committed", "u", false, 1},
+		{"too little credit", "poor", false, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			b := newBilling(t, slowModel{usage: okModelUsage})
+			env := activityEnv(nil)
+			env.RegisterActivity(b)
+			reserve := wire.ReserveInput{JobID: "j4", UserID: tt.user, ModelID: "offline-small", PromptTokens: 10}
+			before, err := b.Ledger.Balance(ctx, tt.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.committed {
+				if _, err := b.Reserve(ctx, reserve); err != nil {
+					t.Fatal(err)
+				}
+			}
+			in := wire.ReconcileInput{Type: wire.DLQReserveUncertain, JobID: "j4", SchemaVersion: 1, Reserve: &reserve}
+			for attempt := 1; attempt <= 2; attempt++ {
+				v, err := env.ExecuteActivity((&Billing{}).ReconcileAttempt, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out wire.ReconcileOutcome
+				_ = v.Get(&out)
+				if !out.Resolved || out.State != wire.StateReservationFailed || out.Attempts != attempt {
+					t.Fatalf("attempt %d: %+v", attempt, out)
+				}
+			}
+			after, err := b.Ledger.Balance(ctx, tt.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after != before {
+				t.Errorf("balance %+v, was %+v", after, before)
+			}
+			holds, err := b.Ledger.Holds(ctx, tt.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(holds) != tt.wantHolds || (len(holds) == 1 && holds[0].Status != ledger.HoldReleased) {
+				t.Errorf("holds %+v, want %d released", holds, tt.wantHolds)
+			}
+		})
+	}
+}

@@ -183,11 +183,13 @@ type ReleaseResult struct {
 // ReconcileInput names a DLQ record and what settles it (workflow Reconcile,
 // activities ReconcileAttempt and Escalate).
 type ReconcileInput struct {
-	Type          DLQType `json:"type"` // DLQCaptureFailed or DLQReleaseFailed
+	Type          DLQType `json:"type"` // DLQCaptureFailed, DLQReleaseFailed or DLQReserveUncertain
 	JobID         string  `json:"jobId"`
 	SchemaVersion int     `json:"schemaVersion"`
 	ReservationID string  `json:"reservationId"`
 	Usage         Usage   `json:"usage,omitzero"`
+	// Reserve is the job's reserve, for DLQReserveUncertain.
+	Reserve *ReserveInput `json:"reserve,omitempty"`
 }
 
 // ReconcileOutcome is one reconciliation attempt's result.

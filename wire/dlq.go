@@ -11,6 +11,11 @@ const (
 	// job was charged the hold (the cap) and the tokens above it were not
 	// billed. An operator record: nothing reconciles it.
 	DLQUsageOverage DLQType = "USAGE_OVERAGE"
+	// DLQReserveUncertain: a reserve failed for want of the ledger, and may
+	// still have committed with its reply lost. Its reconciliation reserves
+	// again under the job's key (replaying such a hold, or making one) and
+	// releases the hold.
+	DLQReserveUncertain DLQType = "RESERVE_UNCERTAIN"
 )
 
 // DLQSchemaVersion is the version of DLQPayload the saga writes.
@@ -37,7 +42,7 @@ type DLQInput struct {
 // CaptureError; RELEASE_FAILED has ReservationID, ModelErrorCode and
 // ReleaseError; TRANSITION_FAILED has AttemptedFrom, AttemptedTo and
 // TransitionError; USAGE_OVERAGE has ReservationID, ActualUsage, BilledUsage
-// and MaxTokens.
+// and MaxTokens; RESERVE_UNCERTAIN has ReserveError.
 type DLQPayload struct {
 	SchemaVersion int     `json:"schemaVersion"`
 	Type          DLQType `json:"type"`
@@ -60,6 +65,7 @@ type DLQPayload struct {
 	AttemptedTo     JobState   `json:"attemptedTo,omitempty"`
 	CaptureError    *ErrorMeta `json:"captureError,omitempty"`
 	ReleaseError    *ErrorMeta `json:"releaseError,omitempty"`
+	ReserveError    *ErrorMeta `json:"reserveError,omitempty"`
 	TransitionError *ErrorMeta `json:"transitionError,omitempty"`
 	// BilledUsage is what a USAGE_OVERAGE job was charged for (the hold's
 	// maximum), MaxTokens the hold's token bound.

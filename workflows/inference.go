@@ -99,6 +99,13 @@ const (
 	versionSagaV3 = workflow.Version(1)
 )
 
+// The change that reconciles a reserve that failed for want of the ledger
+// (reconcileLostReserve). GetVersion only on that path.
+const (
+	changeReserveReconcile  = "reserve-reconcile"
+	versionReserveReconcile = workflow.Version(1)
+)
+
 // job is one saga run: its input, state machine and what it has reserved.
 type job struct {
 	in          wire.InferenceInput
@@ -216,6 +223,9 @@ func (j *job) reserve(ctx workflow.Context) error {
 	// The original reservation error is what the caller sees, even if this
 	// transition trips the bug guard.
 	_ = j.transition(ctx, wire.StateClaimed, wire.StateReservationFailed)
+	if !rejected && workflow.GetVersion(ctx, changeReserveReconcile, workflow.DefaultVersion, versionReserveReconcile) >= versionReserveReconcile {
+		j.reconcileLostReserve(ctx, err)
+	}
 	return j.fail(code, "Could not reserve credits: "+rootMessage(err), false)
 }
 
@@ -229,6 +239,21 @@ func (j *job) compensateCancelledReserve(ctx workflow.Context) {
 		return // nothing could be held
 	}
 	_ = j.ledgerCall(dctx, wire.ActivityRelease, wire.ReleaseInput{JobID: j.in.JobID, ReservationID: r.ID}).Get(dctx, nil)
+}
+
+// reconcileLostReserve: a reserve that failed for want of the ledger may
+// have committed with its reply lost (the connection cut by an outage). Its
+// reconciliation, once the ledger is back, reserves again under the job's
+// key, which replays such a hold (or makes one), and releases it. The DLQ
+// record is best effort here (the ledger is likely still down: the
+// reconciliation writes it too); the reconciliation workflow is durable.
+func (j *job) reconcileLostReserve(ctx workflow.Context, cause error) {
+	p := j.dlqPayload(ctx, wire.DLQReserveUncertain)
+	p.ReserveError, p.Retriable = errorMeta(cause), true
+	reserve := j.reserveInput()
+	in := wire.ReconcileInput{Type: wire.DLQReserveUncertain, JobID: j.in.JobID, SchemaVersion: wire.DLQSchemaVersion, Reserve: &reserve}
+	_ = j.writeDLQ(ctx, p)
+	j.startReconcile(ctx, in)
 }
 
 func (j *job) callModel(ctx workflow.Context) (wire.ModelResult, error) {
@@ -380,24 +405,35 @@ func (j *job) dlqPayload(ctx workflow.Context, typ wire.DLQType) wire.DLQPayload
 // for a capture or release, starts the job's reconciliation workflow, which
 // outlives this one.
 func (j *job) enqueueDLQ(ctx workflow.Context, p wire.DLQPayload, reconcile *wire.ReconcileInput) bool {
-	err := j.await(ctx, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingActivityOptions()), wire.ActivityEnqueueDLQ,
-		wire.DLQInput{Type: p.Type, JobID: j.in.JobID, SchemaVersion: p.SchemaVersion, Payload: p}), nil)
-	j.rec.dlqEnqueued(j.in.JobID, p.Type, err)
-	if err != nil {
+	if !j.writeDLQ(ctx, p) {
 		return false
 	}
 	if reconcile != nil {
-		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:            wire.ReconcileWorkflowID(j.in.JobID),
-			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		})
-		child := workflow.ExecuteChildWorkflow(cctx, wire.WorkflowReconcile, *reconcile, j.settings.reconcile)
-		if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
-			j.rec.reconcileNotStarted(j.in.JobID, err)
-		}
+		j.startReconcile(ctx, *reconcile)
 	}
 	return true
+}
+
+// writeDLQ persists a versioned DLQ record; false if it could not.
+func (j *job) writeDLQ(ctx workflow.Context, p wire.DLQPayload) bool {
+	err := j.await(ctx, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingActivityOptions()), wire.ActivityEnqueueDLQ,
+		wire.DLQInput{Type: p.Type, JobID: j.in.JobID, SchemaVersion: p.SchemaVersion, Payload: p}), nil)
+	j.rec.dlqEnqueued(j.in.JobID, p.Type, err)
+	return err == nil
+}
+
+// startReconcile starts the job's reconciliation workflow, which outlives
+// this one.
+func (j *job) startReconcile(ctx workflow.Context, in wire.ReconcileInput) {
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            wire.ReconcileWorkflowID(j.in.JobID),
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	})
+	child := workflow.ExecuteChildWorkflow(cctx, wire.WorkflowReconcile, in, j.settings.reconcile)
+	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		j.rec.reconcileNotStarted(j.in.JobID, err)
+	}
 }
 
 // failInvalid ends a job whose input was refused before anything was

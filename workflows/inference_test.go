@@ -296,8 +296,25 @@ func TestSagaReservation(t *testing.T) {
 			if f.reserves != tt.wantAttempts || f.models != 0 {
 				t.Fatalf("reserve attempts %d (want %d), model calls %d", f.reserves, tt.wantAttempts, f.models)
 			}
+			// A refusal held nothing; a reserve lost to the ledger may have
+			// committed, so it is reconciled by its key.
+			wantReconcile := tt.wantCode == wire.CodeInfraUnavailable
+			if got := len(f.reconciles) == 1 && f.reconciles[0].Type == wire.DLQReserveUncertain &&
+				f.reconciles[0].Reserve != nil && f.reconciles[0].Reserve.JobID == "job-1"; got != wantReconcile || len(f.reconciles) > 1 {
+				t.Fatalf("reconciliations %+v, want a RESERVE_UNCERTAIN one: %v", f.reconciles, wantReconcile)
+			}
 		})
 	}
+	t.Run("ledger down, before reserve-reconcile", func(t *testing.T) {
+		f := newFakeBilling()
+		f.reserveErr = func(int) error { return errors.New("connection refused") }
+		env := newSagaEnv(t, f)
+		env.OnGetVersion(changeReserveReconcile, workflow.DefaultVersion, versionReserveReconcile).Return(workflow.DefaultVersion)
+		env.ExecuteWorkflow(InferenceJob, sagaInput(""))
+		if code, _ := inferenceFailure(t, env.GetWorkflowError()); code != wire.CodeInfraUnavailable || len(f.reconciles) != 0 || len(f.dlq) != 0 {
+			t.Fatalf("got %s, reconciliations %+v, DLQ %+v: the old version reconciles nothing", code, f.reconciles, f.dlq)
+		}
+	})
 	t.Run("ledger recovers within retries", func(t *testing.T) {
 		f := newFakeBilling()
 		f.reserveErr = func(n int) error {

@@ -118,7 +118,8 @@ func TestSagaVersions(t *testing.T) {
 			f.reserveErr = func(int) error { return rejected(ledger.ReasonInsufficientCredits) }
 		}, wantCode: wire.CodeReservationFailed, wantState: wire.StateReservationFailed, wantShown: "RESERVATION_FAILED", reserves: 1},
 		{name: "ledger down at reserve", setup: func(f *fakeBilling) { f.reserveErr = ledgerDown },
-			wantCode: wire.CodeInfraUnavailable, wantState: wire.StateReservationFailed, wantShown: "RESERVATION_FAILED", reserves: 5},
+			wantCode: wire.CodeInfraUnavailable, wantState: wire.StateReservationFailed, wantShown: "RESERVATION_FAILED", reserves: 5,
+			dlqs: 1, wantDLQ: wire.DLQReserveUncertain},
 		{name: "model failed, released", setup: modelFails,
 			wantCode: wire.CodeModelServerError, wantState: wire.StateReleased, wantShown: "RELEASED", reserves: 1, models: 1, releases: 1},
 		{name: "release failed, reconciliation", setup: func(f *fakeBilling) { modelFails(f); f.releaseErr = ledgerDown },

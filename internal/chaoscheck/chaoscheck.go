@@ -150,19 +150,14 @@ func holdJobs(s ledger.Snapshot) map[string]string {
 
 // CheckHolds: every hold is captured, released or expired; an active one
 // is allowed only while its job's reconciliation is still open (and
-// CheckWorkflowsClosed reports that reconciliation if it never closes), or
-// when it is left to its TTL (HoldsLeftToExpiry). Holds of skip's users
-// (voice users) are CheckVoice's.
+// CheckWorkflowsClosed reports that reconciliation if it never closes).
+// Holds of skip's users (voice users) are CheckVoice's.
 func CheckHolds(s ledger.Snapshot, ws []Workflow, skip map[string]bool) []Violation {
 	openReconcile := map[string]bool{}
 	for _, w := range ws {
 		if w.Type == wire.WorkflowReconcile && w.Status == Running {
 			openReconcile[w.ID] = true
 		}
-	}
-	toExpiry := map[string]bool{}
-	for _, id := range HoldsLeftToExpiry(s, ws, skip) {
-		toExpiry[id] = true
 	}
 	jobs := holdJobs(s)
 	var out []Violation
@@ -175,36 +170,13 @@ func CheckHolds(s ledger.Snapshot, ws []Workflow, skip map[string]bool) []Violat
 			continue
 		case ledger.HoldActive:
 			job := jobs[r.ID]
-			if job != "" && openReconcile[wire.ReconcileWorkflowID(job)] || toExpiry[r.ID] {
+			if job != "" && openReconcile[wire.ReconcileWorkflowID(job)] {
 				continue
 			}
 			out = append(out, Violation{HoldsResolved, r.ID, fmt.Sprintf("hold of %d for job %q (user %s) is still active, expires %s, and no reconciliation is open",
 				r.Amount, job, r.UserID, r.ExpiresAt.Format("15:04:05"))})
 		default:
 			out = append(out, Violation{HoldsResolved, r.ID, fmt.Sprintf("hold in unknown status %q", r.Status)})
-		}
-	}
-	return out
-}
-
-// HoldsLeftToExpiry lists the active holds of jobs that failed
-// INFRA_UNAVAILABLE: a reserve that committed while the ledger's reply was
-// lost (the connection cut by an outage), so the job saw only the failure.
-// Nothing reconciles such a hold yet; the expiry sweep returns its credits
-// at its TTL (CONTRACT.md, Billing: "A reserve whose reply was lost"). The
-// run prints them; they are not violations.
-func HoldsLeftToExpiry(s ledger.Snapshot, ws []Workflow, skip map[string]bool) []string {
-	infra := map[string]bool{}
-	for _, w := range ws {
-		if w.Type == wire.WorkflowInferenceJob && w.Status == Failed && w.FailureCode == wire.CodeInfraUnavailable {
-			infra[w.ID] = true
-		}
-	}
-	jobs := holdJobs(s)
-	var out []string
-	for _, r := range s.Reservations {
-		if r.Status == ledger.HoldActive && !skip[r.UserID] && jobs[r.ID] != "" && infra[wire.InferenceWorkflowID(jobs[r.ID])] {
-			out = append(out, r.ID)
 		}
 	}
 	return out

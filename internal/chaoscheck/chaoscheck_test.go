@@ -65,14 +65,6 @@ func TestLedgerInvariants(t *testing.T) {
 	}{
 		{name: "clean run", mutate: func(*ledger.Snapshot, *[]Workflow) {}, credits: map[string]int64{"u1": 1000}},
 		{name: "hold left active", mutate: func(s *ledger.Snapshot, _ *[]Workflow) { activeHold(s) }, want: []Invariant{HoldsResolved}},
-		{name: "active hold of a job that failed INFRA_UNAVAILABLE (reserve reply lost): left to its TTL", mutate: func(s *ledger.Snapshot, ws *[]Workflow) {
-			activeHold(s)
-			(*ws)[1].FailureCode = wire.CodeInfraUnavailable
-		}},
-		{name: "active hold of a job that failed otherwise", mutate: func(s *ledger.Snapshot, ws *[]Workflow) {
-			activeHold(s)
-			(*ws)[1].FailureCode = wire.CodeModelTimeout
-		}, want: []Invariant{HoldsResolved}},
 		{name: "active hold with its reconciliation open", mutate: func(s *ledger.Snapshot, ws *[]Workflow) {
 			activeHold(s)
 			*ws = append(*ws, Workflow{ID: wire.ReconcileWorkflowID("j2"), RunID: "rec", Type: wire.WorkflowReconcile, Status: Running})

@@ -106,9 +106,6 @@ type Summary struct {
 	// were checked against (Uncertain of them possibly lost to a kill or a
 	// restart), ledger holds and journal transactions.
 	ConsensusChecked, Answers, Uncertain, Holds, JournalTx int
-	// HoldsToExpiry are active holds of jobs whose reserve reply was lost
-	// (chaoscheck.HoldsLeftToExpiry): returned by the sweep at their TTL.
-	HoldsToExpiry []string
 
 	// Voice (with Config.RealtimeBin).
 	VoiceCalls, VoiceCallErrors, RealtimeKills, VoiceSessions, VoiceOpen, VoiceOrphaned int
@@ -143,10 +140,6 @@ func (s Summary) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  checked               %d consensus outcomes against %d provider answers (%d uncertain), %d holds, %d journal transactions\n",
 		s.ConsensusChecked, s.Answers, s.Uncertain, s.Holds, s.JournalTx)
-	if len(s.HoldsToExpiry) > 0 {
-		fmt.Fprintf(w, "  holds left to their TTL %d (job failed INFRA_UNAVAILABLE after its reserve committed and the reply was lost; the sweep returns them): %s\n",
-			len(s.HoldsToExpiry), strings.Join(s.HoldsToExpiry, " "))
-	}
 	if s.VoiceCalls > 0 {
 		voiceViolations := 0
 		for _, v := range s.Violations {
@@ -432,7 +425,6 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	sum.Drained = drained
 	sum.Violations = chaoscheck.Check(data)
-	sum.HoldsToExpiry = chaoscheck.HoldsLeftToExpiry(data.Ledger, data.Workflows, data.VoiceUsers)
 	sum.ConsensusChecked, sum.Answers = len(data.Consensus), len(data.Answers)
 	for _, a := range data.Answers {
 		if a.Uncertain {
