@@ -187,20 +187,24 @@ func checkDLQ(in wire.DLQInput) error {
 // saga's own idempotency key, so however many attempts run, the ledger sees
 // one effect. On success it marks the record resolved and the job settled.
 func (b *Billing) ReconcileAttempt(ctx context.Context, in wire.ReconcileInput) (wire.ReconcileOutcome, error) {
-	if in.Type == wire.DLQReserveUncertain {
-		// The saga wrote this record best effort, while the ledger was
-		// likely down: write it now (idempotent) so the attempt counts.
-		if err := b.ensureReserveRecord(ctx, in); err != nil {
+	attempts, err := b.Ledger.RecordDLQAttempt(ctx, string(in.Type), in.JobID, in.SchemaVersion)
+	if reason, ok := ledger.RejectionReason(err); ok && reason == ledger.ReasonNotFound {
+		// The saga could not write the record (the ledger was down for
+		// longer than its retries): write it now, then count the attempt.
+		if err := b.writeMissingRecord(ctx, in); err != nil {
 			return wire.ReconcileOutcome{}, err
 		}
+		attempts, err = b.Ledger.RecordDLQAttempt(ctx, string(in.Type), in.JobID, in.SchemaVersion)
 	}
-	attempts, err := b.Ledger.RecordDLQAttempt(ctx, string(in.Type), in.JobID, in.SchemaVersion)
 	if err != nil {
 		return wire.ReconcileOutcome{}, ledgerError(err)
 	}
 	out := wire.ReconcileOutcome{Attempts: attempts}
 	switch in.Type {
 	case wire.DLQReserveUncertain:
+		if in.Reserve == nil {
+			return wire.ReconcileOutcome{}, temporal.NewNonRetryableApplicationError("RESERVE_UNCERTAIN without its reserve", string(wire.CodeInvalidDLQType), nil)
+		}
 		out.State = wire.StateReservationFailed // the job's own end, whatever the hold was
 		err = b.releaseLostReserve(ctx, in)
 	case wire.DLQCaptureFailed:
@@ -233,13 +237,17 @@ func (b *Billing) ReconcileAttempt(ctx context.Context, in wire.ReconcileInput) 
 	return out, nil
 }
 
-// ensureReserveRecord writes a RESERVE_UNCERTAIN record if there is none.
-func (b *Billing) ensureReserveRecord(ctx context.Context, in wire.ReconcileInput) error {
-	if in.Reserve == nil {
-		return temporal.NewNonRetryableApplicationError("RESERVE_UNCERTAIN without its reserve", string(wire.CodeInvalidDLQType), nil)
-	}
+// writeMissingRecord writes the DLQ record a reconciliation is for, from
+// what its input says (the saga's own record had more: the error, the user).
+func (b *Billing) writeMissingRecord(ctx context.Context, in wire.ReconcileInput) error {
 	p := wire.DLQPayload{SchemaVersion: in.SchemaVersion, Type: in.Type, OccurredAt: time.Now().UTC().Format(time.RFC3339Nano),
-		Service: wire.DLQService, JobID: in.JobID, UserID: in.Reserve.UserID, ModelID: in.Reserve.ModelID, Retriable: true}
+		Service: wire.DLQService, JobID: in.JobID, ReservationID: in.ReservationID, Retriable: true}
+	if in.Type == wire.DLQCaptureFailed {
+		p.ActualUsage = &in.Usage
+	}
+	if in.Reserve != nil {
+		p.UserID, p.ModelID = in.Reserve.UserID, in.Reserve.ModelID
+	}
 	_, err := b.EnqueueDLQ(ctx, wire.DLQInput{Type: in.Type, JobID: in.JobID, SchemaVersion: in.SchemaVersion, Payload: p})
 	return err
 }

@@ -247,3 +247,32 @@ func TestReconcileLostReserve(t *testing.T) {
 		})
 	}
 }
+
+// A reconciliation whose DLQ record the saga could not write writes it, then
+// settles: here a release.
+func TestReconcileWritesAMissingRecord(t *testing.T) {
+	ctx := context.Background()
+	b := newBilling(t, slowModel{usage: okModelUsage})
+	env := activityEnv(nil)
+	env.RegisterActivity(b)
+	hold, err := b.Ledger.Reserve(ctx, ledger.ReserveRequest{UserID: "u", ModelID: "offline-small", PromptTokens: 10, IdempotencyKey: "res_j5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := env.ExecuteActivity((&Billing{}).ReconcileAttempt, wire.ReconcileInput{Type: wire.DLQReleaseFailed, JobID: "j5", SchemaVersion: 1, ReservationID: hold.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out wire.ReconcileOutcome
+	_ = v.Get(&out)
+	if !out.Resolved || out.State != wire.StateReleased || out.Attempts != 1 {
+		t.Fatalf("outcome %+v", out)
+	}
+	recs, err := b.Ledger.ListDLQ(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Type != string(wire.DLQReleaseFailed) || recs[0].Status != ledger.DLQResolved {
+		t.Fatalf("DLQ records %+v, want one resolved RELEASE_FAILED", recs)
+	}
+}

@@ -99,12 +99,19 @@ const (
 	versionSagaV3 = workflow.Version(1)
 )
 
-// The change that reconciles a reserve that failed for want of the ledger
-// (reconcileLostReserve). GetVersion only on that path.
+// The change that always reconciles what the ledger may hold: a reserve that
+// failed for want of the ledger (reconcileLostReserve), and a failed capture
+// or release whose DLQ record could not be written (enqueueDLQ; the
+// reconciliation writes it). GetVersion only on those paths.
 const (
-	changeReserveReconcile  = "reserve-reconcile"
-	versionReserveReconcile = workflow.Version(1)
+	changeReconcileAlways  = "reconcile-always"
+	versionReconcileAlways = workflow.Version(1)
 )
+
+// reconcileAlways asks the reconcile-always gate.
+func reconcileAlways(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, changeReconcileAlways, workflow.DefaultVersion, versionReconcileAlways) >= versionReconcileAlways
+}
 
 // job is one saga run: its input, state machine and what it has reserved.
 type job struct {
@@ -223,7 +230,7 @@ func (j *job) reserve(ctx workflow.Context) error {
 	// The original reservation error is what the caller sees, even if this
 	// transition trips the bug guard.
 	_ = j.transition(ctx, wire.StateClaimed, wire.StateReservationFailed)
-	if !rejected && workflow.GetVersion(ctx, changeReserveReconcile, workflow.DefaultVersion, versionReserveReconcile) >= versionReserveReconcile {
+	if !rejected && reconcileAlways(ctx) {
 		j.reconcileLostReserve(ctx, err)
 	}
 	return j.fail(code, "Could not reserve credits: "+rootMessage(err), false)
@@ -404,14 +411,14 @@ func (j *job) dlqPayload(ctx workflow.Context, typ wire.DLQType) wire.DLQPayload
 // enqueueDLQ persists a versioned DLQ record (never failing the saga) and,
 // for a capture or release, starts the job's reconciliation workflow, which
 // outlives this one.
+// If the record could not be written (the ledger down for longer than its
+// retries), the reconciliation still starts and writes it (reconcile-always).
 func (j *job) enqueueDLQ(ctx workflow.Context, p wire.DLQPayload, reconcile *wire.ReconcileInput) bool {
-	if !j.writeDLQ(ctx, p) {
-		return false
-	}
-	if reconcile != nil {
+	written := j.writeDLQ(ctx, p)
+	if reconcile != nil && (written || reconcileAlways(ctx)) {
 		j.startReconcile(ctx, *reconcile)
 	}
-	return true
+	return written
 }
 
 // writeDLQ persists a versioned DLQ record; false if it could not.

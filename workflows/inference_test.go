@@ -305,11 +305,11 @@ func TestSagaReservation(t *testing.T) {
 			}
 		})
 	}
-	t.Run("ledger down, before reserve-reconcile", func(t *testing.T) {
+	t.Run("ledger down, before reconcile-always", func(t *testing.T) {
 		f := newFakeBilling()
 		f.reserveErr = func(int) error { return errors.New("connection refused") }
 		env := newSagaEnv(t, f)
-		env.OnGetVersion(changeReserveReconcile, workflow.DefaultVersion, versionReserveReconcile).Return(workflow.DefaultVersion)
+		env.OnGetVersion(changeReconcileAlways, workflow.DefaultVersion, versionReconcileAlways).Return(workflow.DefaultVersion)
 		env.ExecuteWorkflow(InferenceJob, sagaInput(""))
 		if code, _ := inferenceFailure(t, env.GetWorkflowError()); code != wire.CodeInfraUnavailable || len(f.reconciles) != 0 || len(f.dlq) != 0 {
 			t.Fatalf("got %s, reconciliations %+v, DLQ %+v: the old version reconciles nothing", code, f.reconciles, f.dlq)
@@ -625,4 +625,34 @@ func payloadJSON(t *testing.T, p wire.DLQPayload) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A failed release whose DLQ record cannot be written still gets its
+// reconciliation (which writes the record) under reconcile-always; before
+// that change the job ended with neither.
+func TestReleaseReconciledWithoutItsRecord(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		version workflow.Version
+		want    int
+	}{
+		{"reconcile-always", versionReconcileAlways, 1},
+		{"before reconcile-always", workflow.DefaultVersion, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeBilling()
+			f.modelErr = temporal.NewNonRetryableApplicationError("model", string(wire.CodeModelServerError), nil)
+			f.releaseErr = func(int) error { return errors.New("ledger down") }
+			f.dlqErr = errors.New("ledger down")
+			env := newSagaEnv(t, f)
+			env.OnGetVersion(changeReconcileAlways, workflow.DefaultVersion, versionReconcileAlways).Return(tt.version)
+			env.ExecuteWorkflow(InferenceJob, sagaInput(""))
+			if code, _ := inferenceFailure(t, env.GetWorkflowError()); code != wire.CodeModelServerError {
+				t.Fatalf("code %s", code)
+			}
+			if len(f.reconciles) != tt.want || (tt.want == 1 && (f.reconciles[0].Type != wire.DLQReleaseFailed || f.reconciles[0].ReservationID == "")) {
+				t.Fatalf("reconciliations %+v, want %d RELEASE_FAILED", f.reconciles, tt.want)
+			}
+		})
+	}
 }

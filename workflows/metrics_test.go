@@ -157,7 +157,8 @@ func TestSagaFailureMetricLabels(t *testing.T) {
 }
 
 // A DLQ entry that cannot be written is counted as dlq.enqueue.failure with
-// its type, and no reconciliation is started for it.
+// its type; its reconciliation starts all the same and writes it
+// (reconcile-always; before that change none started).
 func TestDLQEnqueueFailureMetric(t *testing.T) {
 	reg, s := metricsSuite(t)
 	f := newFakeBilling()
@@ -168,8 +169,8 @@ func TestDLQEnqueueFailureMetric(t *testing.T) {
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.dlq) == 0 || len(f.reconciles) != 0 {
-		t.Fatalf("dlq attempts %d, reconciliations %d; want some and none", len(f.dlq), len(f.reconciles))
+	if len(f.dlq) == 0 || len(f.reconciles) != 1 || f.reconciles[0].Type != wire.DLQCaptureFailed {
+		t.Fatalf("dlq attempts %d, reconciliations %+v; want some and one CAPTURE_FAILED", len(f.dlq), f.reconciles)
 	}
 	wantSum(t, reg, "dlq_enqueue_failure_total", map[string]string{"dlqType": string(wire.DLQCaptureFailed), "modelId": "gpt-4o",
 		"billingPolicy": string(wire.BestEffortBilling)}, 1)
