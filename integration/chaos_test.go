@@ -20,7 +20,9 @@ import (
 // (internal/chaosrun) against a dev server of its own on a database file,
 // with the SQLite ledger. Every invariant holds, and every kind of fault
 // was actually injected: workers killed, the server restarted, the ledger
-// locked, the provider failing in each way.
+// locked, the provider failing in each way, and the realtime process killed
+// mid-call, with no call leaving a session, a hold, a gate or goroutines
+// behind.
 func TestChaosShort(t *testing.T) {
 	skipShort(t)
 	cli, err := devserver.FindCLI(root)
@@ -44,7 +46,8 @@ func TestChaosShort(t *testing.T) {
 
 	var out bytes.Buffer
 	sum, err := chaosrun.Run(ctx, chaosrun.Config{Server: srv, WorkerBin: buildWorker(t), Ledger: "sqlite",
-		Duration: 60 * time.Second, Seed: 10, Starters: 3, DrainTimeout: 4 * time.Minute, Dir: dir, Out: &out})
+		Duration: 60 * time.Second, Seed: 10, Starters: 3, DrainTimeout: 4 * time.Minute, Dir: dir, Out: &out,
+		RealtimeBin: buildBinary(t, "./realtime"), VoiceFixture: filepath.Join(root, "internal/codec/testdata/speech-clean.opus.pkts")})
 	sum.Print(&out)
 	t.Log("\n" + out.String())
 	if err != nil {
@@ -60,6 +63,12 @@ func TestChaosShort(t *testing.T) {
 		if sum.ProviderCalls[f] == 0 {
 			t.Errorf("no provider call got %s: %v", f, sum.ProviderCalls)
 		}
+	}
+	// Voice: calls made, the process killed under them, and its idle
+	// readings taken (the goroutine check compares them).
+	if sum.VoiceCalls == 0 || sum.VoiceSessions == 0 || sum.RealtimeKills == 0 || sum.Realtime.Calls < 3 || sum.Realtime.StartGoroutines == 0 {
+		t.Errorf("voice: %d calls, %d sessions, %d realtime kills, %d calls to its last process (goroutines %d at start); want each, and 3 calls",
+			sum.VoiceCalls, sum.VoiceSessions, sum.RealtimeKills, sum.Realtime.Calls, sum.Realtime.StartGoroutines)
 	}
 	if sum.Started[wire.WorkflowConsensusEvaluation] == 0 || sum.Started[wire.WorkflowInferenceJob] == 0 || sum.DuplicatesRefused == 0 {
 		t.Errorf("load: started %v, %d duplicate starts refused; want both kinds and duplicates", sum.Started, sum.DuplicatesRefused)

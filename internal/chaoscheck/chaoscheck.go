@@ -85,6 +85,9 @@ type Data struct {
 	// bill: those users' holds are checked by CheckVoice, not CheckHolds.
 	Voice      []VoiceSession
 	VoiceUsers map[string]bool
+	// Realtime is the realtime process's goroutines and gates, at its
+	// start and after the calls (nil without voice).
+	Realtime *RealtimeIdle
 }
 
 // Check runs every invariant over d.
@@ -98,6 +101,7 @@ func Check(d Data) []Violation {
 	out = append(out, CheckConservation(d.Ledger, d.Credited)...)
 	out = append(out, CheckChargedOnce(d.Ledger, d.Workflows)...)
 	out = append(out, CheckVoice(d.Voice, d.Ledger, d.VoiceUsers)...)
+	out = append(out, CheckRealtimeIdle(d.Realtime)...)
 	return out
 }
 
@@ -384,6 +388,42 @@ func CheckVoice(vs []VoiceSession, s ledger.Snapshot, users map[string]bool) []V
 			out = append(out, Violation{VoiceClean, r.ID, fmt.Sprintf("voice user %s has an active hold of %d, expires %s",
 				r.UserID, r.Amount, r.ExpiresAt.Format("15:04:05"))})
 		}
+	}
+	return out
+}
+
+// RealtimeIdle is the realtime process at rest: when it had started (its
+// last start, before any call reached it) and after the run's calls had
+// ended, Calls calls later. Goroutines are its go_goroutines; LiveGates its
+// inferflow_speech_gate_live_gates, one per call still held. (A process
+// killed with its calls took their goroutines with it: only the last one
+// can show a leak.)
+type RealtimeIdle struct {
+	Calls                          int
+	StartGoroutines, EndGoroutines int
+	LiveGates                      int
+}
+
+// GoroutineSlack is how many more goroutines than at its start an idle
+// realtime process may run: idle HTTP keep-alive connections and the
+// Temporal client's connection come and go. A call that leaks leaves far
+// more (a peer connection alone runs a dozen or more); seen at rest: the
+// same count as at its start.
+const GoroutineSlack = 4
+
+// CheckRealtimeIdle: no voice call left a gate or goroutines behind in
+// the realtime process (nil: no voice in the run).
+func CheckRealtimeIdle(r *RealtimeIdle) []Violation {
+	if r == nil {
+		return nil
+	}
+	var out []Violation
+	if r.LiveGates != 0 {
+		out = append(out, Violation{VoiceClean, "realtime", fmt.Sprintf("%d speech gates still live after every call ended", r.LiveGates)})
+	}
+	if extra := r.EndGoroutines - r.StartGoroutines; extra > GoroutineSlack {
+		out = append(out, Violation{VoiceClean, "realtime", fmt.Sprintf("%d goroutines after every call ended, %d more than at its start (%d); a call left goroutines behind",
+			r.EndGoroutines, extra, r.StartGoroutines)})
 	}
 	return out
 }

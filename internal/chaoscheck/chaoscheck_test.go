@@ -164,6 +164,28 @@ func TestVoiceInvariant(t *testing.T) {
 	}
 }
 
+func TestRealtimeIdle(t *testing.T) {
+	cases := []struct {
+		name string
+		r    *RealtimeIdle
+		want []Invariant
+	}{
+		{"no voice", nil, nil},
+		{"back to its start", &RealtimeIdle{StartGoroutines: 40, EndGoroutines: 40}, nil},
+		{"fewer than at start", &RealtimeIdle{StartGoroutines: 40, EndGoroutines: 31}, nil},
+		{"within the slack", &RealtimeIdle{StartGoroutines: 40, EndGoroutines: 40 + GoroutineSlack}, nil},
+		{"a call's goroutines left", &RealtimeIdle{StartGoroutines: 40, EndGoroutines: 41 + GoroutineSlack}, []Invariant{VoiceClean}},
+		{"a gate left live", &RealtimeIdle{StartGoroutines: 40, EndGoroutines: 40, LiveGates: 1}, []Invariant{VoiceClean}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assertInvariants(t, CheckRealtimeIdle(tc.r), tc.want)
+			// Check runs it too.
+			assertInvariants(t, Check(Data{Ledger: good(), Realtime: tc.r}), tc.want)
+		})
+	}
+}
+
 func vision(item string, slot, attempt int, value float64) ProviderAnswer {
 	return ProviderAnswer{ItemID: item, CallIndex: slot, Attempt: attempt, OK: true, Value: value}
 }

@@ -109,6 +109,9 @@ type Summary struct {
 
 	// Voice (with Config.RealtimeBin).
 	VoiceCalls, VoiceCallErrors, RealtimeKills, VoiceSessions, VoiceOpen, VoiceOrphaned int
+	// Realtime is the realtime process's goroutines at its last start and
+	// after the calls, and its gates left live.
+	Realtime chaoscheck.RealtimeIdle
 
 	Violations []chaoscheck.Violation
 	Drained    bool
@@ -149,6 +152,8 @@ func (s Summary) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  voice                 %d calls (%d ended in error), realtime killed %d times, %d VoiceSession workflows (%d closed ORPHANED), %d left open; voice violations %d\n",
 			s.VoiceCalls, s.VoiceCallErrors, s.RealtimeKills, s.VoiceSessions, s.VoiceOrphaned, s.VoiceOpen, voiceViolations)
+		fmt.Fprintf(w, "  realtime at rest      %d goroutines after %d calls, %d at its last start; %d gates live\n",
+			s.Realtime.EndGoroutines, s.Realtime.Calls, s.Realtime.StartGoroutines, s.Realtime.LiveGates)
 	}
 	fmt.Fprintf(w, "  invariant violations  %d\n", len(s.Violations))
 	for i, v := range s.Violations {
@@ -355,8 +360,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		if err != nil {
 			return sum, err
 		}
+		metricsAddr, err := freeAddr()
+		if err != nil {
+			return sum, err
+		}
 		r.voice = &realtimeProc{bin: cfg.RealtimeBin, dir: cfg.Dir, queue: queue, server: cfg.Server, listen: listen,
-			instanceID: "chaos-realtime-" + queue, lease: cfg.OwnerLease}
+			metrics: metricsAddr, instanceID: "chaos-realtime-" + queue, lease: cfg.OwnerLease}
 		if err := r.voice.start(ctx); err != nil {
 			return sum, err
 		}
@@ -394,12 +403,18 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	drainDeadline := time.Now().Add(cfg.DrainTimeout)
 	drained := r.drain(ctx, drainDeadline)
 	var voiceSessions []chaoscheck.VoiceSession
+	var realtimeIdle *chaoscheck.RealtimeIdle
 	if r.voice != nil {
 		var settled bool
 		if voiceSessions, settled, err = r.settledVoiceSessions(ctx, queue, drainDeadline); err != nil {
 			return sum, fmt.Errorf("chaosrun: list voice sessions: %w", err)
 		}
 		drained = drained && settled
+		// Every call has ended: the realtime process is back to its idle
+		// goroutines and holds no gate, or a call left something behind.
+		if realtimeIdle, err = r.voice.idleCheck(ctx, time.Now().Add(20*time.Second)); err != nil {
+			return sum, fmt.Errorf("chaosrun: read the realtime process's metrics: %w", err)
+		}
 	}
 	stopProgress()
 	<-progressDone
@@ -409,7 +424,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	data.Credited = credited
 	if r.voice != nil {
-		data.VoiceUsers, data.Voice = voiceUsersSet, voiceSessions
+		data.VoiceUsers, data.Voice, data.Realtime = voiceUsersSet, voiceSessions, realtimeIdle
+		sum.Realtime = *realtimeIdle
 		r.mu.Lock()
 		sum.VoiceCalls, sum.VoiceCallErrors = r.voiceCalls, r.voiceCallErrors
 		r.mu.Unlock()
@@ -657,6 +673,11 @@ func (r *run) injectors() []func(context.Context) {
 	if r.voice != nil {
 		realtimeWait := draw(every(10*time.Second, 15*time.Second, 15*time.Second))
 		injectors = append(injectors, loop(realtimeWait, func(ctx context.Context) {
+			// The last quarter of the load is left to the last process, so
+			// that the goroutine check (idleCheck) has its calls to judge.
+			if time.Since(r.start) > r.cfg.Duration*3/4 {
+				return
+			}
 			r.voice.signal(syscall.SIGKILL, 5*time.Second)
 			r.nRealtimeKills.Add(1)
 			r.logf("  %s  fault: kill -9 the realtime process", r.elapsed())

@@ -46,10 +46,21 @@ type realtimeProc struct {
 	// the sessions its killed predecessor owned and closes them ORPHANED.
 	instanceID string
 	lease      time.Duration // --owner-lease
+	// metrics is its /metrics address, fixed across restarts too: the run
+	// reads its goroutines and live gates there.
+	metrics string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
+	// up is closed while the process is ready for calls; a kill replaces
+	// it, and callers wait on it, so that no call reaches a new process
+	// before its idle reading is taken.
+	up chan struct{}
+	// idle is the last start's reading, before any call; calls counts the
+	// calls made to the process since then.
+	idle  metricsReading
+	calls int
 }
 
 func freeAddr() (string, error) {
@@ -78,7 +89,7 @@ func (p *realtimeProc) start(ctx context.Context) error {
 	}
 	cmd.Env = append(cmd.Env,
 		"INFERFLOW_REALTIME_ADDR="+p.listen,
-		"INFERFLOW_REALTIME_METRICS_ADDR=",
+		"INFERFLOW_REALTIME_METRICS_ADDR="+p.metrics,
 		"INFERFLOW_REALTIME_PPROF_ADDR=",
 		"INFERFLOW_REALTIME_TOKENS="+strings.Join(toks, ","),
 		"INFERFLOW_REALTIME_INCLUDE_LOOPBACK=true",
@@ -111,7 +122,7 @@ func (p *realtimeProc) start(ctx context.Context) error {
 		req.Header.Set("Authorization", "Bearer "+voiceToken(0))
 		if resp, err := hc.Do(req); err == nil {
 			resp.Body.Close()
-			return nil
+			return p.opened(ctx)
 		}
 		select {
 		case <-exited:
@@ -122,6 +133,68 @@ func (p *realtimeProc) start(ctx context.Context) error {
 	return errors.New("realtime did not answer in time (see realtime.log)")
 }
 
+// opened takes the new process's idle reading and lets callers in.
+func (p *realtimeProc) opened(ctx context.Context) error {
+	idle, err := idleReading(ctx, p.metricsURL(), 1500*time.Millisecond)
+	if err != nil {
+		return fmt.Errorf("realtime started, but its metrics: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.idle, p.calls = idle, 0
+	if p.up == nil {
+		p.up = make(chan struct{})
+	}
+	select {
+	case <-p.up:
+	default:
+		close(p.up)
+	}
+	return nil
+}
+
+// ready returns a channel closed while the process takes calls.
+func (p *realtimeProc) ready() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.up == nil {
+		p.up = make(chan struct{})
+	}
+	return p.up
+}
+
+// closeForCalls makes new calls wait for the next start.
+func (p *realtimeProc) closeForCalls() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.up:
+		p.up = make(chan struct{})
+	default:
+	}
+}
+
+// idleCheck waits (until deadline) for the process to settle back to its
+// idle reading once every call has ended, and returns what it read.
+func (p *realtimeProc) idleCheck(ctx context.Context, deadline time.Time) (*chaoscheck.RealtimeIdle, error) {
+	// The callers' idle keep-alive connections hold server goroutines.
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
+	p.mu.Lock()
+	idle, calls := p.idle, p.calls
+	p.mu.Unlock()
+	end, err := awaitReading(ctx, p.metricsURL(), func(m metricsReading) bool {
+		return m.liveGates == 0 && m.goroutines-idle.goroutines <= chaoscheck.GoroutineSlack
+	}, deadline)
+	if err != nil {
+		return nil, err
+	}
+	return &chaoscheck.RealtimeIdle{Calls: calls, StartGoroutines: idle.goroutines, EndGoroutines: end.goroutines, LiveGates: end.liveGates}, nil
+}
+
+func (p *realtimeProc) metricsURL() string { return "http://" + p.metrics + "/metrics" }
+
 func (p *realtimeProc) whipURL() string { return "http://" + p.listen + "/whip" }
 
 func (p *realtimeProc) signal(sig syscall.Signal, wait time.Duration) {
@@ -131,6 +204,7 @@ func (p *realtimeProc) signal(sig syscall.Signal, wait time.Duration) {
 	if cmd == nil {
 		return
 	}
+	p.closeForCalls()
 	if sig == syscall.SIGKILL {
 		_ = syscall.Kill(-cmd.Process.Pid, sig)
 	} else {
@@ -149,10 +223,18 @@ func (p *realtimeProc) signal(sig syscall.Signal, wait time.Duration) {
 func (r *run) voiceCaller(ctx context.Context, n int, packets [][]byte) {
 	rng := rand.New(rand.NewPCG(uint64(r.cfg.Seed), uint64(500+n)))
 	for ctx.Err() == nil {
+		select {
+		case <-r.voice.ready():
+		case <-ctx.Done():
+			return
+		}
 		// 2–5 s of speech, from a random place in the fixture.
 		k := 100 + rng.IntN(150)
 		from := rng.IntN(max(1, len(packets)-k))
 		pk := packets[from:min(len(packets), from+k)]
+		r.voice.mu.Lock()
+		r.voice.calls++
+		r.voice.mu.Unlock()
 		cctx, cancel := context.WithTimeout(ctx, 40*time.Second)
 		_, err := caller.Run(cctx, caller.Options{URL: r.voice.whipURL(), Token: voiceToken(n), Packets: pk, MaxTail: 8 * time.Second})
 		cancel()
