@@ -254,17 +254,20 @@ func (b *Billing) writeMissingRecord(ctx context.Context, in wire.ReconcileInput
 
 // releaseLostReserve reserves again under the job's key, which replays a
 // hold the lost reserve made (or makes one), and releases that hold. A
-// refusal means nothing is held; an expired hold gave its credits back.
+// refusal means nothing is held, and so does an idempotency conflict (the
+// key holds another request's outcome: the lost one never committed); an
+// expired hold gave its credits back, and one no longer active (a voice
+// response's key reused by a later run, which settled it) holds nothing.
 func (b *Billing) releaseLostReserve(ctx context.Context, in wire.ReconcileInput) error {
 	r, err := b.Reserve(ctx, *in.Reserve)
-	if _, rejected := ledger.RejectionReason(err); rejected {
+	if _, rejected := ledger.RejectionReason(err); rejected || errors.Is(err, ledger.ErrIdempotencyConflict) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
 	_, err = b.Release(ctx, wire.ReleaseInput{JobID: in.JobID, ReservationID: r.ID})
-	if reason, ok := ledger.RejectionReason(err); ok && reason == ledger.ReasonHoldExpired {
+	if reason, ok := ledger.RejectionReason(err); ok && (reason == ledger.ReasonHoldExpired || reason == ledger.ReasonHoldNotActive) {
 		return nil
 	}
 	return err

@@ -197,11 +197,27 @@ func TestReconcileLostReserve(t *testing.T) {
 		name      string
 		user      string
 		committed bool // the lost reserve did commit
-		wantHolds int
+		// earlier is what the key already held before the reconciliation
+		// (and before the balance is read): a voice response's key reused.
+		earlier    func(ctx context.Context, b *Billing, reserve wire.ReserveInput) error
+		wantHolds  int
+		wantStatus ledger.HoldStatus
 	}{
-		{"hold committed, reply lost", "u", true, 1},
-		{"nothing committed", "u", false, 1},
-		{"too little credit", "poor", false, 0},
+		{"hold committed, reply lost", "u", true, nil, 1, ledger.HoldReleased},
+		{"nothing committed", "u", false, nil, 1, ledger.HoldReleased},
+		{"too little credit", "poor", false, nil, 0, ""},
+		{"the key's hold was captured since", "u", false, func(ctx context.Context, b *Billing, reserve wire.ReserveInput) error {
+			r, err := b.Reserve(ctx, reserve)
+			if err == nil {
+				_, err = b.Capture(ctx, wire.CaptureInput{JobID: reserve.JobID, ReservationID: r.ID, Usage: wire.Usage{PromptTokens: 10, TotalTokens: 10}})
+			}
+			return err
+		}, 1, ledger.HoldCaptured},
+		{"the key holds another request", "u", false, func(ctx context.Context, b *Billing, reserve wire.ReserveInput) error {
+			reserve.PromptTokens = 20
+			_, err := b.Reserve(ctx, reserve)
+			return err
+		}, 1, ledger.HoldActive},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -209,6 +225,11 @@ func TestReconcileLostReserve(t *testing.T) {
 			env := activityEnv(nil)
 			env.RegisterActivity(b)
 			reserve := wire.ReserveInput{JobID: "j4", UserID: tt.user, ModelID: "offline-small", PromptTokens: 10}
+			if tt.earlier != nil {
+				if err := tt.earlier(ctx, b, reserve); err != nil {
+					t.Fatal(err)
+				}
+			}
 			before, err := b.Ledger.Balance(ctx, tt.user)
 			if err != nil {
 				t.Fatal(err)
@@ -241,8 +262,8 @@ func TestReconcileLostReserve(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(holds) != tt.wantHolds || (len(holds) == 1 && holds[0].Status != ledger.HoldReleased) {
-				t.Errorf("holds %+v, want %d released", holds, tt.wantHolds)
+			if len(holds) != tt.wantHolds || (len(holds) == 1 && holds[0].Status != tt.wantStatus) {
+				t.Errorf("holds %+v, want %d %s", holds, tt.wantHolds, tt.wantStatus)
 			}
 		})
 	}

@@ -155,7 +155,7 @@ func (s *voiceSession) settle(ctx workflow.Context, r *VoiceResponse, from Voice
 		// the same key and parameters returns it (or makes it).
 		hold, err := s.reserve(ctx, r, job, r.HoldTokens)
 		if err != nil {
-			s.unbilled(ctx, r, "reserve", err)
+			s.reserveFailed(ctx, r, job, r.HoldTokens, err)
 			return
 		}
 		r.ReservationID, r.HeldAmount = hold.ID, hold.Amount
@@ -183,9 +183,10 @@ func (s *voiceSession) settle(ctx workflow.Context, r *VoiceResponse, from Voice
 // reserveAndCapture bills a usage already known: a hold sized to it, then
 // its capture.
 func (s *voiceSession) reserveAndCapture(ctx workflow.Context, r *VoiceResponse, job string) {
-	hold, err := s.reserve(ctx, r, job, max(r.Usage.InputTokens, 1))
+	tokens := max(r.Usage.InputTokens, 1)
+	hold, err := s.reserve(ctx, r, job, tokens)
 	if err != nil {
-		s.unbilled(ctx, r, "reserve", err)
+		s.reserveFailed(ctx, r, job, tokens, err)
 		return
 	}
 	r.ReservationID, r.HeldAmount = hold.ID, hold.Amount
@@ -202,18 +203,20 @@ func (s *voiceSession) reserveAndCapture(ctx workflow.Context, r *VoiceResponse,
 // never charged again: its capture replays (same key and usage), and a
 // rebill under the one rebill key replays too.
 func (s *voiceSession) billLate(ctx workflow.Context, r *VoiceResponse, job string) {
-	hold, err := s.reserve(ctx, r, job, max(r.Usage.InputTokens, 1))
+	tokens := max(r.Usage.InputTokens, 1)
+	hold, err := s.reserve(ctx, r, job, tokens)
 	if reason, _ := ledgerRefusal(err); reason == wire.CodeIdempotencyConflict.String() && s.lateRebill(ctx) {
 		// The earlier run asked for the hold at the session's size (the
 		// realtime process gives no estimate): the same request is answered
 		// with that hold, never a new one.
-		hold, err = s.reserve(ctx, r, job, s.set.inputTokens)
+		tokens = s.set.inputTokens
+		hold, err = s.reserve(ctx, r, job, tokens)
 		if err == nil {
 			s.event(ctx, "hold-found", r.TurnID, r.ResponseID, hold.Amount, "held by an earlier run: "+hold.ID)
 		}
 	}
 	if err != nil {
-		s.unbilled(ctx, r, "reserve", err)
+		s.reserveFailed(ctx, r, job, tokens, err)
 		return
 	}
 	r.ReservationID, r.HeldAmount = hold.ID, hold.Amount
@@ -242,10 +245,40 @@ func (s *voiceSession) rebills(ctx workflow.Context, on rebillOn, reason string)
 
 func (s *voiceSession) reserve(ctx workflow.Context, r *VoiceResponse, job string, tokens int) (wire.Reservation, error) {
 	var hold wire.Reservation
-	err := workflow.ExecuteActivity(s.billingCtx(ctx, "reserve "+r.ResponseID), wire.ActivityReserve, wire.ReserveInput{
-		JobID: job, UserID: s.in.UserID, ModelID: s.set.modelID, PromptTokens: tokens,
-	}).Get(ctx, &hold)
+	err := workflow.ExecuteActivity(s.billingCtx(ctx, "reserve "+r.ResponseID), wire.ActivityReserve,
+		s.reserveInput(job, tokens)).Get(ctx, &hold)
 	return hold, err
+}
+
+func (s *voiceSession) reserveInput(job string, tokens int) wire.ReserveInput {
+	return wire.ReserveInput{JobID: job, UserID: s.in.UserID, ModelID: s.set.modelID, PromptTokens: tokens}
+}
+
+// The change that always reconciles what a session's ledger calls may have
+// left held (the saga's reconcile-always, for voice): a reserve that failed
+// for want of the ledger (reserveFailed), and a failed capture or release
+// whose DLQ record could not be written (reconcile; the reconciliation
+// writes it). GetVersion only on those paths.
+const voiceReconcileAlwaysChange = "voice-reconcile-always"
+
+func (s *voiceSession) reconcileAlways(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, voiceReconcileAlwaysChange, workflow.DefaultVersion, 1) >= 1
+}
+
+// reserveFailed records a response left unbilled by a failed reserve. A
+// reserve that failed for want of the ledger may have committed with its
+// reply lost (the connection cut by an outage): its hold would wait for its
+// TTL. So such a response also gets a reconciliation (RESERVE_UNCERTAIN),
+// which once the ledger is back reserves again with the same key and
+// request, which replays that hold (or makes one), and releases it.
+func (s *voiceSession) reserveFailed(ctx workflow.Context, r *VoiceResponse, job string, tokens int, err error) {
+	s.unbilled(ctx, r, "reserve", err)
+	if _, refused := ledgerRefusal(err); refused || !s.reconcileAlways(ctx) {
+		return
+	}
+	in := s.reserveInput(job, tokens)
+	s.reconcile(ctx, r, job, err, wire.ReconcileInput{Type: wire.DLQReserveUncertain, JobID: job,
+		SchemaVersion: wire.DLQSchemaVersion, Reserve: &in})
 }
 
 // capture charges the response's usage. A hold the usage outgrew, or one that
@@ -350,19 +383,29 @@ func (s *voiceSession) reconcile(ctx workflow.Context, r *VoiceResponse, job str
 		Service: wire.DLQServiceVoice, JobID: job, SessionID: s.in.SessionID, ResponseID: r.ResponseID,
 		UserID: s.in.UserID, ModelID: s.set.modelID, ReservationID: in.ReservationID, Retriable: true,
 	}
-	if typ == wire.DLQCaptureFailed {
+	switch typ {
+	case wire.DLQCaptureFailed:
 		u := in.Usage
 		p.ActualUsage, p.CaptureError = &u, errorMeta(cause)
-	} else {
+	case wire.DLQReserveUncertain:
+		p.ReserveError = errorMeta(cause)
+	default:
 		p.ReleaseError = errorMeta(cause)
 	}
 	err := workflow.ExecuteActivity(s.billingCtx(ctx, "dlq "+string(typ)+" "+r.ResponseID), wire.ActivityEnqueueDLQ,
 		wire.DLQInput{Type: typ, JobID: job, SchemaVersion: wire.DLQSchemaVersion, Payload: p}).Get(ctx, nil)
 	if err != nil {
-		s.log.Error("DLQ_ENQUEUE_FAILED — MANUAL RECONCILIATION REQUIRED", append([]any{"evt", "DLQ_ENQUEUE_FAILED",
-			"jobId", job, "innerType", typ, "dlqError", rootMessage(err)}, critical...)...)
 		s.event(ctx, "dlq-failed", r.TurnID, r.ResponseID, 0, string(typ))
-		return
+		// Under voice-reconcile-always the reconciliation starts anyway and
+		// writes the missing record; before, a person had to.
+		if typ == wire.DLQReserveUncertain || s.reconcileAlways(ctx) {
+			s.log.Warn("DLQ record not written; the reconciliation writes it", "evt", "DLQ_ENQUEUE_FAILED",
+				"jobId", job, "innerType", typ, "dlqError", rootMessage(err))
+		} else {
+			s.log.Error("DLQ_ENQUEUE_FAILED — MANUAL RECONCILIATION REQUIRED", append([]any{"evt", "DLQ_ENQUEUE_FAILED",
+				"jobId", job, "innerType", typ, "dlqError", rootMessage(err)}, critical...)...)
+			return
+		}
 	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            wire.ReconcileWorkflowID(job),

@@ -35,6 +35,8 @@ type flakyLedger struct {
 	mu                                    sync.Mutex
 	failReserve, failCapture, failRelease int
 	reserves, captures, releases          int
+	failDLQ                               int  // PutDLQ calls to fail
+	lostReplies                           bool // a failed reserve commits first (its reply lost)
 }
 
 func (f *flakyLedger) take(calls, fails *int) bool {
@@ -50,9 +52,20 @@ func (f *flakyLedger) take(calls, fails *int) bool {
 
 func (f *flakyLedger) Reserve(ctx context.Context, req ledger.ReserveRequest) (ledger.Reservation, error) {
 	if f.take(&f.reserves, &f.failReserve) {
+		if f.lostReplies {
+			_, _ = f.Ledger.Reserve(ctx, req)
+		}
 		return ledger.Reservation{}, errLedgerDown
 	}
 	return f.Ledger.Reserve(ctx, req)
+}
+
+func (f *flakyLedger) PutDLQ(ctx context.Context, rec ledger.DLQRecord) (bool, error) {
+	var calls int
+	if f.take(&calls, &f.failDLQ) {
+		return false, errLedgerDown
+	}
+	return f.Ledger.PutDLQ(ctx, rec)
 }
 
 func (f *flakyLedger) Capture(ctx context.Context, req ledger.CaptureRequest) (ledger.CaptureResult, error) {
@@ -236,6 +249,7 @@ func TestVoiceSessionBilling(t *testing.T) {
 		captured, released, refused, late, failed int
 		reconciling                               int
 		dlq                                       wire.DLQType // DLQ record type when reconciling
+		noRecord                                  bool         // the DLQ record could not be written (the reconciliation writes it)
 		charged                                   int64        // micro-credits
 		holds                                     int          // reservations made in the ledger
 		state                                     VoiceState
@@ -279,11 +293,24 @@ func TestVoiceSessionBilling(t *testing.T) {
 				// The reserve's retries outlast the response: it is settled when
 				// the reserve gives up.
 				events: []string{"response-done", "billing-failed", "captured"}}},
-		{name: "ledger down throughout: recorded, the session still completes",
+		{name: "ledger down throughout: recorded, a reconciliation for what the reserve may hold, the session still completes",
 			setup: func(f *flakyLedger) { f.failReserve = 1000 },
 			steps: []any{reserve{ResponseID: "r1"}, done("r1", ResponseCompleted, 100, 100), &SessionClosed{}},
 			want: want{result: map[string]ReserveResponseResult{"r1": {OK: true, Deferred: true, Reason: ReasonBillingUnavailable}},
-				failed: 2, state: VoiceClosed, events: []string{"response-done", "billing-failed", "unbilled"}}},
+				failed: 2, reconciling: 1, dlq: wire.DLQReserveUncertain, state: VoiceClosed,
+				events: []string{"response-done", "billing-failed", "unbilled", "reconciling"}}},
+		{name: "reserve committed but every reply lost: its hold goes to reconciliation",
+			setup: func(f *flakyLedger) { f.failReserve, f.lostReplies = 1000, true },
+			steps: []any{reserve{ResponseID: "r1"}, done("r1", ResponseCompleted, 100, 100), &SessionClosed{}},
+			want: want{result: map[string]ReserveResponseResult{"r1": {OK: true, Deferred: true, Reason: ReasonBillingUnavailable}},
+				failed: 2, reconciling: 1, dlq: wire.DLQReserveUncertain, holds: 1, state: VoiceClosed,
+				events: []string{"unbilled", "reconciling"}}},
+		{name: "release failure whose DLQ record cannot be written still starts reconciliation",
+			setup: func(f *flakyLedger) { f.failRelease, f.failDLQ = 1000, 1000 },
+			steps: []any{reserve{ResponseID: "r1"}, done("r1", ResponseCancelled, 100, 10), &SessionClosed{}},
+			want: want{result: map[string]ReserveResponseResult{"r1": {OK: true, HeldAmount: hold(DefaultVoiceInputTokens)}},
+				failed: 1, reconciling: 1, dlq: "RELEASE_FAILED", noRecord: true, holds: 1, state: VoiceClosed,
+				events: []string{"billing-failed", "dlq-failed", "reconciling"}}},
 		{name: "response without a hold is billed after the fact",
 			steps: []any{&ResponseStarted{ResponseID: "r1"}, done("r1", ResponseCompleted, 800, 200), &SessionClosed{}},
 			want: want{late: 1, captured: 1, charged: model.Cost(800, 200), holds: 1, state: VoiceClosed,
@@ -375,7 +402,7 @@ func TestVoiceSessionBilling(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantHeld := int64(0)
-			if w.reconciling > 0 { // the capture or release is the reconciler's now
+			if w.reconciling > 0 && w.holds > 0 { // the hold is the reconciler's now
 				wantHeld = hold(DefaultVoiceInputTokens)
 			}
 			if bal.Spent != w.charged || bal.Held != wantHeld || bal.Available+bal.Held+bal.Spent != tt.credit {
@@ -404,6 +431,12 @@ func TestVoiceSessionBilling(t *testing.T) {
 			if w.reconciling > 0 {
 				if len(run.reconciles) != 1 || run.reconciles[0].JobID != VoiceResponseJobID("s1", "r1") || run.reconciles[0].Type != w.dlq {
 					t.Errorf("reconciles = %+v", run.reconciles)
+				} else if r := run.reconciles[0].Reserve; (w.dlq == wire.DLQReserveUncertain) != (r != nil) ||
+					r != nil && (r.JobID != VoiceResponseJobID("s1", "r1") || r.UserID != voiceUser || r.PromptTokens != DefaultVoiceInputTokens) {
+					t.Errorf("reconcile's reserve = %+v", r)
+				}
+				if w.noRecord {
+					return
 				}
 				rec, err := l.DLQ(ctx, string(w.dlq), VoiceResponseJobID("s1", "r1"), wire.DLQSchemaVersion)
 				if err != nil || rec.Status != ledger.DLQOpen {
@@ -411,7 +444,8 @@ func TestVoiceSessionBilling(t *testing.T) {
 				}
 				var p wire.DLQPayload
 				if err := json.Unmarshal(rec.Payload, &p); err != nil || p.Service != wire.DLQServiceVoice || p.SessionID != "s1" || p.ResponseID != "r1" ||
-					p.Environment != "test" || (w.dlq == wire.DLQCaptureFailed) != (p.ActualUsage != nil && p.CaptureError != nil) {
+					p.Environment != "test" || (w.dlq == wire.DLQCaptureFailed) != (p.ActualUsage != nil && p.CaptureError != nil) ||
+					(w.dlq == wire.DLQReserveUncertain) != (p.ReserveError != nil) {
 					t.Errorf("DLQ payload %s, %v", rec.Payload, err)
 				}
 			}
@@ -655,5 +689,40 @@ func TestVoiceSessionMetrics(t *testing.T) {
 	wantSum(t, reg, "voice_session_closed_total", map[string]string{"modelId": "offline-small", "state": "CLOSED"}, 1)
 	if n := len(metricstest.Get(t, reg, "voice_billing_failure_total")); n != 1 {
 		t.Errorf("voice_billing_failure_total: %d series", n)
+	}
+}
+
+// A session that started before voice-reconcile-always keeps the old
+// behaviour on replay: a reserve that failed for want of the ledger leaves
+// the response unbilled, with no reconciliation; a release whose DLQ record
+// could not be written starts none either.
+func TestVoiceReconcileAlwaysVersion(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		setup func(*flakyLedger)
+		end   ResponseStatus
+	}{
+		{"lost reserve", func(f *flakyLedger) { f.failReserve, f.lostReplies = 1000, true }, ResponseCompleted},
+		{"release without its DLQ record", func(f *flakyLedger) { f.failRelease, f.failDLQ = 1000, 1000 }, ResponseCancelled},
+	} {
+		for _, old := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s, old run %v", tt.name, old), func(t *testing.T) {
+				l := newVoiceLedger(t, 1_000_000)
+				tt.setup(l)
+				run := newVoiceRun(t, l)
+				if old {
+					run.env.OnGetVersion(voiceReconcileAlwaysChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+				}
+				run.play(reserve{ResponseID: "r1"}, done("r1", tt.end, 100, 10), &SessionClosed{})
+				sum := run.execute(t, voiceInput())
+				want := 1
+				if old {
+					want = 0
+				}
+				if len(run.reconciles) != want || sum.Totals.BillingFailures == 0 {
+					t.Errorf("reconciles %+v (want %d), totals %+v", run.reconciles, want, sum.Totals)
+				}
+			})
+		}
 	}
 }

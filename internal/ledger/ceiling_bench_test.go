@@ -115,6 +115,12 @@ func benchPostgresCeiling(b *testing.B) {
 
 	rounds, each := ceilingRounds()
 	runPairs(b, l, run+"-warm", time.Second) // connections, plans
+	pl := l.(*pgLedger)
+	var batches0, ops0, setBased0 int64
+	for _, ln := range pl.lanes {
+		batches0, ops0 = batches0+ln.batches.Load(), ops0+ln.ops.Load()
+	}
+	setBased0 = pl.setBased.Load()
 	var tpsSum, pairsSum, txCPU, pairCPU float64
 	b.ResetTimer()
 	for range b.N {
@@ -150,6 +156,16 @@ func benchPostgresCeiling(b *testing.B) {
 	b.ReportMetric(txCPU/float64(rounds)*1e3, "cpu-ms/pgbench-tx")
 	b.ReportMetric(pairCPU/float64(rounds)*1e3, "cpu-ms/pair")
 	b.ReportMetric(txCPU/pairCPU, "pgbench-tx-cpu-per-pair-cpu")
+	// How the ledger's operations went: mean batch size, and the share
+	// done by the set-based calls (the rest ran one call each).
+	var batches, ops int64
+	for _, ln := range pl.lanes {
+		batches, ops = batches+ln.batches.Load(), ops+ln.ops.Load()
+	}
+	if batches > batches0 {
+		b.ReportMetric(float64(ops-ops0)/float64(batches-batches0), "ops/batch")
+		b.ReportMetric(100*float64(pl.setBased.Load()-setBased0)/float64(ops-ops0), "set-based-%")
+	}
 }
 
 func connectBase(ctx context.Context) (*pgx.Conn, error) {
