@@ -410,6 +410,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			return sum, fmt.Errorf("chaosrun: list voice sessions: %w", err)
 		}
 		drained = drained && settled
+		// The sessions' reconciliations (a hold whose release failed, a
+		// reserve whose reply may have been lost) must finish too.
+		if err := r.trackVoiceReconciles(ctx, queue); err != nil {
+			return sum, fmt.Errorf("chaosrun: list voice reconciliations: %w", err)
+		}
+		drained = r.drain(ctx, drainDeadline) && drained
 		// Every call has ended: the realtime process is back to its idle
 		// goroutines and holds no gate, or a call left something behind.
 		if realtimeIdle, err = r.voice.idleCheck(ctx, time.Now().Add(20*time.Second)); err != nil {

@@ -274,6 +274,31 @@ func (r *run) voiceSessions(ctx context.Context, queue string) ([]chaoscheck.Voi
 	}
 }
 
+// trackVoiceReconciles adds to the run's workflows the reconciliations the
+// voice sessions started (children on the run's task queue, found by
+// visibility), so that the drain waits for them and the checks see them.
+func (r *run) trackVoiceReconciles(ctx context.Context, queue string) error {
+	var token []byte
+	for {
+		resp, err := r.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query:         fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s'", wire.WorkflowReconcile, queue),
+			NextPageToken: token,
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range resp.GetExecutions() {
+			id := e.GetExecution().GetWorkflowId()
+			r.track(id, wire.WorkflowReconcile, e.GetExecution().GetRunId(), func(x *tracked) {
+				x.jobID = strings.TrimPrefix(id, wire.ReconcileWorkflowID(""))
+			})
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			return nil
+		}
+	}
+}
+
 // settledVoiceSessions lists the voice sessions once none is running (the
 // last calls hang up as the load ends; a killed process's sessions close
 // ORPHANED within the owner lease; visibility lags its workflows a
