@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,6 +166,12 @@ type voiceRecording struct {
 }
 
 func newVoiceRecorder(t *testing.T, ctx context.Context) *voiceRecorder {
+	return newVoiceRecorderWith(t, ctx, nil)
+}
+
+// newVoiceRecorderWith is newVoiceRecorder whose worker sees the ledger
+// through wrap (when not nil).
+func newVoiceRecorderWith(t *testing.T, ctx context.Context, wrap func(ledger.Ledger) ledger.Ledger) *voiceRecorder {
 	t.Helper()
 	l, err := ledger.Open(ctx, ledger.Config{DSN: filepath.Join(t.TempDir(), "ledger.db")})
 	if err != nil {
@@ -175,8 +182,12 @@ func newVoiceRecorder(t *testing.T, ctx context.Context) *voiceRecorder {
 	if err := l.Credit(ctx, r.user, 10_000_000, "seed-"+r.user); err != nil {
 		t.Fatal(err)
 	}
+	seen := l
+	if wrap != nil {
+		seen = wrap(l)
+	}
 	startWorker(t, r.c, r.queue, func(w worker.Worker) {
-		registry.Register(w, registry.Deps{Ledger: l, Environment: "test"})
+		registry.Register(w, registry.Deps{Ledger: seen, Environment: "test"})
 	})
 	return r
 }
@@ -291,6 +302,76 @@ func TestRecordHistoriesVoiceLateRebill(t *testing.T) {
 		t.Fatalf("second run: summary %+v", sum)
 	}
 	saveHistory(t, rec.c, id, filepath.Join(root, "workflows", "testdata", "histories", "voice-late-rebill.json"))
+}
+
+// lostReplyLedger commits every reserve, then answers it with a connection
+// error while down is set: the reply lost to an outage.
+type lostReplyLedger struct {
+	ledger.Ledger
+	down atomic.Bool
+}
+
+func (l *lostReplyLedger) Reserve(ctx context.Context, req ledger.ReserveRequest) (ledger.Reservation, error) {
+	r, err := l.Ledger.Reserve(ctx, req)
+	if l.down.Load() {
+		return ledger.Reservation{}, errors.New("ledger: postgres reserve: read tcp: connection reset by peer")
+	}
+	return r, err
+}
+
+// TestRecordHistoriesVoiceReconcileAlways records version 1 of
+// voice-reconcile-always: a response's reserve commits but every reply is
+// lost (at the reserve-response update and again when the response is
+// done), so the response is recorded unbilled and a Reconcile starts with a
+// RESERVE_UNCERTAIN record; with the ledger back, that reconciliation
+// releases the hold.
+//
+//	go test ./integration -run RecordHistoriesVoiceReconcileAlways -record
+func TestRecordHistoriesVoiceReconcileAlways(t *testing.T) {
+	if !*record {
+		t.Skip("re-records workflows/testdata/histories only with -record")
+	}
+	if suiteKeys != nil {
+		t.Fatal("record without payload keys: the replay tests read the histories without them")
+	}
+	ctx := ctxFor(t, 2*time.Minute)
+	lost := &lostReplyLedger{}
+	lost.down.Store(true)
+	rec := newVoiceRecorderWith(t, ctx, func(l ledger.Ledger) ledger.Ledger { lost.Ledger = l; return lost })
+	s := rec.start("rec-voice-reconcile-always")
+	id := workflows.VoiceSessionWorkflowID(s.id)
+	rec.send(t, ctx, s, &workflows.TurnStarted{TurnID: "t1"})
+	h, err := rec.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id,
+		UpdateName: workflows.UpdateReserveResponse, WaitForStage: client.WorkflowUpdateStageCompleted,
+		Args: []any{workflows.ReserveResponseRequest{ResponseID: "r1", TurnID: "t1", EstimatedInputTokens: 1000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.ReserveResponseResult
+	if err := h.Get(ctx, &res); err != nil || !res.Deferred {
+		t.Fatalf("reserve r1 = %+v, %v: want deferred", res, err)
+	}
+	rec.send(t, ctx, s, &workflows.ResponseStarted{ResponseID: "r1", TurnID: "t1"})
+	rec.send(t, ctx, s, &workflows.ResponseDone{ResponseID: "r1", Status: workflows.ResponseCompleted,
+		Usage: workflows.VoiceUsage{InputTokens: 900, OutputTokens: 250, TotalTokens: 1150}})
+	rec.send(t, ctx, s, &workflows.SessionClosed{Reason: "caller hung up"})
+	var sum workflows.VoiceSummary
+	if err := rec.c.GetWorkflow(ctx, id, "").Get(ctx, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.State != workflows.VoiceClosed || sum.Totals.Reconciling != 1 || sum.Totals.Captured != 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+	lost.down.Store(false)
+	job := workflows.VoiceResponseJobID(s.id, "r1")
+	if err := rec.c.GetWorkflow(ctx, wire.ReconcileWorkflowID(job), "").Get(ctx, nil); err != nil {
+		t.Fatalf("reconciliation: %v", err)
+	}
+	bal, err := rec.l.Balance(ctx, rec.user)
+	if err != nil || bal.Held != 0 || bal.Spent != 0 {
+		t.Fatalf("balance %+v, %v: want the lost hold released", bal, err)
+	}
+	saveHistory(t, rec.c, id, filepath.Join(root, "workflows", "testdata", "histories", "voice-reconcile-always.json"))
 }
 
 // saveHistory writes a closed workflow's history as `temporal workflow show

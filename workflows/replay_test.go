@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -53,6 +54,10 @@ var histories = append(slices.Clone(legacyHistories),
 	// size, its capture refused HOLD_NOT_ACTIVE) and is billed under the
 	// rebill key.
 	"voice-late-rebill",
+	// Version 1 of voice-reconcile-always: a response whose reserve
+	// committed with every reply lost is recorded unbilled, and its
+	// Reconcile starts with a RESERVE_UNCERTAIN record.
+	"voice-reconcile-always",
 )
 
 // legacyHistories are the paths recorded before package wire too
@@ -211,6 +216,39 @@ func TestVoiceLateRebillHistory(t *testing.T) {
 	// Reserves: the usage's (conflict), the session size's, the rebill's.
 	if versions != 2 || reserves != 3 || captures != 2 {
 		t.Errorf("%d version markers, %d reserves, %d captures: want 2, 3, 2", versions, reserves, captures)
+	}
+}
+
+// voice-reconcile-always took the path of its change: its version marker
+// (beside voice-owner-lease's, asked at every start) and a Reconcile child
+// started after the two failed reserves.
+func TestVoiceReconcileAlwaysHistory(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "histories", "voice-reconcile-always.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions, reserves, reconciles := 0, 0, 0
+	for _, e := range h.GetEvents() {
+		if m := e.GetMarkerRecordedEventAttributes(); m.GetMarkerName() == "Version" {
+			var change string
+			if err := converter.GetDefaultDataConverter().FromPayloads(m.GetDetails()["change-id"], &change); err == nil && change == "voice-reconcile-always" {
+				versions++
+			}
+		}
+		if e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == wire.ActivityReserve {
+			reserves++
+		}
+		if e.GetStartChildWorkflowExecutionInitiatedEventAttributes().GetWorkflowType().GetName() == wire.WorkflowReconcile {
+			reconciles++
+		}
+	}
+	if versions != 1 || reserves != 2 || reconciles != 1 {
+		t.Errorf("%d version markers, %d reserves, %d Reconcile children: want 1, 2, 1", versions, reserves, reconciles)
 	}
 }
 
