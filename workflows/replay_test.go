@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
@@ -159,15 +160,7 @@ func TestSagaV3HistoriesRunLedgerLocally(t *testing.T) {
 	ledger := []string{wire.ActivityClaimJob, wire.ActivityReserve, wire.ActivityCapture, wire.ActivityRelease}
 	for _, name := range []string{"saga-v3-success", "saga-v3-model-failure", "saga-v3-capture-failure", "saga-v3-duplicate"} {
 		t.Run(name, func(t *testing.T) {
-			f, err := os.Open(filepath.Join("testdata", "histories", name+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			h := readHistory(t, name)
 			var local, versions int
 			for _, e := range h.GetEvents() {
 				if a := e.GetActivityTaskScheduledEventAttributes(); a != nil && slices.Contains(ledger, a.GetActivityType().GetName()) {
@@ -192,15 +185,7 @@ func TestSagaV3HistoriesRunLedgerLocally(t *testing.T) {
 // lease's at the start, voice-late-rebill's at the conflict) and a capture
 // after the refused one.
 func TestVoiceLateRebillHistory(t *testing.T) {
-	f, err := os.Open(filepath.Join("testdata", "histories", "voice-late-rebill.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := readHistory(t, "voice-late-rebill")
 	versions, reserves, captures := 0, 0, 0
 	for _, e := range h.GetEvents() {
 		if e.GetMarkerRecordedEventAttributes().GetMarkerName() == "Version" {
@@ -223,15 +208,7 @@ func TestVoiceLateRebillHistory(t *testing.T) {
 // (beside voice-owner-lease's, asked at every start) and a Reconcile child
 // started after the two failed reserves.
 func TestVoiceReconcileAlwaysHistory(t *testing.T) {
-	f, err := os.Open(filepath.Join("testdata", "histories", "voice-reconcile-always.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := readHistory(t, "voice-reconcile-always")
 	versions, reserves, reconciles := 0, 0, 0
 	for _, e := range h.GetEvents() {
 		if m := e.GetMarkerRecordedEventAttributes(); m.GetMarkerName() == "Version" {
@@ -258,15 +235,7 @@ func TestVoiceReconcileAlwaysHistory(t *testing.T) {
 func TestVoiceHistoriesSpanTheLeaseChange(t *testing.T) {
 	for name, want := range map[string]int{"voice-session": 0, "voice-cancelled": 0, "voice-orphaned": 1} {
 		t.Run(name, func(t *testing.T) {
-			f, err := os.Open(filepath.Join("testdata", "histories", name+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			h := readHistory(t, name)
 			versions, leaseTimers := 0, 0
 			for _, e := range h.GetEvents() {
 				if e.GetMarkerRecordedEventAttributes().GetMarkerName() == "Version" {
@@ -281,4 +250,19 @@ func TestVoiceHistoriesSpanTheLeaseChange(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readHistory reads the recorded history testdata/histories/<name>.json.
+func readHistory(t *testing.T, name string) *historypb.History {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "histories", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
@@ -248,55 +249,50 @@ func (r *run) voiceCaller(ctx context.Context, n int, packets [][]byte) {
 	}
 }
 
-// voiceSessions lists the VoiceSession runs on the run's task queue.
-func (r *run) voiceSessions(ctx context.Context, queue string) ([]chaoscheck.VoiceSession, error) {
-	var out []chaoscheck.VoiceSession
+// executions calls each for every run of workflow type typ on queue, as
+// visibility lists them.
+func (r *run) executions(ctx context.Context, typ, queue string, each func(*workflowpb.WorkflowExecutionInfo)) error {
 	var token []byte
 	for {
 		resp, err := r.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query:         fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s'", wire.WorkflowVoiceSession, queue),
-			NextPageToken: token,
-		})
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range resp.GetExecutions() {
-			id := e.GetExecution().GetWorkflowId()
-			var state string
-			if p := e.GetSearchAttributes().GetIndexedFields()[voiceStateAttr]; p != nil {
-				_ = converter.GetDefaultDataConverter().FromPayload(p, &state)
-			}
-			out = append(out, chaoscheck.VoiceSession{ID: id, Status: statusOf[e.GetStatus()], State: state})
-		}
-		if token = resp.GetNextPageToken(); len(token) == 0 {
-			return out, nil
-		}
-	}
-}
-
-// trackVoiceReconciles adds to the run's workflows the reconciliations the
-// voice sessions started (children on the run's task queue, found by
-// visibility), so that the drain waits for them and the checks see them.
-func (r *run) trackVoiceReconciles(ctx context.Context, queue string) error {
-	var token []byte
-	for {
-		resp, err := r.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query:         fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s'", wire.WorkflowReconcile, queue),
+			Query:         fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s'", typ, queue),
 			NextPageToken: token,
 		})
 		if err != nil {
 			return err
 		}
 		for _, e := range resp.GetExecutions() {
-			id := e.GetExecution().GetWorkflowId()
-			r.track(id, wire.WorkflowReconcile, e.GetExecution().GetRunId(), func(x *tracked) {
-				x.jobID = strings.TrimPrefix(id, wire.ReconcileWorkflowID(""))
-			})
+			each(e)
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
 			return nil
 		}
 	}
+}
+
+// voiceSessions lists the VoiceSession runs on the run's task queue.
+func (r *run) voiceSessions(ctx context.Context, queue string) ([]chaoscheck.VoiceSession, error) {
+	var out []chaoscheck.VoiceSession
+	err := r.executions(ctx, wire.WorkflowVoiceSession, queue, func(e *workflowpb.WorkflowExecutionInfo) {
+		var state string
+		if p := e.GetSearchAttributes().GetIndexedFields()[voiceStateAttr]; p != nil {
+			_ = converter.GetDefaultDataConverter().FromPayload(p, &state)
+		}
+		out = append(out, chaoscheck.VoiceSession{ID: e.GetExecution().GetWorkflowId(), Status: statusOf[e.GetStatus()], State: state})
+	})
+	return out, err
+}
+
+// trackVoiceReconciles adds to the run's workflows the reconciliations the
+// voice sessions started (children on the run's task queue, found by
+// visibility), so that the drain waits for them and the checks see them.
+func (r *run) trackVoiceReconciles(ctx context.Context, queue string) error {
+	return r.executions(ctx, wire.WorkflowReconcile, queue, func(e *workflowpb.WorkflowExecutionInfo) {
+		id := e.GetExecution().GetWorkflowId()
+		r.track(id, wire.WorkflowReconcile, e.GetExecution().GetRunId(), func(x *tracked) {
+			x.jobID = strings.TrimPrefix(id, wire.ReconcileWorkflowID(""))
+		})
+	})
 }
 
 // settledVoiceSessions lists the voice sessions once none is running (the
