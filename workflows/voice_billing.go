@@ -395,15 +395,12 @@ func (s *voiceSession) reconcile(ctx workflow.Context, r *VoiceResponse, job str
 	err := workflow.ExecuteActivity(s.billingCtx(ctx, "dlq "+string(typ)+" "+r.ResponseID), wire.ActivityEnqueueDLQ,
 		wire.DLQInput{Type: typ, JobID: job, SchemaVersion: wire.DLQSchemaVersion, Payload: p}).Get(ctx, nil)
 	if err != nil {
+		s.log.Error("DLQ_ENQUEUE_FAILED — MANUAL RECONCILIATION REQUIRED", append([]any{"evt", "DLQ_ENQUEUE_FAILED",
+			"jobId", job, "innerType", typ, "dlqError", rootMessage(err)}, critical...)...)
 		s.event(ctx, "dlq-failed", r.TurnID, r.ResponseID, 0, string(typ))
 		// Under voice-reconcile-always the reconciliation starts anyway and
-		// writes the missing record; before, a person had to.
-		if typ == wire.DLQReserveUncertain || s.reconcileAlways(ctx) {
-			s.log.Warn("DLQ record not written; the reconciliation writes it", "evt", "DLQ_ENQUEUE_FAILED",
-				"jobId", job, "innerType", typ, "dlqError", rootMessage(err))
-		} else {
-			s.log.Error("DLQ_ENQUEUE_FAILED — MANUAL RECONCILIATION REQUIRED", append([]any{"evt", "DLQ_ENQUEUE_FAILED",
-				"jobId", job, "innerType", typ, "dlqError", rootMessage(err)}, critical...)...)
+		// writes the missing record (as the saga's does); before, it did not.
+		if !s.reconcileAlways(ctx) {
 			return
 		}
 	}

@@ -365,7 +365,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			return sum, err
 		}
 		r.voice = &realtimeProc{bin: cfg.RealtimeBin, dir: cfg.Dir, queue: queue, server: cfg.Server, listen: listen,
-			metrics: metricsAddr, instanceID: "chaos-realtime-" + queue, lease: cfg.OwnerLease}
+			metrics: metricsAddr, instanceID: "chaos-realtime-" + queue, lease: cfg.OwnerLease, up: make(chan struct{})}
 		if err := r.voice.start(ctx); err != nil {
 			return sum, err
 		}

@@ -56,7 +56,7 @@ type realtimeProc struct {
 	exited chan struct{}
 	// up is closed while the process is ready for calls; a kill replaces
 	// it, and callers wait on it, so that no call reaches a new process
-	// before its idle reading is taken.
+	// before its idle reading is taken. Made with the realtimeProc.
 	up chan struct{}
 	// idle is the last start's reading, before any call; calls counts the
 	// calls made to the process since then.
@@ -143,9 +143,6 @@ func (p *realtimeProc) opened(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.idle, p.calls = idle, 0
-	if p.up == nil {
-		p.up = make(chan struct{})
-	}
 	select {
 	case <-p.up:
 	default:
@@ -158,10 +155,14 @@ func (p *realtimeProc) opened(ctx context.Context) error {
 func (p *realtimeProc) ready() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.up == nil {
-		p.up = make(chan struct{})
-	}
 	return p.up
+}
+
+// callStarted counts a call to the current process.
+func (p *realtimeProc) callStarted() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
 }
 
 // closeForCalls makes new calls wait for the next start.
@@ -233,9 +234,7 @@ func (r *run) voiceCaller(ctx context.Context, n int, packets [][]byte) {
 		k := 100 + rng.IntN(150)
 		from := rng.IntN(max(1, len(packets)-k))
 		pk := packets[from:min(len(packets), from+k)]
-		r.voice.mu.Lock()
-		r.voice.calls++
-		r.voice.mu.Unlock()
+		r.voice.callStarted()
 		cctx, cancel := context.WithTimeout(ctx, 40*time.Second)
 		_, err := caller.Run(cctx, caller.Options{URL: r.voice.whipURL(), Token: voiceToken(n), Packets: pk, MaxTail: 8 * time.Second})
 		cancel()
@@ -285,7 +284,8 @@ func (r *run) voiceSessions(ctx context.Context, queue string) ([]chaoscheck.Voi
 
 // trackVoiceReconciles adds to the run's workflows the reconciliations the
 // voice sessions started (children on the run's task queue, found by
-// visibility), so that the drain waits for them and the checks see them.
+// visibility; the jobs' own, already tracked, are listed again and change
+// nothing), so that the drain waits for them and the checks see them.
 func (r *run) trackVoiceReconciles(ctx context.Context, queue string) error {
 	return r.executions(ctx, wire.WorkflowReconcile, queue, func(e *workflowpb.WorkflowExecutionInfo) {
 		id := e.GetExecution().GetWorkflowId()
