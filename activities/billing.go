@@ -238,14 +238,18 @@ func (b *Billing) ReconcileAttempt(ctx context.Context, in wire.ReconcileInput) 
 }
 
 // writeMissingRecord writes the DLQ record a reconciliation is for, from
-// what its input says (the saga's own record had more: the error, the user).
+// what its input says (the writer's own record had more: the error).
 func (b *Billing) writeMissingRecord(ctx context.Context, in wire.ReconcileInput) error {
 	p := wire.DLQPayload{SchemaVersion: in.SchemaVersion, Type: in.Type, OccurredAt: time.Now().UTC().Format(time.RFC3339Nano),
-		Service: wire.DLQService, JobID: in.JobID, ReservationID: in.ReservationID, Retriable: true}
+		Service: in.Service, JobID: in.JobID, SessionID: in.SessionID, ResponseID: in.ResponseID,
+		UserID: in.UserID, ModelID: in.ModelID, ReservationID: in.ReservationID, Retriable: true}
+	if p.Service == "" {
+		p.Service = wire.DLQService // started before inputs named their writer: the saga
+	}
 	if in.Type == wire.DLQCaptureFailed {
 		p.ActualUsage = &in.Usage
 	}
-	if in.Reserve != nil {
+	if in.Reserve != nil && p.UserID == "" {
 		p.UserID, p.ModelID = in.Reserve.UserID, in.Reserve.ModelID
 	}
 	_, err := b.EnqueueDLQ(ctx, wire.DLQInput{Type: in.Type, JobID: in.JobID, SchemaVersion: in.SchemaVersion, Payload: p})

@@ -269,31 +269,56 @@ func TestReconcileLostReserve(t *testing.T) {
 	}
 }
 
-// A reconciliation whose DLQ record the saga could not write writes it, then
-// settles: here a release.
+// A reconciliation whose DLQ record its writer could not write writes it as
+// that writer would have, then settles: here a release.
 func TestReconcileWritesAMissingRecord(t *testing.T) {
-	ctx := context.Background()
-	b := newBilling(t, slowModel{usage: okModelUsage})
-	env := activityEnv(nil)
-	env.RegisterActivity(b)
-	hold, err := b.Ledger.Reserve(ctx, ledger.ReserveRequest{UserID: "u", ModelID: "offline-small", PromptTokens: 10, IdempotencyKey: "res_j5"})
-	if err != nil {
-		t.Fatal(err)
+	voice := wire.DLQPayload{Service: wire.DLQServiceVoice, SessionID: "s1", ResponseID: "r1", UserID: "u", ModelID: "offline-small"}
+	tests := []struct {
+		name string
+		in   wire.ReconcileInput
+		want wire.DLQPayload
+	}{
+		// Runs started before inputs named their writer: the saga's record.
+		{name: "saga, no writer named", in: wire.ReconcileInput{JobID: "j5"}, want: wire.DLQPayload{Service: wire.DLQService}},
+		{name: "voice session", in: wire.ReconcileInput{JobID: "voice-s1-r1"}.WithRecord(voice), want: voice},
 	}
-	v, err := env.ExecuteActivity((&Billing{}).ReconcileAttempt, wire.ReconcileInput{Type: wire.DLQReleaseFailed, JobID: "j5", SchemaVersion: 1, ReservationID: hold.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out wire.ReconcileOutcome
-	_ = v.Get(&out)
-	if !out.Resolved || out.State != wire.StateReleased || out.Attempts != 1 {
-		t.Fatalf("outcome %+v", out)
-	}
-	recs, err := b.Ledger.ListDLQ(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 1 || recs[0].Type != string(wire.DLQReleaseFailed) || recs[0].Status != ledger.DLQResolved {
-		t.Fatalf("DLQ records %+v, want one resolved RELEASE_FAILED", recs)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			b := newBilling(t, slowModel{usage: okModelUsage})
+			env := activityEnv(nil)
+			env.RegisterActivity(b)
+			hold, err := b.Ledger.Reserve(ctx, ledger.ReserveRequest{UserID: "u", ModelID: "offline-small", PromptTokens: 10, IdempotencyKey: "res_" + tt.in.JobID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := tt.in
+			in.Type, in.SchemaVersion, in.ReservationID = wire.DLQReleaseFailed, 1, hold.ID
+			v, err := env.ExecuteActivity((&Billing{}).ReconcileAttempt, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out wire.ReconcileOutcome
+			_ = v.Get(&out)
+			if !out.Resolved || out.State != wire.StateReleased || out.Attempts != 1 {
+				t.Fatalf("outcome %+v", out)
+			}
+			recs, err := b.Ledger.ListDLQ(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 1 || recs[0].Type != string(wire.DLQReleaseFailed) || recs[0].JobID != in.JobID || recs[0].Status != ledger.DLQResolved {
+				t.Fatalf("DLQ records %+v, want one resolved RELEASE_FAILED of %s", recs, in.JobID)
+			}
+			var got wire.DLQPayload
+			if err := json.Unmarshal(recs[0].Payload, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Service != tt.want.Service || got.SessionID != tt.want.SessionID || got.ResponseID != tt.want.ResponseID ||
+				got.UserID != tt.want.UserID || got.ModelID != tt.want.ModelID || got.ReservationID != hold.ID {
+				t.Errorf("record names %s/%s/%s user %q model %q hold %s; want %+v, hold %s",
+					got.Service, got.SessionID, got.ResponseID, got.UserID, got.ModelID, got.ReservationID, tt.want, hold.ID)
+			}
+		})
 	}
 }

@@ -190,6 +190,21 @@ type ReconcileInput struct {
 	Usage         Usage   `json:"usage,omitzero"`
 	// Reserve is the job's reserve, for DLQReserveUncertain.
 	Reserve *ReserveInput `json:"reserve,omitempty"`
+	// Service to ModelID name whose record this is (WithRecord), so a
+	// reconciliation that must write the record itself (its writer could
+	// not) writes it as the writer would have. Runs started before they
+	// existed carry none; their records are the saga's.
+	Service    string `json:"service,omitempty"`
+	SessionID  string `json:"sessionId,omitempty"`
+	ResponseID string `json:"responseId,omitempty"`
+	UserID     string `json:"userId,omitempty"`
+	ModelID    string `json:"modelId,omitempty"`
+}
+
+// WithRecord returns in naming the writer of p, the DLQ record in is for.
+func (in ReconcileInput) WithRecord(p DLQPayload) ReconcileInput {
+	in.Service, in.SessionID, in.ResponseID, in.UserID, in.ModelID = p.Service, p.SessionID, p.ResponseID, p.UserID, p.ModelID
+	return in
 }
 
 // ReconcileOutcome is one reconciliation attempt's result.

@@ -260,7 +260,7 @@ func (j *job) reconcileLostReserve(ctx workflow.Context, cause error) {
 	reserve := j.reserveInput()
 	in := wire.ReconcileInput{Type: wire.DLQReserveUncertain, JobID: j.in.JobID, SchemaVersion: wire.DLQSchemaVersion, Reserve: &reserve}
 	_ = j.writeDLQ(ctx, p)
-	j.startReconcile(ctx, in)
+	j.startReconcile(ctx, in.WithRecord(p))
 }
 
 func (j *job) callModel(ctx workflow.Context) (wire.ModelResult, error) {
@@ -416,7 +416,7 @@ func (j *job) dlqPayload(ctx workflow.Context, typ wire.DLQType) wire.DLQPayload
 func (j *job) enqueueDLQ(ctx workflow.Context, p wire.DLQPayload, reconcile *wire.ReconcileInput) bool {
 	written := j.writeDLQ(ctx, p)
 	if reconcile != nil && (written || reconcileAlways(ctx)) {
-		j.startReconcile(ctx, *reconcile)
+		j.startReconcile(ctx, reconcile.WithRecord(p))
 	}
 	return written
 }

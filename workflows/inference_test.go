@@ -383,7 +383,8 @@ func TestSagaReleaseFailureGoesToReconciliation(t *testing.T) {
 	if payload["service"] != "inference-saga" || payload["retriable"] != true || payload["modelErrorCode"] != string(wire.CodeModelServerError) {
 		t.Errorf("payload = %v", payload)
 	}
-	if len(f.reconciles) != 1 || f.reconciles[0].Type != "RELEASE_FAILED" || f.reconciles[0].ReservationID != "hold-job-1" {
+	if len(f.reconciles) != 1 || f.reconciles[0].Type != "RELEASE_FAILED" || f.reconciles[0].ReservationID != "hold-job-1" ||
+		f.reconciles[0].Service != wire.DLQService || f.reconciles[0].UserID != payload["userId"] {
 		t.Fatalf("reconciliation = %+v", f.reconciles)
 	}
 }

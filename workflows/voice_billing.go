@@ -410,7 +410,7 @@ func (s *voiceSession) reconcile(ctx workflow.Context, r *VoiceResponse, job str
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 	})
 	// Wait for the start only: the reconciliation outlives the session.
-	if err := workflow.ExecuteChildWorkflow(cctx, wire.WorkflowReconcile, in, wire.ReconcileOptions{}).GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteChildWorkflow(cctx, wire.WorkflowReconcile, in.WithRecord(p), wire.ReconcileOptions{}).GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 		s.log.Error("Could not start reconciliation", "jobId", job, "error", err)
 	}
 	s.event(ctx, "reconciling", r.TurnID, r.ResponseID, 0, string(typ))

@@ -431,6 +431,9 @@ func TestVoiceSessionBilling(t *testing.T) {
 			if w.reconciling > 0 {
 				if len(run.reconciles) != 1 || run.reconciles[0].JobID != VoiceResponseJobID("s1", "r1") || run.reconciles[0].Type != w.dlq {
 					t.Errorf("reconciles = %+v", run.reconciles)
+				} else if in := run.reconciles[0]; in.Service != wire.DLQServiceVoice || in.SessionID != "s1" || in.ResponseID != "r1" || in.UserID != voiceUser {
+					// What a reconciliation that must write the record needs.
+					t.Errorf("reconcile names writer %s, session %s, response %s, user %s", in.Service, in.SessionID, in.ResponseID, in.UserID)
 				} else if r := run.reconciles[0].Reserve; (w.dlq == wire.DLQReserveUncertain) != (r != nil) ||
 					r != nil && (r.JobID != VoiceResponseJobID("s1", "r1") || r.UserID != voiceUser || r.PromptTokens != DefaultVoiceInputTokens) {
 					t.Errorf("reconcile's reserve = %+v", r)
