@@ -32,6 +32,12 @@ type billingEnv struct {
 }
 
 func newBillingEnv(t *testing.T, backend string) *billingEnv {
+	return newBillingEnvWith(t, backend, nil)
+}
+
+// newBillingEnvWith is newBillingEnv with the worker's ledger wrapped (a
+// test's fault injection), when wrap is not nil.
+func newBillingEnvWith(t *testing.T, backend string, wrap func(ledger.Ledger) ledger.Ledger) *billingEnv {
 	skipShort(t)
 	dsn := filepath.Join(t.TempDir(), "ledger.db")
 	if backend == "postgres" {
@@ -48,7 +54,11 @@ func newBillingEnv(t *testing.T, backend string) *billingEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl := ledgerfault.Wrap(l, 0, 0)
+	var seen ledger.Ledger = l
+	if wrap != nil {
+		seen = wrap(l)
+	}
+	fl := ledgerfault.Wrap(seen, 0, 0)
 	c := dial(t)
 	queue := uniqueQueue(t)
 	startWorker(t, c, queue, func(w worker.Worker) {

@@ -308,7 +308,15 @@ func TestRecordHistoriesVoiceLateRebill(t *testing.T) {
 // error while down is set: the reply lost to an outage.
 type lostReplyLedger struct {
 	ledger.Ledger
-	down atomic.Bool
+	down    atomic.Bool // reserves commit, their replies are lost
+	dlqDown atomic.Bool // DLQ records cannot be written
+}
+
+func (l *lostReplyLedger) PutDLQ(ctx context.Context, rec ledger.DLQRecord) (bool, error) {
+	if l.dlqDown.Load() {
+		return false, errors.New("ledger: postgres put DLQ: dial tcp 127.0.0.1:5432: connect: connection refused")
+	}
+	return l.Ledger.PutDLQ(ctx, rec)
 }
 
 func (l *lostReplyLedger) Reserve(ctx context.Context, req ledger.ReserveRequest) (ledger.Reservation, error) {
@@ -372,6 +380,49 @@ func TestRecordHistoriesVoiceReconcileAlways(t *testing.T) {
 		t.Fatalf("balance %+v, %v: want the lost hold released", bal, err)
 	}
 	saveHistory(t, rec.c, id, filepath.Join(root, "workflows", "testdata", "histories", "voice-reconcile-always.json"))
+}
+
+// TestRecordHistoriesSagaReconcileAlways records version 1 of
+// reconcile-always on the saga: the job's reserve commits but every reply
+// is lost, and its DLQ record cannot be written either, so the job ends
+// INFRA_UNAVAILABLE with its Reconcile started on a RESERVE_UNCERTAIN record
+// that does not exist (saga-reconcile-always). With the ledger back, the
+// reconciliation writes the record and releases the hold
+// (reconcile-reserve-uncertain).
+//
+//	go test ./integration -run RecordHistoriesSagaReconcileAlways -record
+func TestRecordHistoriesSagaReconcileAlways(t *testing.T) {
+	if !*record {
+		t.Skip("re-records workflows/testdata/histories only with -record")
+	}
+	if suiteKeys != nil {
+		t.Fatal("record without payload keys: the replay tests read the histories without them")
+	}
+	lost := &lostReplyLedger{}
+	lost.down.Store(true)
+	lost.dlqDown.Store(true)
+	be := newBillingEnvWith(t, "sqlite", func(l ledger.Ledger) ledger.Ledger { lost.Ledger = l; return lost })
+	be.credit(t, "rec", 10_000_000)
+	in := job("rec", "rec-reconcile-always", "")
+	_, err := be.run(t, in)
+	wantInferenceFailure(t, err, wire.CodeInfraUnavailable)
+	lost.down.Store(false)
+	lost.dlqDown.Store(false)
+	if state := be.waitReconciled(t, in.JobID); state != string(wire.StateReservationFailed) {
+		t.Fatalf("reconciled to %q, want %s", state, wire.StateReservationFailed)
+	}
+	ctx := ctxFor(t, time.Minute)
+	bal, err := be.ledger.Balance(ctx, "rec")
+	if err != nil || bal.Held != 0 || bal.Spent != 0 {
+		t.Fatalf("balance %+v, %v: want the lost hold released", bal, err)
+	}
+	rec, err := be.ledger.DLQ(ctx, string(wire.DLQReserveUncertain), in.JobID, wire.DLQSchemaVersion)
+	if err != nil || rec.Status != ledger.DLQResolved {
+		t.Fatalf("DLQ record %+v, %v: want the reconciliation's own, resolved", rec, err)
+	}
+	dir := filepath.Join(root, "workflows", "testdata", "histories")
+	saveHistory(t, be.client.Temporal, wire.InferenceWorkflowID(in.JobID), filepath.Join(dir, "saga-reconcile-always.json"))
+	saveHistory(t, be.client.Temporal, wire.ReconcileWorkflowID(in.JobID), filepath.Join(dir, "reconcile-reserve-uncertain.json"))
 }
 
 // saveHistory writes a closed workflow's history as `temporal workflow show

@@ -59,6 +59,12 @@ var histories = append(slices.Clone(legacyHistories),
 	// committed with every reply lost is recorded unbilled, and its
 	// Reconcile starts with a RESERVE_UNCERTAIN record.
 	"voice-reconcile-always",
+	// Version 1 of reconcile-always on the saga: a reserve committed with
+	// every reply lost and a DLQ record that could not be written; the job
+	// ends INFRA_UNAVAILABLE and its Reconcile starts anyway, writes the
+	// RESERVE_UNCERTAIN record itself and releases the hold.
+	"saga-reconcile-always",
+	"reconcile-reserve-uncertain",
 )
 
 // legacyHistories are the paths recorded before package wire too
@@ -85,6 +91,7 @@ var replayIDs = map[string]string{
 	"saga-v3-duplicate":       wire.InferenceWorkflowID("rec-v3-ok"),
 	"saga-v3-model-failure":   wire.InferenceWorkflowID("rec-v3-model-failure"),
 	"saga-v3-capture-failure": wire.InferenceWorkflowID("rec-v3-capture-failure"),
+	"saga-reconcile-always":   wire.InferenceWorkflowID("rec-reconcile-always"),
 }
 
 // replay replays a JSON history, as workflow id when it is not "".
@@ -209,24 +216,72 @@ func TestVoiceLateRebillHistory(t *testing.T) {
 // started after the two failed reserves.
 func TestVoiceReconcileAlwaysHistory(t *testing.T) {
 	h := readHistory(t, "voice-reconcile-always")
-	versions, reserves, reconciles := 0, 0, 0
+	reserves := 0
 	for _, e := range h.GetEvents() {
-		if m := e.GetMarkerRecordedEventAttributes(); m.GetMarkerName() == "Version" {
-			var change string
-			if err := converter.GetDefaultDataConverter().FromPayloads(m.GetDetails()["change-id"], &change); err == nil && change == "voice-reconcile-always" {
-				versions++
-			}
-		}
 		if e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == wire.ActivityReserve {
 			reserves++
 		}
-		if e.GetStartChildWorkflowExecutionInitiatedEventAttributes().GetWorkflowType().GetName() == wire.WorkflowReconcile {
-			reconciles++
-		}
 	}
+	versions, reconciles := changeMarkers(h, "voice-reconcile-always"), reconcileChildren(h)
 	if versions != 1 || reserves != 2 || reconciles != 1 {
 		t.Errorf("%d version markers, %d reserves, %d Reconcile children: want 1, 2, 1", versions, reserves, reconciles)
 	}
+}
+
+// saga-reconcile-always took the path of its change: its version marker,
+// the DLQ write that failed, and the Reconcile child started anyway, whose
+// own history writes the record and releases (its attempt resolved the job
+// as RESERVATION_FAILED).
+func TestSagaReconcileAlwaysHistory(t *testing.T) {
+	h := readHistory(t, "saga-reconcile-always")
+	dlqFailed := false
+	for _, e := range h.GetEvents() {
+		dlqFailed = dlqFailed || e.GetActivityTaskFailedEventAttributes() != nil
+	}
+	if versions, reconciles := changeMarkers(h, "reconcile-always"), reconcileChildren(h); versions != 1 || !dlqFailed || reconciles != 1 {
+		t.Errorf("%d version markers, DLQ write failed %v, %d Reconcile children: want 1, true, 1", versions, dlqFailed, reconciles)
+	}
+	var in wire.ReconcileInput
+	var out wire.ReconcileOutcome // the last attempt's
+	completed := false
+	for _, e := range readHistory(t, "reconcile-reserve-uncertain").GetEvents() {
+		if a := e.GetWorkflowExecutionStartedEventAttributes(); a != nil {
+			_ = converter.GetDefaultDataConverter().FromPayload(a.GetInput().GetPayloads()[0], &in)
+		}
+		if a := e.GetActivityTaskCompletedEventAttributes(); a != nil {
+			_ = converter.GetDefaultDataConverter().FromPayloads(a.GetResult(), &out)
+		}
+		completed = completed || e.GetWorkflowExecutionCompletedEventAttributes() != nil
+	}
+	if in.Type != wire.DLQReserveUncertain || in.Reserve == nil || in.Service != wire.DLQService ||
+		!out.Resolved || out.State != wire.StateReservationFailed || !completed {
+		t.Errorf("reconciliation of %+v ended %+v (completed %v): want a RESERVE_UNCERTAIN one naming the saga, resolved", in, out, completed)
+	}
+}
+
+// changeMarkers counts h's version markers of change.
+func changeMarkers(h *historypb.History, change string) int {
+	n := 0
+	for _, e := range h.GetEvents() {
+		if m := e.GetMarkerRecordedEventAttributes(); m.GetMarkerName() == "Version" {
+			var id string
+			if err := converter.GetDefaultDataConverter().FromPayloads(m.GetDetails()["change-id"], &id); err == nil && id == change {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// reconcileChildren counts the Reconcile workflows h started.
+func reconcileChildren(h *historypb.History) int {
+	n := 0
+	for _, e := range h.GetEvents() {
+		if e.GetStartChildWorkflowExecutionInitiatedEventAttributes().GetWorkflowType().GetName() == wire.WorkflowReconcile {
+			n++
+		}
+	}
+	return n
 }
 
 // The voice histories stand for both sides of voice-owner-lease: the runs
