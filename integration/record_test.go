@@ -35,13 +35,7 @@ var record = flag.Bool("record", false, "record the replay tests' workflow histo
 // Re-record only on purpose: the recorded histories stand for the runs in
 // flight that new workflow code must still replay.
 func TestRecordHistories(t *testing.T) {
-	if !*record {
-		t.Skip("re-records workflows/testdata/histories only with -record")
-	}
-	if suiteKeys != nil {
-		t.Fatal("record without payload keys: the replay tests read the histories without them")
-	}
-	dir := filepath.Join(root, "workflows", "testdata", "histories")
+	dir := recordingTo(t)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -95,13 +89,7 @@ func TestRecordHistories(t *testing.T) {
 //
 //	go test ./integration -run RecordHistoriesVoice -record
 func TestRecordHistoriesVoice(t *testing.T) {
-	if !*record {
-		t.Skip("re-records workflows/testdata/histories only with -record")
-	}
-	if suiteKeys != nil {
-		t.Fatal("record without payload keys: the replay tests read the histories without them")
-	}
-	dir := filepath.Join(root, "workflows", "testdata", "histories")
+	dir := recordingTo(t)
 	ctx := ctxFor(t, 2*time.Minute)
 	rec := newVoiceRecorder(t, ctx)
 	c, l, user, start := rec.c, rec.l, rec.user, rec.start
@@ -233,12 +221,7 @@ func (r *voiceRecorder) reserve(t *testing.T, ctx context.Context, s *voiceRecor
 //
 //	go test ./integration -run RecordHistoriesVoiceLease -record
 func TestRecordHistoriesVoiceLease(t *testing.T) {
-	if !*record {
-		t.Skip("re-records workflows/testdata/histories only with -record")
-	}
-	if suiteKeys != nil {
-		t.Fatal("record without payload keys: the replay tests read the histories without them")
-	}
+	dir := recordingTo(t)
 	ctx := ctxFor(t, 2*time.Minute)
 	rec := newVoiceRecorder(t, ctx)
 	s := rec.start("rec-voice-orphaned")
@@ -257,7 +240,7 @@ func TestRecordHistoriesVoiceLease(t *testing.T) {
 	if sum.State != workflows.VoiceOrphaned || sum.Totals.KeepAlives != 2 || sum.Totals.Released != 1 || sum.HeldAmount != 0 {
 		t.Fatalf("voice-orphaned: summary %+v", sum)
 	}
-	saveHistory(t, rec.c, workflows.VoiceSessionWorkflowID(s.id), filepath.Join(root, "workflows", "testdata", "histories", "voice-orphaned.json"))
+	saveHistory(t, rec.c, workflows.VoiceSessionWorkflowID(s.id), filepath.Join(dir, "voice-orphaned.json"))
 }
 
 // TestRecordHistoriesVoiceLateRebill records version 1 of voice-late-rebill
@@ -269,12 +252,7 @@ func TestRecordHistoriesVoiceLease(t *testing.T) {
 //
 //	go test ./integration -run RecordHistoriesVoiceLateRebill -record
 func TestRecordHistoriesVoiceLateRebill(t *testing.T) {
-	if !*record {
-		t.Skip("re-records workflows/testdata/histories only with -record")
-	}
-	if suiteKeys != nil {
-		t.Fatal("record without payload keys: the replay tests read the histories without them")
-	}
+	dir := recordingTo(t)
 	ctx := ctxFor(t, 2*time.Minute)
 	rec := newVoiceRecorder(t, ctx)
 	s := rec.start("rec-voice-late-rebill")
@@ -301,7 +279,7 @@ func TestRecordHistoriesVoiceLateRebill(t *testing.T) {
 	if sum.State != workflows.VoiceClosed || sum.Totals.Captured != 1 || sum.Totals.BillingFailures != 0 {
 		t.Fatalf("second run: summary %+v", sum)
 	}
-	saveHistory(t, rec.c, id, filepath.Join(root, "workflows", "testdata", "histories", "voice-late-rebill.json"))
+	saveHistory(t, rec.c, id, filepath.Join(dir, "voice-late-rebill.json"))
 }
 
 // lostReplyLedger commits every reserve, then answers it with a connection
@@ -336,12 +314,7 @@ func (l *lostReplyLedger) Reserve(ctx context.Context, req ledger.ReserveRequest
 //
 //	go test ./integration -run RecordHistoriesVoiceReconcileAlways -record
 func TestRecordHistoriesVoiceReconcileAlways(t *testing.T) {
-	if !*record {
-		t.Skip("re-records workflows/testdata/histories only with -record")
-	}
-	if suiteKeys != nil {
-		t.Fatal("record without payload keys: the replay tests read the histories without them")
-	}
+	dir := recordingTo(t)
 	ctx := ctxFor(t, 2*time.Minute)
 	lost := &lostReplyLedger{}
 	lost.down.Store(true)
@@ -379,7 +352,7 @@ func TestRecordHistoriesVoiceReconcileAlways(t *testing.T) {
 	if err != nil || bal.Held != 0 || bal.Spent != 0 {
 		t.Fatalf("balance %+v, %v: want the lost hold released", bal, err)
 	}
-	saveHistory(t, rec.c, id, filepath.Join(root, "workflows", "testdata", "histories", "voice-reconcile-always.json"))
+	saveHistory(t, rec.c, id, filepath.Join(dir, "voice-reconcile-always.json"))
 }
 
 // TestRecordHistoriesSagaReconcileAlways records version 1 of
@@ -392,12 +365,7 @@ func TestRecordHistoriesVoiceReconcileAlways(t *testing.T) {
 //
 //	go test ./integration -run RecordHistoriesSagaReconcileAlways -record
 func TestRecordHistoriesSagaReconcileAlways(t *testing.T) {
-	if !*record {
-		t.Skip("re-records workflows/testdata/histories only with -record")
-	}
-	if suiteKeys != nil {
-		t.Fatal("record without payload keys: the replay tests read the histories without them")
-	}
+	dir := recordingTo(t)
 	lost := &lostReplyLedger{}
 	lost.down.Store(true)
 	lost.dlqDown.Store(true)
@@ -420,9 +388,22 @@ func TestRecordHistoriesSagaReconcileAlways(t *testing.T) {
 	if err != nil || rec.Status != ledger.DLQResolved {
 		t.Fatalf("DLQ record %+v, %v: want the reconciliation's own, resolved", rec, err)
 	}
-	dir := filepath.Join(root, "workflows", "testdata", "histories")
 	saveHistory(t, be.client.Temporal, wire.InferenceWorkflowID(in.JobID), filepath.Join(dir, "saga-reconcile-always.json"))
 	saveHistory(t, be.client.Temporal, wire.ReconcileWorkflowID(in.JobID), filepath.Join(dir, "reconcile-reserve-uncertain.json"))
+}
+
+// recordingTo skips a recording test unless -record is given, and returns
+// the folder the replay tests read their histories from. Histories are
+// recorded without payload keys: the replay tests read them without.
+func recordingTo(t *testing.T) string {
+	t.Helper()
+	if !*record {
+		t.Skip("re-records workflows/testdata/histories only with -record")
+	}
+	if suiteKeys != nil {
+		t.Fatal("record without payload keys: the replay tests read the histories without them")
+	}
+	return filepath.Join(root, "workflows", "testdata", "histories")
 }
 
 // saveHistory writes a closed workflow's history as `temporal workflow show
@@ -459,10 +440,7 @@ func saveHistory(t *testing.T, c client.Client, workflowID, path string) {
 //
 //	go test ./integration -run RecordHistoriesClaim -record
 func TestRecordHistoriesClaim(t *testing.T) {
-	if !*record {
-		t.Skip("re-records workflows/testdata/histories only with -record")
-	}
-	dir := filepath.Join(root, "workflows", "testdata", "histories")
+	dir := recordingTo(t)
 	be := newBillingEnv(t, "sqlite")
 	be.credit(t, "rec", 10_000_000)
 	be.fake.ForCompletion().SetDefault(openaitest.Text("hello").WithUsage(provider.Usage{PromptTokens: 180, CompletionTokens: 20, TotalTokens: 200}))
@@ -499,13 +477,7 @@ func TestRecordHistoriesClaim(t *testing.T) {
 //
 //	go test ./integration -run RecordHistoriesSagaV3 -record
 func TestRecordHistoriesSagaV3(t *testing.T) {
-	if !*record {
-		t.Skip("re-records workflows/testdata/histories only with -record")
-	}
-	if suiteKeys != nil {
-		t.Fatal("record without payload keys: the replay tests read the histories without them")
-	}
-	dir := filepath.Join(root, "workflows", "testdata", "histories")
+	dir := recordingTo(t)
 	be := newBillingEnv(t, "sqlite")
 	be.credit(t, "rec", 10_000_000)
 	be.fake.ForCompletion().SetDefault(openaitest.Text("hello").WithUsage(provider.Usage{PromptTokens: 180, CompletionTokens: 20, TotalTokens: 200}))
